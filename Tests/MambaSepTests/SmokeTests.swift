@@ -1,0 +1,3 @@
+import XCTest
+@testable import MambaSep
+final class SmokeTests: XCTestCase { func testVersion() { XCTAssertFalse(MambaSepInfo.version.isEmpty) } }
