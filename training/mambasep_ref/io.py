@@ -1,0 +1,126 @@
+"""Weights files: .safetensors with the config JSON in `__metadata__["config"]`."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from typing import Mapping
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor
+
+from .config import ModelConfig
+from .model import DPMamba
+
+__all__ = ["save_model", "load_model", "load_state", "read_metadata", "save_tensors",
+           "WeightsError"]
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be read as a DPMamba model (the message says why)."""
+
+
+def save_tensors(tensors: Mapping[str, Tensor], path: str | os.PathLike,
+                 metadata: Mapping[str, str]) -> None:
+    """Write tensors (contiguous, on CPU, dtype kept) and string metadata to `path`."""
+    bad = [k for k, v in metadata.items() if not isinstance(v, str)]
+    if bad:
+        raise ValueError(f"metadata values must be strings: {', '.join(bad)}")
+    data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    save_file(data, os.fspath(path), metadata=dict(metadata))
+
+
+def save_model(model: DPMamba, path: str | os.PathLike,
+               extra_metadata: Mapping[str, str] | None = None) -> None:
+    """Write the model's state dict as F32 with metadata {"config": …, "format": "pt", …extra}.
+
+    `extra_metadata` may add e.g. "name", "trained_on", "license"; it may not replace "config".
+    """
+    meta = {"config": model.cfg.to_json(), "format": "pt"}
+    for k, v in (extra_metadata or {}).items():
+        if k == "config":
+            raise ValueError("extra_metadata may not override 'config'")
+        meta[k] = v
+    state = {k: v.float() for k, v in model.state_dict().items()}
+    save_tensors(state, path, meta)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The `__metadata__` of a safetensors file ({} when absent); WeightsError if unreadable."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) != 8:
+                raise WeightsError(f"{path}: too short to be a safetensors file")
+            (n,) = struct.unpack("<Q", head)
+            size = os.fstat(f.fileno()).st_size
+            if n > size - 8 or n > 100_000_000:
+                raise WeightsError(f"{path}: header length {n} exceeds the file size {size}")
+            header = json.loads(f.read(n))
+    except OSError as e:
+        raise WeightsError(f"{path}: cannot read: {e.strerror or e}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{path}: header is not valid JSON: {e}") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: header is not a JSON object")
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path}: __metadata__ is not an object")
+    return meta
+
+
+def load_state(path: str | os.PathLike) -> tuple[ModelConfig, dict[str, Tensor], dict[str, str]]:
+    """(config, all tensors widened to float32, metadata) of a safetensors file."""
+    path = os.fspath(path)
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise WeightsError(f"{path}: no 'config' in __metadata__")
+    try:
+        cfg = ModelConfig.from_json(meta["config"])
+    except ValueError as e:
+        raise WeightsError(f"{path}: bad config: {e}") from None
+    tensors: dict[str, Tensor] = {}
+    try:
+        with safe_open(path, framework="pt") as f:
+            for k in f.keys():
+                t = f.get_tensor(k)
+                if t.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+                    raise WeightsError(f"{path}: tensor {k} has dtype {t.dtype}; "
+                                       f"expected F32, F16 or BF16")
+                tensors[k] = t.float()
+    except WeightsError:
+        raise
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise WeightsError(f"{path}: cannot read tensors: {e}") from None
+    return cfg, tensors, meta
+
+
+def load_model(path: str | os.PathLike) -> DPMamba:
+    """Build the model described by the file's config and load its weights strictly.
+
+    Every state-dict key must be present with its exact shape and no other tensor may be in
+    the file (fixture `io.*` tensors are ignored); errors name the offending tensor.
+    """
+    cfg, tensors, _ = load_state(path)
+    model = DPMamba(cfg)
+    expected = model.state_dict()
+    weights = {k: v for k, v in tensors.items() if not k.startswith("io.")}
+    missing = [k for k in expected if k not in weights]
+    unknown = [k for k in weights if k not in expected]
+    if missing:
+        raise WeightsError(f"{os.fspath(path)}: missing tensor(s): {', '.join(missing[:5])}"
+                           + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else ""))
+    if unknown:
+        raise WeightsError(f"{os.fspath(path)}: unknown tensor(s): {', '.join(unknown[:5])}"
+                           + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""))
+    for k, v in expected.items():
+        if tuple(weights[k].shape) != tuple(v.shape):
+            raise WeightsError(f"{os.fspath(path)}: tensor {k} has shape "
+                               f"{tuple(weights[k].shape)}, expected {tuple(v.shape)}")
+    model.load_state_dict(weights, strict=True)
+    model.eval()
+    return model

@@ -1,0 +1,92 @@
+"""Bidirectional Mamba mixer ("v2", as in Vision Mamba): shared in_proj, per-direction SSM.
+
+Glossary: B' sequences, L' steps, N model width, E inner width (expand · N), R dt rank,
+M state size, W depthwise conv width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .scan import selective_scan
+
+__all__ = ["BiMamba"]
+
+
+class BiMamba(nn.Module):
+    """out = out_proj(((y_fwd + flip(y_bwd)) / 2) · SiLU(z)) for input h [B', L', N].
+
+    The backward direction runs the same computation with its own `*_b` weights on the
+    time-reversed inner sequence. Weight names follow docs/MODEL.md ("BiMamba").
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        n, e, r, m, w = cfg.n_filters, cfg.d_inner, cfg.dt_rank, cfg.d_state, cfg.d_conv
+        self.d_inner, self.dt_rank, self.d_state, self.d_conv = e, r, m, w
+        # MARK: - Shared projections
+        self.in_proj = nn.Linear(n, 2 * e, bias=False)           # in_proj.weight [2E, N]
+        self.out_proj = nn.Linear(e, n, bias=False)              # out_proj.weight [N, E]
+        # MARK: - Forward direction
+        self.conv1d = nn.Conv1d(e, e, w, groups=e, bias=True)   # conv1d.weight [E, 1, W], .bias [E]
+        self.x_proj = nn.Linear(e, r + 2 * m, bias=False)        # x_proj.weight [R+2M, E]
+        self.dt_proj = nn.Linear(r, e, bias=True)                # dt_proj.weight [E, R], .bias [E]
+        self.A_log = nn.Parameter(torch.empty(e, m))             # A_log [E, M]
+        self.D = nn.Parameter(torch.empty(e))                    # D [E]
+        # MARK: - Backward direction
+        self.conv1d_b = nn.Conv1d(e, e, w, groups=e, bias=True)  # conv1d_b.weight [E, 1, W], .bias [E]
+        self.x_proj_b = nn.Linear(e, r + 2 * m, bias=False)      # x_proj_b.weight [R+2M, E]
+        self.dt_proj_b = nn.Linear(r, e, bias=True)              # dt_proj_b.weight [E, R], .bias [E]
+        self.A_b_log = nn.Parameter(torch.empty(e, m))           # A_b_log [E, M]
+        self.D_b = nn.Parameter(torch.empty(e))                  # D_b [E]
+        self.reset_ssm_parameters()
+
+    @torch.no_grad()
+    def reset_ssm_parameters(self, dt_min: float = 1e-3, dt_max: float = 1e-1,
+                             dt_floor: float = 1e-4) -> None:
+        """Mamba's initialisation of the SSM parameters of both directions.
+
+        dt_proj weight ~ U(±R^-0.5); dt_proj bias = softplus⁻¹(dt), dt log-uniform in
+        [dt_min, dt_max] (floored at dt_floor); A_log = log(1..M) per channel; D = 1.
+        Linear and conv layers keep PyTorch's default initialisation.
+        """
+        std = self.dt_rank ** -0.5
+        for dt_proj in (self.dt_proj, self.dt_proj_b):
+            nn.init.uniform_(dt_proj.weight, -std, std)
+            dt = torch.exp(torch.rand(self.d_inner) * (math.log(dt_max) - math.log(dt_min))
+                           + math.log(dt_min)).clamp(min=dt_floor)          # [E]
+            dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))          # softplus⁻¹(dt)
+        a = torch.arange(1, self.d_state + 1, dtype=torch.float32)         # [M]
+        for p in (self.A_log, self.A_b_log):
+            p.copy_(torch.log(a).expand(self.d_inner, -1))
+        self.D.fill_(1.0)
+        self.D_b.fill_(1.0)
+
+    # MARK: - Forward
+
+    def _direction(self, x: Tensor, conv: nn.Conv1d, x_proj: nn.Linear, dt_proj: nn.Linear,
+                   A_log: Tensor, D: Tensor) -> Tensor:
+        """One direction's SSM on x [B', L', E] (already in that direction's time order)."""
+        L = x.shape[1]
+        xc = F.conv1d(x.transpose(1, 2), conv.weight, conv.bias,
+                      padding=self.d_conv - 1, groups=self.d_inner)[..., :L]  # [B', E, L']
+        xc = F.silu(xc).transpose(1, 2)                                        # [B', L', E]
+        dbc = x_proj(xc)                                                       # [B', L', R+2M]
+        dt, Bm, Cm = torch.split(dbc, [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        delta = F.softplus(dt_proj(dt))                                        # [B', L', E]
+        A = -torch.exp(A_log)                                                  # [E, M]
+        return selective_scan(xc, delta, A, Bm.contiguous(), Cm.contiguous(), D)  # [B', L', E]
+
+    def forward(self, h: Tensor) -> Tensor:
+        """h [B', L', N] -> [B', L', N]."""
+        xz = self.in_proj(h)                                                   # [B', L', 2E]
+        x, z = xz.chunk(2, dim=-1)                                             # [B', L', E] each
+        y_f = self._direction(x, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D)
+        y_b = self._direction(x.flip(1), self.conv1d_b, self.x_proj_b, self.dt_proj_b,
+                              self.A_b_log, self.D_b).flip(1)                  # [B', L', E]
+        return self.out_proj((y_f + y_b) / 2 * F.silu(z))                      # [B', L', N]

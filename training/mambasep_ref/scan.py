@@ -1,0 +1,162 @@
+"""Selective scan (the Mamba S6 recurrence): the reference definition and a fast CPU path.
+
+Glossary: B batch (sequences), L steps, E channels, M state size.
+Layout is channels-last: u, delta [B, L, E]; A [E, M]; Bm, Cm [B, L, M]; D [E]; y [B, L, E].
+
+Per sequence, channel e, state m, step t (h before step 0 is zero):
+    h[e, m] = exp(delta[t, e] · A[e, m]) · h[e, m] + delta[t, e] · Bm[t, m] · u[t, e]
+    y[t, e] = Σ_m Cm[t, m] · h[e, m] + D[e] · u[t, e]
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["selective_scan_ref", "selective_scan_fast", "selective_scan", "set_scan_impl",
+           "get_scan_impl", "SCAN_IMPLS"]
+
+SCAN_IMPLS = ("ref", "fast", "triton", "auto")
+_impl = "auto"
+_triton_fn: Callable | None = None
+_triton_error: str | None = None
+
+
+# MARK: - Checks
+
+
+def _check(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> None:
+    if u.dim() != 3:
+        raise ValueError(f"selective_scan: u must be [B, L, E], got shape {tuple(u.shape)}")
+    b, l, e = u.shape
+    m = A.shape[-1] if A.dim() == 2 else -1
+    expect = {"delta": (delta, (b, l, e)), "A": (A, (e, m)), "Bm": (Bm, (b, l, m)),
+              "Cm": (Cm, (b, l, m)), "D": (D, (e,))}
+    for name, (t, shape) in expect.items():
+        if tuple(t.shape) != shape:
+            raise ValueError(f"selective_scan: {name} must have shape {shape}, got {tuple(t.shape)}")
+
+
+# MARK: - Reference
+
+
+def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
+                       D: Tensor) -> Tensor:
+    """The definition: a plain sequential loop over L in float32; differentiable.
+
+    Inputs of other dtypes are computed in float32 and the result cast back to u's dtype.
+    L = 0 gives an empty [B, 0, E] result.
+    """
+    _check(u, delta, A, Bm, Cm, D)
+    dtype = u.dtype
+    u, delta, A, Bm, Cm, D = (t.float() for t in (u, delta, A, Bm, Cm, D))
+    b, l, e = u.shape
+    m = A.shape[1]
+    h = u.new_zeros(b, e, m)                                        # [B, E, M]
+    ys = []
+    for t in range(l):
+        dA = torch.exp(delta[:, t, :, None] * A)                    # [B, E, M]
+        dBu = (delta[:, t] * u[:, t])[:, :, None] * Bm[:, t, None, :]  # [B, E, M]
+        h = dA * h + dBu
+        ys.append(torch.einsum("bem,bm->be", h, Cm[:, t]))          # [B, E]
+    y = torch.stack(ys, dim=1) if ys else u.new_zeros(b, 0, e)      # [B, L, E]
+    return (y + u * D).to(dtype)
+
+
+# MARK: - Fast path (vectorised over B, E, M; inference only)
+
+# Elements of the [Lc, B, E, M] working tensors per chunk of steps (≈ 16 MB each in float32).
+_CHUNK_ELEMS = 1 << 22
+
+
+def selective_scan_fast(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
+                        D: Tensor) -> Tensor:
+    """Same result as `selective_scan_ref`, computed chunk by chunk of steps.
+
+    For each chunk of Lc steps the decays exp(delta·A) and inputs delta·Bm·u are computed as
+    whole tensors, the recurrence is one in-place multiply-add per step over [B, E, M], and the
+    output contraction with Cm is one batched matmul. When gradients are required it falls
+    back to the reference (the in-place loop does not support autograd).
+    """
+    _check(u, delta, A, Bm, Cm, D)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm, D)):
+        return selective_scan_ref(u, delta, A, Bm, Cm, D)
+    dtype = u.dtype
+    u, delta, A, Bm, Cm, D = (t.float() for t in (u, delta, A, Bm, Cm, D))
+    b, l, e = u.shape
+    m = A.shape[1]
+    y = u.new_empty(l, b, e)                                        # [L, B, E]
+    if l == 0:
+        return y.transpose(0, 1).to(dtype)
+    lc = max(1, min(l, _CHUNK_ELEMS // max(1, b * e * m)))
+    delta_t = delta.transpose(0, 1)                                 # [L, B, E] (view)
+    du_t = (delta * u).transpose(0, 1)                              # [L, B, E] (view)
+    b_t = Bm.transpose(0, 1)                                        # [L, B, M] (view)
+    c_t = Cm.transpose(0, 1)                                        # [L, B, M] (view)
+    dA = u.new_empty(lc, b, e, m)                                   # [Lc, B, E, M]
+    hs = u.new_empty(lc, b, e, m)                                   # [Lc, B, E, M]
+    h_prev = u.new_zeros(b, e, m)                                   # [B, E, M]
+    for s in range(0, l, lc):
+        n = min(lc, l - s)
+        dA_c, hs_c = dA[:n], hs[:n]
+        torch.mul(delta_t[s:s + n, :, :, None], A, out=dA_c)
+        dA_c.exp_()
+        torch.mul(du_t[s:s + n, :, :, None], b_t[s:s + n, :, None, :], out=hs_c)
+        hs_c[0].addcmul_(dA_c[0], h_prev)
+        for t in range(1, n):
+            hs_c[t].addcmul_(dA_c[t], hs_c[t - 1])
+        h_prev.copy_(hs_c[n - 1])
+        # y[t, b, e] = Σ_m hs[t, b, e, m] · Cm[t, b, m]
+        torch.matmul(hs_c.view(n * b, e, m), c_t[s:s + n].reshape(n * b, m, 1),
+                     out=y[s:s + n].view(n * b, e, 1))
+    y = y.transpose(0, 1)                                           # [B, L, E]
+    return (y + u * D).to(dtype)
+
+
+# MARK: - Dispatch
+
+
+def set_scan_impl(name: str) -> None:
+    """Choose the implementation `selective_scan` uses: "ref", "fast", "triton" or "auto".
+
+    "auto" picks triton for CUDA tensors when `mambasep_ref.scan_triton` imports, else "fast".
+    """
+    global _impl
+    if name not in SCAN_IMPLS:
+        raise ValueError(f"unknown scan implementation {name!r}; choose one of {SCAN_IMPLS}")
+    if name == "triton" and _load_triton() is None:
+        raise RuntimeError(f"scan implementation 'triton' is unavailable: {_triton_error}")
+    _impl = name
+
+
+def get_scan_impl() -> str:
+    return _impl
+
+
+def _load_triton() -> Callable | None:
+    global _triton_fn, _triton_error
+    if _triton_fn is None and _triton_error is None:
+        try:
+            from .scan_triton import selective_scan_triton  # noqa: PLC0415 (lazy on purpose)
+            _triton_fn = selective_scan_triton
+        except Exception as e:  # ImportError, or triton failing to initialise
+            _triton_error = f"{type(e).__name__}: {e}"
+    return _triton_fn
+
+
+def selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
+                   D: Tensor) -> Tensor:
+    """The selective scan through the implementation chosen by `set_scan_impl`."""
+    impl = _impl
+    if impl == "auto":
+        impl = "triton" if (u.is_cuda and _load_triton() is not None) else "fast"
+    if impl == "ref":
+        return selective_scan_ref(u, delta, A, Bm, Cm, D)
+    if impl == "fast":
+        return selective_scan_fast(u, delta, A, Bm, Cm, D)
+    fn = _load_triton()
+    if fn is None:
+        raise RuntimeError(f"scan implementation 'triton' is unavailable: {_triton_error}")
+    return fn(u, delta, A, Bm, Cm, D)

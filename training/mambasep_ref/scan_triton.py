@@ -1,0 +1,355 @@
+"""Fused Triton selective scan: one forward and one backward kernel behind an autograd Function.
+
+Glossary of dimension letters (the same as docs/MODEL.md):
+  B  sequences scanned independently (B·S or B·K inside the dual-path model)
+  L  time steps of one scan (L may be 1)
+  E  channels, Mamba's inner width (expand · N)
+  M  state size per channel (Mamba's d_state, 16 in every preset)
+
+The scan, per sequence b, channel e, state m, with h₋₁ = 0 (the definition in docs/MODEL.md):
+
+    h_t[e,m] = exp(delta_t[e]·A[e,m]) · h_{t-1}[e,m] + delta_t[e] · Bm_t[m] · u_t[e]
+    y_t[e]   = Σ_m Cm_t[m] · h_t[e,m] + D[e] · u_t[e]
+
+Shapes are channels-last: u, delta `[B, L, E]`; A `[E, M]`; Bm, Cm `[B, L, M]`; D `[E]`;
+y `[B, L, E]` float32. u, delta, Bm, Cm may be float32, float16 or bfloat16 (they are widened
+to float32 on load); A and D any float dtype. Every sum is accumulated in float32.
+
+Forward kernel: one program per (b, block of BLOCK_E channels); the state `[M, BLOCK_E]` lives in
+registers, the program walks t = 0..L-1, loads u/delta contiguous along E (coalesced) and stores
+only y. Nothing but the inputs is kept for the backward pass.
+
+Backward kernel (recomputation, as in the Mamba paper): the same program grid. It first re-runs
+the forward recurrence and writes a checkpoint of the state every T ≈ √L steps; then it walks the
+segments from last to first: re-runs one segment from its checkpoint, writing the segment's T
+states to a small scratch area, and steps backwards through the segment with
+
+    g_t       = Cm_t · dy_t + exp(delta_{t+1}·A) · g_{t+1}            (g = ∂loss/∂h_t)
+    dCm_t[m]  = Σ_e dy_t[e] · h_t[e,m]
+    dBm_t[m]  = Σ_e g_t[e,m] · delta_t[e] · u_t[e]
+    du_t[e]   = Σ_m g_t[e,m] · delta_t[e] · Bm_t[m] + D[e] · dy_t[e]
+    ddelta_t[e] = Σ_m g_t[e,m] · (A[e,m]·exp(delta_t·A[e,m])·h_{t-1}[e,m] + Bm_t[m]·u_t[e])
+    dA[e,m]   = Σ_{b,t} g_t[e,m] · delta_t[e] · exp(delta_t·A[e,m]) · h_{t-1}[e,m]
+    dD[e]     = Σ_{b,t} dy_t[e] · u_t[e]
+
+Sums over E (dBm, dCm) are per-block partials and sums over B (dA, dD) per-sequence partials,
+finished with a torch `sum` (deterministic, no atomics).
+
+Memory of the backward pass, transient (float32): the scratch holds (⌈L/T⌉ + T) states per program,
+B · E' · M' · (⌈L/T⌉ + T) · 4 bytes with E' = E rounded up to BLOCK_E and M' = M rounded up to a
+power of two; with T = ⌈√L⌉ that is about B·E·M·2√L·4 bytes (≈ 140 MB for B=264, L=250, E=256,
+M=16, instead of 1.1 GB for storing every state). The partials add n_eblocks·B·L·M·8 bytes for
+dBm/dCm and B·E·(M+1)·4 bytes for dA/dD. Each recurrence step is evaluated three times in all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+__all__ = ["SelectiveScanTriton", "selective_scan_triton", "interpreter_enabled"]
+
+_INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# Triton's `jit` reads TRITON_INTERPRET when a kernel is defined, i.e. when this module is imported.
+_INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+
+
+def interpreter_enabled() -> bool:
+    """Whether this module's kernels were defined for Triton's CPU interpreter (`TRITON_INTERPRET=1`)."""
+    return _INTERPRETED
+
+
+# MARK: - Kernels
+
+
+@triton.jit
+def _scan_fwd_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
+    L, E, M,
+    s_ub, s_ul, s_ue,
+    s_db, s_dl, s_de,
+    s_Bb, s_Bl, s_Bm,
+    s_Cb, s_Cl, s_Cm,
+    s_yb, s_yl, s_ye,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """y for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in registers."""
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_e = tl.program_id(1)
+    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
+    A = tl.load(A_ptr + e[None, :] * M + m[:, None],
+                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
+    Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+
+    u_p = u_ptr + pid_b * s_ub + e * s_ue
+    d_p = delta_ptr + pid_b * s_db + e * s_de
+    B_p = B_ptr + pid_b * s_Bb + m * s_Bm
+    C_p = C_ptr + pid_b * s_Cb + m * s_Cm
+    y_p = y_ptr + pid_b * s_yb + e * s_ye
+
+    h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+    for t in range(0, L):
+        u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
+        Ct = tl.load(C_p + t * s_Cl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
+        h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
+        y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+        tl.store(y_p + t * s_yl, y, mask=e_ok)
+
+
+@triton.jit
+def _scan_bwd_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
+    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
+    L, E, M, T, NSEG, BATCH,
+    s_ub, s_ul, s_ue,
+    s_db, s_dl, s_de,
+    s_Bb, s_Bl, s_Bm,
+    s_Cb, s_Cl, s_Cm,
+    s_gb, s_gl, s_ge,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """All gradients for one sequence and BLOCK_E channels, recomputing states segment by segment.
+
+    Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
+    states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E].
+    du, ddelta are float32 [B, L, E] contiguous; dB_part, dC_part [n_eblocks, B, L, M];
+    dA_part [B, E, M]; dD_part [B, E].
+    """
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_e = tl.program_id(1)
+    n_eblk = tl.num_programs(1)
+    el = tl.arange(0, BLOCK_E)  # [BE]
+    e = pid_e * BLOCK_E + el  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    A = tl.load(A_ptr + e[None, :] * M + m[:, None],
+                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
+    Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+
+    u_p = u_ptr + pid_b * s_ub + e * s_ue
+    d_p = delta_ptr + pid_b * s_db + e * s_de
+    B_p = B_ptr + pid_b * s_Bb + m * s_Bm
+    C_p = C_ptr + pid_b * s_Cb + m * s_Cm
+    g_p = dy_ptr + pid_b * s_gb + e * s_ge
+    # Outputs with known contiguous layouts (allocated by the launcher).
+    du_p = du_ptr + pid_b * L * E + e
+    dd_p = ddelta_ptr + pid_b * L * E + e
+    part_row = (pid_e * BATCH + pid_b) * L * M  # start of this program's [L, M] partial rows
+    dB_p = dB_part_ptr + part_row + m
+    dC_p = dC_part_ptr + part_row + m
+    slot = BLOCK_M * BLOCK_E
+    ws_p = (ws_ptr + (pid_b * n_eblk + pid_e) * (NSEG + T) * slot
+            + m[:, None] * BLOCK_E + el[None, :])  # [BM, BE] pointers into slot 0
+
+    # Pass 1: forward recurrence, keeping only the state at the start of each segment.
+    h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+    for s in range(0, NSEG):
+        tl.store(ws_p + s * slot, h)
+        t_end = tl.minimum(s * T + T, L)
+        for t in range(s * T, t_end):
+            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
+            h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]
+    tl.debug_barrier()
+
+    # Pass 2: segments from last to first; inside a segment, time from last to first.
+    g_next = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # exp(delta_{t+1}·A)·g_{t+1}
+    dA_acc = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+    dD_acc = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+    for i in range(0, NSEG):
+        s = NSEG - 1 - i
+        t0 = s * T
+        t_end = tl.minimum(t0 + T, L)
+        h = tl.load(ws_p + s * slot)  # [BM, BE] state before step t0
+        for t in range(t0, t_end):
+            tl.store(ws_p + (NSEG + t - t0) * slot, h)  # h_{t-1}
+            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)
+            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)
+            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)
+            h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]
+        tl.debug_barrier()
+        for k in range(0, t_end - t0):
+            t = t_end - 1 - k
+            h_prev = tl.load(ws_p + (NSEG + t - t0) * slot)  # [BM, BE]
+            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+            dy = tl.load(g_p + t * s_gl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
+            Ct = tl.load(C_p + t * s_Cl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
+            dA_t = tl.exp(dt[None, :] * A)  # [BM, BE]
+            du_t = dt * u  # [BE]
+            h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
+            g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
+            dC = tl.sum(h * dy[None, :], axis=1)  # [BM]
+            dB = tl.sum(g * du_t[None, :], axis=1)  # [BM]
+            gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
+            q = g * dA_t * h_prev  # [BM, BE]
+            ddt = tl.sum(q * A, axis=0) + gB * u  # [BE]
+            du = gB * dt + Dv * dy  # [BE]
+            dA_acc += q * dt[None, :]
+            dD_acc += dy * u
+            g_next = dA_t * g
+            tl.store(du_p + t * E, du, mask=e_ok)
+            tl.store(dd_p + t * E, ddt, mask=e_ok)
+            tl.store(dB_p + t * M, dB, mask=m_ok)
+            tl.store(dC_p + t * M, dC, mask=m_ok)
+        tl.debug_barrier()
+
+    tl.store(dA_part_ptr + pid_b * E * M + e[None, :] * M + m[:, None], dA_acc,
+             mask=m_ok[:, None] & e_ok[None, :])
+    tl.store(dD_part_ptr + pid_b * E + e, dD_acc, mask=e_ok)
+
+
+# MARK: - Launchers
+
+
+def _block_sizes(E: int, M: int, block_e: int | None, num_warps: int | None) -> tuple[int, int, int]:
+    """BLOCK_E, BLOCK_M and the warp count; one channel per thread along E by default."""
+    block_m = triton.next_power_of_2(M)
+    if block_e is None:
+        block_e = min(64, max(16, triton.next_power_of_2(E)))
+    if block_e < 1 or block_e & (block_e - 1):
+        raise ValueError(f"block_e must be a power of two, got {block_e}")
+    if num_warps is None:
+        num_warps = max(1, min(4, block_e // 32))
+    return block_e, block_m, num_warps
+
+
+def _check_inputs(u, delta, A, Bm, Cm, D) -> tuple[int, int, int, int]:
+    """Validates shapes, dtypes and devices; returns (B, L, E, M) or raises ValueError/TypeError."""
+    names = ("u", "delta", "A", "Bm", "Cm", "D")
+    tensors = (u, delta, A, Bm, Cm, D)
+    for name, x in zip(names, tensors):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"selective_scan_triton: {name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"selective_scan_triton: {name} must be floating point, got {x.dtype}")
+    for name, x in zip(("u", "delta", "Bm", "Cm"), (u, delta, Bm, Cm)):
+        if x.dtype not in _INPUT_DTYPES:
+            raise TypeError(f"selective_scan_triton: {name} must be float32/float16/bfloat16, got {x.dtype}")
+    if u.dim() != 3:
+        raise ValueError(f"selective_scan_triton: u must be [B, L, E], got shape {tuple(u.shape)}")
+    Bsz, L, E = u.shape
+    if A.dim() != 2 or A.shape[0] != E:
+        raise ValueError(f"selective_scan_triton: A must be [E, M] with E={E}, got shape {tuple(A.shape)}")
+    M = A.shape[1]
+    if M < 1:
+        raise ValueError("selective_scan_triton: state size M (A.shape[1]) must be at least 1")
+    expected = {"delta": (Bsz, L, E), "Bm": (Bsz, L, M), "Cm": (Bsz, L, M), "D": (E,)}
+    for name, x in zip(("delta", "Bm", "Cm", "D"), (delta, Bm, Cm, D)):
+        if tuple(x.shape) != expected[name]:
+            raise ValueError(f"selective_scan_triton: {name} must have shape {list(expected[name])} "
+                             f"(u is {list(u.shape)}, A is {list(A.shape)}), got {list(x.shape)}")
+    devices = {x.device for x in tensors}
+    if len(devices) != 1:
+        raise ValueError(f"selective_scan_triton: all inputs must be on one device, got {sorted(map(str, devices))}")
+    device = u.device
+    if device.type != "cuda" and not _INTERPRETED:
+        raise RuntimeError(f"selective_scan_triton needs CUDA tensors (got {device}); on CPU set "
+                           "TRITON_INTERPRET=1 before importing this module, or use selective_scan_ref")
+    return Bsz, L, E, M
+
+
+def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
+    """Runs the forward kernel; returns y [B, L, E] float32."""
+    Bsz, L, E = u.shape
+    M = A.shape[1]
+    y = torch.empty(Bsz, L, E, device=u.device, dtype=torch.float32)  # [B, L, E]
+    if y.numel() == 0:
+        return y
+    BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
+    grid = (Bsz, triton.cdiv(E, BE))
+    _scan_fwd_kernel[grid](
+        u, delta, A, Bm, Cm, D, y,
+        L, E, M,
+        *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *y.stride(),
+        BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
+    )
+    return y
+
+
+def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
+    """Runs the backward kernel; returns float32 (du, ddelta, dA, dBm, dCm, dD)."""
+    Bsz, L, E = u.shape
+    M = A.shape[1]
+    dev = u.device
+    f32 = torch.float32
+    if Bsz * L * E == 0:
+        return (torch.zeros(Bsz, L, E, device=dev, dtype=f32), torch.zeros(Bsz, L, E, device=dev, dtype=f32),
+                torch.zeros(E, M, device=dev, dtype=f32), torch.zeros(Bsz, L, M, device=dev, dtype=f32),
+                torch.zeros(Bsz, L, M, device=dev, dtype=f32), torch.zeros(E, device=dev, dtype=f32))
+    BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
+    n_eblk = triton.cdiv(E, BE)
+    T = seg_len if seg_len is not None else max(1, math.isqrt(L - 1) + 1)  # ⌈√L⌉
+    T = max(1, min(int(T), L))
+    nseg = triton.cdiv(L, T)
+    ws = torch.empty(Bsz * n_eblk * (nseg + T) * BM * BE, device=dev, dtype=f32)  # scratch
+    du = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
+    ddelta = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
+    dB_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
+    dC_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
+    dA_part = torch.empty(Bsz, E, M, device=dev, dtype=f32)  # [B, E, M]
+    dD_part = torch.empty(Bsz, E, device=dev, dtype=f32)  # [B, E]
+    _scan_bwd_kernel[(Bsz, n_eblk)](
+        u, delta, A, Bm, Cm, D, dy, ws,
+        du, ddelta, dB_part, dC_part, dA_part, dD_part,
+        L, E, M, T, nseg, Bsz,
+        *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *dy.stride(),
+        BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
+    )
+    return du, ddelta, dA_part.sum(0), dB_part.sum(0), dC_part.sum(0), dD_part.sum(0)
+
+
+# MARK: - Autograd
+
+
+class SelectiveScanTriton(torch.autograd.Function):
+    """The selective scan with Triton kernels for forward and backward (see the module docstring).
+
+    Saves only the inputs; the backward pass recomputes the states. Gradients come back in each
+    input's dtype.
+    """
+
+    @staticmethod
+    def forward(ctx, u, delta, A, Bm, Cm, D):
+        _check_inputs(u, delta, A, Bm, Cm, D)
+        A32 = A.detach().to(torch.float32).contiguous()  # [E, M]
+        D32 = D.detach().to(torch.float32).contiguous()  # [E]
+        y = _scan_forward(u.detach(), delta.detach(), A32, Bm.detach(), Cm.detach(), D32)
+        ctx.save_for_backward(u, delta, A, Bm, Cm, D)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        u, delta, A, Bm, Cm, D = ctx.saved_tensors
+        A32 = A.to(torch.float32).contiguous()
+        D32 = D.to(torch.float32).contiguous()
+        grads = _scan_backward(u, delta, A32, Bm, Cm, D32, dy)
+        inputs = (u, delta, A, Bm, Cm, D)
+        return tuple(g.to(x.dtype) if need else None
+                     for g, x, need in zip(grads, inputs, ctx.needs_input_grad))
+
+
+def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
+                          Bm: torch.Tensor, Cm: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """The selective scan y [B, L, E] (float32) of u, delta [B, L, E], A [E, M], Bm, Cm [B, L, M], D [E].
+
+    Differentiable in all six inputs. Needs CUDA tensors, or CPU tensors when this module was
+    imported with TRITON_INTERPRET=1 (slow; for tests). Any strides are accepted (coalesced when
+    E is the innermost dimension). L = 0 or B = 0 give an empty y. Bad shapes, dtypes or mixed
+    devices raise ValueError/TypeError naming the input; CPU tensors without the interpreter raise RuntimeError.
+    """
+    _check_inputs(u, delta, A, Bm, Cm, D)
+    return SelectiveScanTriton.apply(u, delta, A, Bm, Cm, D)
