@@ -1,0 +1,260 @@
+"""Tests of the fused Triton selective scan (mambasep_ref/scan_triton.py).
+
+Glossary: B sequences, L steps, E channels, M state size.
+
+Runs on CUDA when a GPU is present; otherwise under Triton's CPU interpreter (TRITON_INTERPRET=1,
+set here before the module is imported) on tiny shapes; skipped with the reason when Triton
+does not import. The ground truth is a plain loop over time in float64 (`loop_scan`); the
+kernel (float32) must agree within 1e-5 relative (max |a − b| / max |b|) on y and on the
+gradients of all six inputs, taken with torch.autograd.grad of a random weighted sum of y.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
+
+try:
+    import triton  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    pytest.skip(f"Triton does not import ({exc}); the fused scan cannot run", allow_module_level=True)
+
+from mambasep_ref import scan_triton as st  # noqa: E402
+
+if not CUDA and not st.interpreter_enabled():
+    if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
+        pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
+                    allow_module_level=True)
+    st = importlib.reload(st)  # the module was imported earlier without the interpreter
+
+DEVICE = "cuda" if CUDA else "cpu"
+TOL = 1e-5
+GRAD_NAMES = ("u", "delta", "A", "Bm", "Cm", "D")
+
+
+# MARK: - Helpers
+
+
+def loop_scan(u, delta, A, Bm, Cm, D):
+    """The definition: h_t = exp(delta_t·A)·h_{t-1} + delta_t·Bm_t·u_t, y_t = Cm_t·h_t + D·u_t."""
+    Bsz, L, E = u.shape
+    h = u.new_zeros(Bsz, E, A.shape[1])  # [B, E, M]
+    ys = []
+    for t in range(L):
+        dA = torch.exp(delta[:, t, :, None] * A)  # [B, E, M]
+        h = dA * h + (delta[:, t] * u[:, t])[:, :, None] * Bm[:, t, None, :]  # [B, E, M]
+        ys.append((h * Cm[:, t, None, :]).sum(-1) + D * u[:, t])  # [B, E]
+    return torch.stack(ys, 1) if ys else u.new_zeros(Bsz, 0, E)  # [B, L, E]
+
+
+def make_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
+    """Inputs like a Mamba layer's: u, Bm, Cm ~ N(0,1), delta = softplus(N(−1, 1)), A = −[1..M]·jitter."""
+    g = torch.Generator().manual_seed(seed)
+    u = torch.randn(Bsz, L, E, generator=g, dtype=dtype)  # [B, L, E]
+    delta = torch.nn.functional.softplus(torch.randn(Bsz, L, E, generator=g, dtype=dtype) - 1)  # [B, L, E]
+    A = -torch.arange(1, M + 1, dtype=dtype).repeat(E, 1) * torch.exp(0.3 * torch.randn(E, M, generator=g, dtype=dtype))
+    Bm = torch.randn(Bsz, L, M, generator=g, dtype=dtype)  # [B, L, M]
+    Cm = torch.randn(Bsz, L, M, generator=g, dtype=dtype)  # [B, L, M]
+    D = torch.randn(E, generator=g, dtype=dtype)  # [E]
+    w = torch.randn(Bsz, L, E, generator=g, dtype=dtype)  # [B, L, E] weights of the loss
+    return (u, delta, A, Bm, Cm, D), w
+
+
+def value_and_grads(fn, inputs, w):
+    """y = fn(*inputs) and the gradients of Σ w·y with respect to all six inputs."""
+    leaves = [x.detach().clone().requires_grad_() for x in inputs]
+    y = fn(*leaves)
+    grads = torch.autograd.grad((y * w).sum(), leaves)
+    return y.detach(), grads
+
+
+def rel_err(a, b):
+    """max |a − b| / max |b| (0 when both are all zero)."""
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def assert_agree(got, want, tol=TOL, what=""):
+    (y, grads), (y_ref, grads_ref) = got, want
+    errs = {"y": rel_err(y, y_ref)}
+    errs.update({f"d{n}": rel_err(g, r) for n, g, r in zip(GRAD_NAMES, grads, grads_ref)})
+    bad = {k: f"{v:.2e}" for k, v in errs.items() if not v <= tol}
+    assert not bad, f"{what}: relative error above {tol}: {bad} (all: {errs})"
+
+
+def to_device(inputs, dtype=torch.float32):
+    return [x.to(device=DEVICE, dtype=dtype) for x in inputs]
+
+
+# MARK: - Agreement with the definition
+
+# (B, L, E, M, block_e): L = 1, E not a multiple of BLOCK_E, M = 4 / 16 / not a power of two.
+SMALL_SHAPES = [
+    (2, 7, 40, 4, 16),
+    (1, 1, 24, 16, None),
+    (3, 13, 33, 16, None),
+    (2, 6, 20, 3, 16),
+    (1, 17, 16, 16, 16),
+]
+# Training-like shapes, GPU only (the interpreter would take minutes).
+GPU_SHAPES = [
+    (4, 250, 256, 16, None),
+    (64, 33, 256, 16, None),
+    (3, 100, 200, 16, 64),
+]
+
+
+@pytest.mark.parametrize("shape", SMALL_SHAPES + (GPU_SHAPES if CUDA else []),
+                         ids=lambda s: "B{}-L{}-E{}-M{}-be{}".format(*s))
+def test_forward_and_gradients_match_float64_loop(shape):
+    Bsz, L, E, M, block_e = shape
+    inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
+    want = value_and_grads(loop_scan, inputs, w)
+
+    def kernel(u, delta, A, Bm, Cm, D):
+        if block_e is None:
+            return st.selective_scan_triton(u, delta, A, Bm, Cm, D)
+        return _FixedBlock.apply(u, delta, A, Bm, Cm, D, block_e)
+
+    got = value_and_grads(kernel, to_device(inputs), w.to(DEVICE, torch.float32))
+    assert got[0].dtype == torch.float32 and got[0].shape == (Bsz, L, E)
+    assert_agree(got, want, what=f"shape {shape}")
+
+
+class _FixedBlock(torch.autograd.Function):
+    """The kernels with an explicit BLOCK_E (so that E is not a multiple of it)."""
+
+    @staticmethod
+    def forward(ctx, u, delta, A, Bm, Cm, D, block_e):
+        ctx.save_for_backward(u, delta, A, Bm, Cm, D)
+        ctx.block_e = block_e
+        return st._scan_forward(u, delta, A.contiguous(), Bm, Cm, D.contiguous(), block_e=block_e)
+
+    @staticmethod
+    def backward(ctx, dy):
+        u, delta, A, Bm, Cm, D = ctx.saved_tensors
+        return (*st._scan_backward(u, delta, A.contiguous(), Bm, Cm, D.contiguous(), dy.contiguous(),
+                                   block_e=ctx.block_e), None)
+
+
+def test_matches_project_reference_selective_scan_ref():
+    scan = pytest.importorskip("mambasep_ref.scan", reason="mambasep_ref/scan.py is not there yet")
+    inputs, w = make_inputs(2, 11, 24, 16, seed=7, dtype=torch.float32)
+    want = value_and_grads(scan.selective_scan_ref, to_device(inputs), w.to(DEVICE))
+    got = value_and_grads(st.selective_scan_triton, to_device(inputs), w.to(DEVICE))
+    assert_agree(got, want, what="vs selective_scan_ref")
+
+
+def test_segment_length_of_recomputation_does_not_change_gradients():
+    """Checkpoint spacing T = 1, 3, ⌈√L⌉ and L must all give the same gradients (to rounding)."""
+    Bsz, L, E, M = 2, 10, 16, 4
+    inputs, w = make_inputs(Bsz, L, E, M, seed=3)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    dy = w.to(DEVICE, torch.float32)  # [B, L, E]
+    base = st._scan_backward(u, delta, A, Bm, Cm, D, dy, seg_len=L)
+    for T in (1, 3, None):
+        other = st._scan_backward(u, delta, A, Bm, Cm, D, dy, seg_len=T)
+        for name, a, b in zip(GRAD_NAMES, other, base):
+            assert rel_err(a, b) <= 1e-6, f"seg_len={T}: d{name} differs"
+
+
+# MARK: - Properties
+
+
+def test_strided_inputs_give_the_same_result():
+    """u as a slice of a wider tensor and delta as a transposed copy (non-contiguous views)."""
+    Bsz, L, E, M = 2, 5, 24, 4
+    inputs, w = make_inputs(Bsz, L, E, M, seed=11, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    wide = torch.cat([u, torch.randn_like(u)], dim=-1)  # [B, L, 2E]
+    u_view = wide[..., :E]  # [B, L, E] with stride 2E along L
+    delta_view = delta.transpose(0, 1).contiguous().transpose(0, 1)  # [B, L, E], L-major storage
+    dbc = torch.cat([Bm, Cm], dim=-1)  # [B, L, 2M]
+    Bm_view, Cm_view = dbc[..., :M], dbc[..., M:]
+    assert not u_view.is_contiguous() and not delta_view.is_contiguous()
+    w = w.to(DEVICE)
+    got = value_and_grads(st.selective_scan_triton, [u_view, delta_view, A, Bm_view, Cm_view, D], w)
+    want = value_and_grads(st.selective_scan_triton, [u, delta, A, Bm, Cm, D], w)
+    assert_agree(got, want, tol=1e-6, what="strided")
+
+
+def test_half_precision_inputs_are_widened_and_grads_keep_dtype():
+    Bsz, L, E, M = 2, 6, 32, 4
+    inputs, w = make_inputs(Bsz, L, E, M, seed=5, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    low = [x.to(torch.bfloat16) for x in (u, delta, Bm, Cm)]
+    leaves = [low[0], low[1], A, low[2], low[3], D]
+    leaves = [x.detach().requires_grad_() for x in leaves]
+    y = st.selective_scan_triton(*leaves)
+    assert y.dtype == torch.float32
+    grads = torch.autograd.grad((y * w.to(DEVICE)).sum(), leaves)
+    for x, g in zip(leaves, grads):
+        assert g.dtype == x.dtype and g.shape == x.shape
+    # Same numbers as the float32 kernel on the widened values.
+    widened = [low[0].float(), low[1].float(), A, low[2].float(), low[3].float(), D]
+    y32 = st.selective_scan_triton(*widened)
+    assert rel_err(y, y32) <= 1e-6
+
+
+def test_zero_delta_gives_skip_only_and_outputs_depend_only_on_the_past():
+    Bsz, L, E, M = 1, 8, 16, 4
+    inputs, _ = make_inputs(Bsz, L, E, M, seed=9, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    y0 = st.selective_scan_triton(u, torch.zeros_like(delta), A, Bm, Cm, D)
+    assert rel_err(y0, u * D) <= 1e-7
+    # Causality: changing step 5 leaves steps 0..4 untouched.
+    u2 = u.clone()
+    u2[:, 5] += 1.0
+    y, y2 = st.selective_scan_triton(u, delta, A, Bm, Cm, D), st.selective_scan_triton(u2, delta, A, Bm, Cm, D)
+    assert torch.equal(y[:, :5], y2[:, :5]) and not torch.equal(y[:, 5:], y2[:, 5:])
+
+
+def test_empty_length_gives_empty_output_and_zero_gradients():
+    inputs, _ = make_inputs(2, 0, 8, 4, seed=1, dtype=torch.float32)
+    leaves = [x.to(DEVICE).requires_grad_() for x in inputs]
+    y = st.selective_scan_triton(*leaves)
+    assert y.shape == (2, 0, 8)
+    grads = torch.autograd.grad(y.sum(), leaves, allow_unused=True)
+    assert all(g is None or not g.any() for g in grads)
+
+
+# MARK: - Bad inputs
+
+
+@pytest.mark.parametrize("case, exc, words", [
+    ("u_2d", ValueError, "u must be [B, L, E]"),
+    ("A_wrong_E", ValueError, "A must be [E, M]"),
+    ("Bm_wrong_M", ValueError, "Bm must have shape"),
+    ("D_wrong", ValueError, "D must have shape"),
+    ("int_u", TypeError, "u must be floating point"),
+    ("float64_delta", TypeError, "delta must be float32/float16/bfloat16"),
+])
+def test_bad_inputs_raise_clear_errors(case, exc, words):
+    inputs, _ = make_inputs(2, 3, 8, 4, seed=2, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    if case == "u_2d":
+        u = u[0]
+    elif case == "A_wrong_E":
+        A = A[:5]
+    elif case == "Bm_wrong_M":
+        Bm = Bm[..., :3]
+    elif case == "D_wrong":
+        D = D[:7]
+    elif case == "int_u":
+        u = u.to(torch.int32)
+    elif case == "float64_delta":
+        delta = delta.double()
+    with pytest.raises(exc) as info:
+        st.selective_scan_triton(u, delta, A, Bm, Cm, D)
+    assert words in str(info.value)
