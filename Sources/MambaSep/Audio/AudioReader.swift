@@ -1,0 +1,354 @@
+import CSndFile
+import Foundation
+
+// MARK: - Channel selection
+
+/// Which channel of a multi-channel file a reader returns.
+///
+/// `.mix` averages all channels (sum / channel count), which is the identity for mono files.
+/// `.channel(k)` picks channel `k`, counted from 0; a `k` outside `0..<channels` is an
+/// `AudioError` of kind `.invalidArgument` when the file is opened.
+public enum ChannelSelection: Equatable, Sendable {
+    case mix
+    case channel(Int)
+}
+
+// MARK: - Raw PCM description
+
+/// The layout of headerless PCM (for example audio piped on standard input).
+///
+/// Samples are little-endian and interleaved when `channels > 1`.
+public struct RawPCMFormat: Equatable, Sendable {
+    /// The sample encoding of a raw stream.
+    public enum Encoding: String, CaseIterable, Sendable {
+        case s16 = "s16le"
+        case s24 = "s24le"
+        case s32 = "s32le"
+        case f32 = "f32le"
+        case f64 = "f64le"
+
+        var sndfileSubtype: Int32 {
+            switch self {
+            case .s16: return Int32(SF_FORMAT_PCM_16)
+            case .s24: return Int32(SF_FORMAT_PCM_24)
+            case .s32: return Int32(SF_FORMAT_PCM_32)
+            case .f32: return Int32(SF_FORMAT_FLOAT)
+            case .f64: return Int32(SF_FORMAT_DOUBLE)
+            }
+        }
+    }
+
+    public var sampleRate: Int
+    public var channels: Int
+    public var encoding: Encoding
+
+    public init(sampleRate: Int, channels: Int = 1, encoding: Encoding = .s16) {
+        self.sampleRate = sampleRate
+        self.channels = channels
+        self.encoding = encoding
+    }
+}
+
+// MARK: - AudioInfo
+
+/// What a file's header says: rate, channels, length and format names.
+public struct AudioInfo: Equatable, Sendable {
+    public let path: String
+    public let sampleRate: Int
+    public let channels: Int
+    /// Frames (samples per channel) the header declares; `nil` for streams of unknown length.
+    public let frameCount: Int?
+    /// The container, e.g. `"WAV"`, `"FLAC"`, `"OGG"`.
+    public let container: String
+    /// The sample encoding, e.g. `"PCM_16"`, `"FLOAT"`, `"VORBIS"`, `"OPUS"`.
+    public let encoding: String
+
+    /// Length in seconds, or `nil` when unknown.
+    public var duration: Double? { frameCount.map { Double($0) / Double(sampleRate) } }
+}
+
+// MARK: - AudioReader
+
+/// A block reader over any file libsndfile decodes, returning mono (or one channel) floats.
+///
+/// Samples are normalised floats (integer PCM maps to [-1, 1)). The reader holds one block at a
+/// time, so files of any length read in bounded memory. Errors are `AudioError`s naming the path:
+/// missing file, directory, empty file, bytes that are not audio, a header without frames, a
+/// file shorter than its header (detected at open for WAV-like files, at the end of reading for
+/// others), and NaN/Inf samples (reported at the block that holds them).
+public final class AudioReader {
+    /// The path given at open (or `"<stdin>"`).
+    public let path: String
+    /// Samples per second per channel.
+    public let sampleRate: Int
+    /// Channels in the file (the reader returns one mixed or picked channel).
+    public let channelCount: Int
+    /// Frames the header declares; `nil` when reading a stream of unknown length.
+    public let frameCount: Int?
+    /// Which channel `read(maxFrames:)` returns.
+    public let channel: ChannelSelection
+    /// Header facts.
+    public let info: AudioInfo
+    /// Frames delivered so far.
+    public private(set) var framesRead: Int = 0
+
+    private var handle: OpaquePointer?
+    private var finished = false
+    private var scratch: [Float] = []
+
+    // MARK: Opening
+
+    /// Opens a file for block reading.
+    ///
+    /// The path `"-"` reads standard input (a self-describing format such as WAV; use
+    /// `init(standardInputRaw:)` for headerless PCM).
+    public convenience init(path: String, channel: ChannelSelection = .mix) throws {
+        if path == "-" {
+            try self.init(fileDescriptor: 0, label: "<stdin>", channel: channel, raw: nil)
+            return
+        }
+        try AudioReader.checkRegularFile(path)
+        var sfinfo = SF_INFO()
+        guard let h = sf_open(path, Int32(SFM_READ), &sfinfo) else {
+            let msg = String(cString: sf_strerror(nil))
+            throw AudioError(path: path, kind: .notAudio,
+                             reason: "not a readable audio file (libsndfile: \(msg))")
+        }
+        try self.init(handle: h, sfinfo: sfinfo, path: path, channel: channel, seekable: true)
+    }
+
+    /// Reads headerless PCM of the given layout from standard input.
+    public convenience init(standardInputRaw raw: RawPCMFormat, channel: ChannelSelection = .mix) throws {
+        try self.init(fileDescriptor: 0, label: "<stdin>", channel: channel, raw: raw)
+    }
+
+    /// Reads from an open file descriptor (not closed by the reader), self-describing or raw PCM.
+    public convenience init(fileDescriptor fd: Int32, label: String, channel: ChannelSelection = .mix,
+                raw: RawPCMFormat?) throws {
+        var sfinfo = SF_INFO()
+        if let raw {
+            guard raw.sampleRate > 0, raw.channels > 0 else {
+                throw AudioError(path: label, kind: .invalidArgument,
+                                 reason: "raw PCM needs a positive rate and channel count")
+            }
+            sfinfo.samplerate = Int32(raw.sampleRate)
+            sfinfo.channels = Int32(raw.channels)
+            sfinfo.format = Int32(SF_FORMAT_RAW) | raw.encoding.sndfileSubtype
+                | Int32(SF_ENDIAN_LITTLE)
+        }
+        guard let h = sf_open_fd(fd, Int32(SFM_READ), &sfinfo, 0) else {
+            let msg = String(cString: sf_strerror(nil))
+            throw AudioError(path: label, kind: .notAudio,
+                             reason: "not a readable audio stream (libsndfile: \(msg))")
+        }
+        try self.init(handle: h, sfinfo: sfinfo, path: label, channel: channel, seekable: false)
+    }
+
+    private init(handle h: OpaquePointer, sfinfo: SF_INFO, path: String, channel: ChannelSelection,
+                 seekable: Bool) throws {
+        self.path = path
+        self.handle = h
+        self.sampleRate = Int(sfinfo.samplerate)
+        self.channelCount = Int(sfinfo.channels)
+        self.channel = channel
+        let declared = Int64(sfinfo.frames)
+        // libsndfile reports SF_COUNT_MAX when a pipe's length is unknown.
+        let known = seekable || (declared > 0 && declared < Int64(Int32.max) * 64)
+        self.frameCount = known ? Int(declared) : nil
+        self.info = AudioInfo(path: path, sampleRate: Int(sfinfo.samplerate),
+                              channels: Int(sfinfo.channels), frameCount: known ? Int(declared) : nil,
+                              container: AudioReader.containerName(sfinfo.format),
+                              encoding: AudioReader.encodingName(sfinfo.format))
+        // From here on, failures must close the handle.
+        do {
+            guard sampleRate > 0 else {
+                throw AudioError(path: path, kind: .unsupported, reason: "sample rate \(sampleRate) Hz is invalid")
+            }
+            guard channelCount > 0 else {
+                throw AudioError(path: path, kind: .unsupported, reason: "file declares \(channelCount) channels")
+            }
+            if case .channel(let k) = channel, !(0..<channelCount).contains(k) {
+                throw AudioError(path: path, kind: .invalidArgument,
+                                 reason: "channel \(k) requested but the file has \(channelCount) channel(s) (0-based)")
+            }
+            if seekable {
+                if declared <= 0 {
+                    throw AudioError(path: path, kind: .noSamples, reason: "file holds no audio samples (empty)")
+                }
+                if let (claimed, actual) = AudioReader.truncationFromLog(h) {
+                    throw AudioError(path: path, kind: .truncated,
+                                     reason: "truncated: header declares \(claimed) bytes of audio data but only \(actual) are present")
+                }
+            }
+            _ = sf_command(h, Int32(SFC_SET_NORM_FLOAT), nil, Int32(SF_TRUE))
+        } catch {
+            sf_close(h)
+            self.handle = nil
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the file; later reads return empty blocks. Safe to call twice.
+    public func close() {
+        if let h = handle { sf_close(h) }
+        handle = nil
+    }
+
+    // MARK: Reading
+
+    /// Reads up to `maxFrames` frames of the selected channel (or the channel mix).
+    ///
+    /// Returns an empty array at the end of the file. Throws `.truncated` if the data ends before
+    /// the header's frame count, `.nonFinite` on NaN/Inf samples, `.invalidArgument` if
+    /// `maxFrames < 1`.
+    public func read(maxFrames: Int) throws -> [Float] {
+        let inter = try readInterleaved(maxFrames: maxFrames)
+        let c = channelCount
+        if c == 1 { return inter }
+        let n = inter.count / c
+        var out = [Float](repeating: 0, count: n)
+        inter.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                switch channel {
+                case .channel(let k):
+                    for t in 0..<n { dst[t] = src[t * c + k] }
+                case .mix:
+                    let scale = 1 / Float(c)
+                    for t in 0..<n {
+                        var s: Float = 0
+                        for ch in 0..<c { s += src[t * c + ch] }
+                        dst[t] = s * scale
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Reads up to `maxFrames` frames of all channels, interleaved (`[frame][channel]`).
+    ///
+    /// Same end-of-file and error behaviour as `read(maxFrames:)`; ignores `channel`.
+    public func readInterleaved(maxFrames: Int) throws -> [Float] {
+        guard maxFrames > 0 else {
+            throw AudioError(path: path, kind: .invalidArgument, reason: "block size must be at least 1 frame")
+        }
+        guard let h = handle, !finished else { return [] }
+        let c = channelCount
+        var want = maxFrames
+        if let total = frameCount { want = min(want, max(total - framesRead, 0)) }
+        if want == 0 {
+            // Header count reached; a stream of known length is complete.
+            finished = true
+            return []
+        }
+        if scratch.count < want * c { scratch = [Float](repeating: 0, count: want * c) }
+        let got = scratch.withUnsafeMutableBufferPointer { buf -> Int in
+            Int(sf_readf_float(h, buf.baseAddress, sf_count_t(want)))
+        }
+        if got < want {
+            finished = true
+            if let total = frameCount, framesRead + got < total {
+                let err = String(cString: sf_strerror(h))
+                let note = sf_error(h) != 0 ? " (libsndfile: \(err))" : ""
+                throw AudioError(path: path, kind: .truncated,
+                                 reason: "truncated: header declares \(total) frames but only \(framesRead + got) could be decoded\(note)")
+            }
+        }
+        let block = Array(scratch[0..<(got * c)])
+        if let bad = block.firstIndex(where: { !$0.isFinite }) {
+            let frame = framesRead + bad / c
+            let value = block[bad]
+            throw AudioError(path: path, kind: .nonFinite,
+                             reason: "sample \(value) (not finite) at frame \(frame) (t = \(String(format: "%.3f", Double(frame) / Double(sampleRate))) s)")
+        }
+        framesRead += got
+        if framesRead == 0 && got == 0 && frameCount == nil {
+            throw AudioError(path: path, kind: .noSamples, reason: "stream holds no audio samples (empty)")
+        }
+        return block
+    }
+
+    /// Reads everything that is left, as one array of the selected channel.
+    public func readAll(blockFrames: Int = 65536) throws -> [Float] {
+        var out: [Float] = []
+        if let total = frameCount { out.reserveCapacity(max(total - framesRead, 0)) }
+        while true {
+            let b = try read(maxFrames: blockFrames)
+            if b.isEmpty { break }
+            out.append(contentsOf: b)
+        }
+        return out
+    }
+
+    // MARK: Helpers
+
+    static func checkRegularFile(_ path: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw AudioError(path: path, kind: .missing, reason: "no such file")
+        }
+        if isDir.boolValue {
+            throw AudioError(path: path, kind: .isDirectory, reason: "is a directory, not an audio file")
+        }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw AudioError(path: path, kind: .io, reason: "file is not readable (permission denied)")
+        }
+        let attrs = try? FileManager.default.attributesOfItem(atPath: path)
+        if let size = attrs?[.size] as? NSNumber, size.intValue == 0 {
+            throw AudioError(path: path, kind: .emptyFile, reason: "file is empty (0 bytes)")
+        }
+    }
+
+    /// Reads libsndfile's parse log for a data chunk longer than the file (silently clamped by
+    /// libsndfile), returning (declared, present) bytes. Streaming sizes (0, 0xFFFFFFFF) are not
+    /// truncation.
+    static func truncationFromLog(_ h: OpaquePointer) -> (Int, Int)? {
+        var buf = [CChar](repeating: 0, count: 8192)
+        _ = buf.withUnsafeMutableBytes { raw in
+            sf_command(h, Int32(SFC_GET_LOG_INFO), raw.baseAddress, Int32(raw.count))
+        }
+        let log = String(cString: buf)
+        for line in log.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("data ") || trimmed.hasPrefix("SSND ") || trimmed.hasPrefix("data:"),
+                  let range = trimmed.range(of: "(should be ") else { continue }
+            let head = trimmed[..<range.lowerBound]
+            let claimedText = head.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? ""
+            let actualText = trimmed[range.upperBound...].prefix { $0.isNumber }
+            guard let claimed = Int(claimedText), let actual = Int(actualText) else { continue }
+            if claimed == 0 || claimed >= 0xFFFF_FFFF || claimed == 0x7FFF_FFFF { continue }
+            if claimed > actual { return (claimed, actual) }
+        }
+        return nil
+    }
+
+    static func containerName(_ format: Int32) -> String {
+        let major = UInt32(format) & UInt32(SF_FORMAT_TYPEMASK)
+        let names: [UInt32: String] = [
+            UInt32(SF_FORMAT_WAV): "WAV", UInt32(SF_FORMAT_AIFF): "AIFF",
+            UInt32(SF_FORMAT_AU): "AU", UInt32(SF_FORMAT_RAW): "RAW",
+            UInt32(SF_FORMAT_W64): "W64", UInt32(SF_FORMAT_WAVEX): "WAVEX",
+            UInt32(SF_FORMAT_FLAC): "FLAC", UInt32(SF_FORMAT_CAF): "CAF",
+            UInt32(SF_FORMAT_OGG): "OGG", UInt32(SF_FORMAT_RF64): "RF64",
+            UInt32(SF_FORMAT_MPEG): "MPEG", UInt32(SF_FORMAT_NIST): "NIST",
+        ]
+        return names[major] ?? String(format: "0x%06X", major)
+    }
+
+    static func encodingName(_ format: Int32) -> String {
+        let sub = UInt32(format) & UInt32(SF_FORMAT_SUBMASK)
+        let names: [UInt32: String] = [
+            UInt32(SF_FORMAT_PCM_S8): "PCM_S8", UInt32(SF_FORMAT_PCM_U8): "PCM_U8",
+            UInt32(SF_FORMAT_PCM_16): "PCM_16", UInt32(SF_FORMAT_PCM_24): "PCM_24",
+            UInt32(SF_FORMAT_PCM_32): "PCM_32", UInt32(SF_FORMAT_FLOAT): "FLOAT",
+            UInt32(SF_FORMAT_DOUBLE): "DOUBLE", UInt32(SF_FORMAT_ULAW): "ULAW",
+            UInt32(SF_FORMAT_ALAW): "ALAW", UInt32(SF_FORMAT_VORBIS): "VORBIS",
+            UInt32(SF_FORMAT_OPUS): "OPUS", UInt32(SF_FORMAT_MPEG_LAYER_III): "MP3",
+            UInt32(SF_FORMAT_IMA_ADPCM): "IMA_ADPCM", UInt32(SF_FORMAT_MS_ADPCM): "MS_ADPCM",
+            UInt32(SF_FORMAT_GSM610): "GSM610", UInt32(SF_FORMAT_ALAC_16): "ALAC_16",
+        ]
+        return names[sub] ?? String(format: "0x%04X", sub)
+    }
+}
