@@ -1,7 +1,22 @@
 import ArgumentParser
 import MambaSep
 
-struct Root: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "mambasep", abstract: "Speech separation.")
+// MARK: - Root command
+
+/// `mambasep`: the root command; its subcommands do the work.
+struct MambaSepCommand: ParsableCommand {
+    /// Every subcommand of the tool, in the order `--help` lists them.
+    /// Add new commands (Separate, Stream, Info, ...) here and nowhere else.
+    static let subcommandList: [ParsableCommand.Type] = [
+        EvalCommand.self,
+    ]
+
+    static let configuration = CommandConfiguration(
+        commandName: "mambasep",
+        abstract: "Speech separation with a Dual-path Mamba network: one file per speaker, and SI-SNR scoring.",
+        version: MambaSepInfo.version,
+        subcommands: subcommandList
+    )
 }
-Root.main()
+
+MambaSepCommand.main()

@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import MambaSep
+
+// MARK: - Errors and output streams
+
+/// A user-facing failure: each line goes to stderr as `error: <line>`, then the exit is 1.
+struct CLIFailure: Error, CustomStringConvertible {
+    let lines: [String]
+    init(_ lines: [String]) { self.lines = lines }
+    init(_ line: String) { self.lines = [line] }
+    var description: String { lines.joined(separator: "\n") }
+}
+
+/// Writes one line to standard error.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
+/// Whether standard error is a terminal (progress lines are shown only then).
+var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+
+/// Runs `body`, turning library errors into `error: …` lines on stderr and exit code 1.
+///
+/// Known error types (`AudioError`, `MetricsError`, `DatasetError`, `CLIFailure`) print their
+/// own one-line descriptions; `ExitCode` and ArgumentParser errors pass through unchanged.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as CLIFailure {
+        e.lines.forEach { printError("error: \($0)") }
+        throw ExitCode.failure
+    } catch let e as DatasetError {
+        e.lines.forEach { printError("error: \($0)") }
+        throw ExitCode.failure
+    } catch let e as AudioError {
+        printError("error: \(e.description)")
+        throw ExitCode.failure
+    } catch let e as MetricsError {
+        printError("error: \(e.description)")
+        throw ExitCode.failure
+    } catch {
+        printError("error: \(error)")
+        throw ExitCode.failure
+    }
+}
+
+// MARK: - Formatting
+
+/// A number with `digits` decimals, for tables.
+func fixed(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
+
+/// Left-aligned text columns separated by two spaces; numbers are right-aligned.
+func renderTable(_ rows: [[String]], rightAligned: Set<Int> = []) -> String {
+    guard let width = rows.map(\.count).max() else { return "" }
+    var widths = [Int](repeating: 0, count: width)
+    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+    return rows.map { r in
+        r.enumerated().map { i, c in
+            let pad = String(repeating: " ", count: widths[i] - c.count)
+            return rightAligned.contains(i) ? pad + c : c + pad
+        }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
+    }.joined(separator: "\n")
+}
+
+/// A CSV field, quoted when it holds a comma, quote or newline.
+func csvField(_ s: String) -> String {
+    if s.contains(",") || s.contains("\"") || s.contains("\n") {
+        return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+    return s
+}
+
+/// JSON text of an `Encodable` value, keys sorted, no escaped slashes.
+func jsonText<T: Encodable>(_ value: T) throws -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try enc.encode(value), as: UTF8.self)
+}
+
+/// The median of a non-empty list (mean of the middle two for even counts).
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    let n = s.count
+    if n == 0 { return .nan }
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+}
