@@ -36,13 +36,14 @@ def s4d_kernel(log_dt: Tensor, log_A_real: Tensor, A_imag: Tensor, C: Tensor, le
                ) -> Tensor:
     """Kr[n, l] = 2·Re(Σ_p Kc[n,p]·exp(dtA[n,p]·l)) for l < length → [N, length] float32.
 
-    Computed in float64 (complex128) and rounded once to float32, so the kernel is the same
-    on any engine that also computes it in double precision. length = 0 gives [N, 0].
+    Computed in float64 (complex128) and rounded once to the parameters' dtype (float32), so
+    the kernel is the same on any engine that also computes it in double precision.
+    length = 0 gives [N, 0].
     """
     dtA, Kc = _complex_params(log_dt, log_A_real, A_imag, C)
     l = torch.arange(length, dtype=torch.float64, device=log_dt.device)     # [L']
     vand = torch.exp(dtA[:, :, None] * l)                                   # [N, P, L']
-    return (2 * torch.einsum("np,npl->nl", Kc, vand).real).float()         # [N, L']
+    return (2 * torch.einsum("np,npl->nl", Kc, vand).real).to(log_dt.dtype)  # [N, L']
 
 
 def s4d_fft_conv(h: Tensor, k_fwd: Tensor, k_bwd: Tensor | None = None) -> Tensor:
@@ -55,10 +56,11 @@ def s4d_fft_conv(h: Tensor, k_fwd: Tensor, k_bwd: Tensor | None = None) -> Tenso
     if L == 0:
         return h.clone()
     n_fft = 2 * L
-    hf = torch.fft.rfft(h.transpose(1, 2).float(), n=n_fft)                 # [B', N, L'+1]
-    kf = torch.fft.rfft(k_fwd.float(), n=n_fft)                             # [N, L'+1]
+    work = torch.float64 if h.dtype == torch.float64 else torch.float32
+    hf = torch.fft.rfft(h.transpose(1, 2).to(work), n=n_fft)                # [B', N, L'+1]
+    kf = torch.fft.rfft(k_fwd.to(work), n=n_fft)                            # [N, L'+1]
     if k_bwd is not None:
-        kf = kf + torch.conj(torch.fft.rfft(k_bwd.float(), n=n_fft))
+        kf = kf + torch.conj(torch.fft.rfft(k_bwd.to(work), n=n_fft))
     y = torch.fft.irfft(hf * kf, n=n_fft)[..., :L]                          # [B', N, L']
     return y.transpose(1, 2)                                                # [B', L', N]
 
@@ -82,7 +84,7 @@ def s4d_recurrence(h: Tensor, log_dt: Tensor, log_A_real: Tensor, A_imag: Tensor
     for t in range(h.shape[1]):
         s = decay * s + h[:, t, :, None].double()
         ys.append(2 * (Kc * s).sum(-1).real)                                # [B', N]
-    return torch.stack(ys, 1).float() if ys else h.clone()                  # [B', L', N]
+    return torch.stack(ys, 1).to(h.dtype) if ys else h.clone()              # [B', L', N]
 
 
 # MARK: - Initialisation

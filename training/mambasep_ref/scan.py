@@ -46,12 +46,14 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tens
                        D: Tensor) -> Tensor:
     """The definition: a plain sequential loop over L in float32; differentiable.
 
-    Inputs of other dtypes are computed in float32 and the result cast back to u's dtype.
+    Float64 inputs are computed in float64 (for error studies); other dtypes in float32, with
+    the result cast back to u's dtype.
     L = 0 gives an empty [B, 0, E] result.
     """
     _check(u, delta, A, Bm, Cm, D)
     dtype = u.dtype
-    u, delta, A, Bm, Cm, D = (t.float() for t in (u, delta, A, Bm, Cm, D))
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    u, delta, A, Bm, Cm, D = (t.to(work) for t in (u, delta, A, Bm, Cm, D))
     b, l, e = u.shape
     m = A.shape[1]
     h = u.new_zeros(b, e, m)                                        # [B, E, M]
@@ -84,7 +86,8 @@ def selective_scan_fast(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Ten
     if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm, D)):
         return selective_scan_ref(u, delta, A, Bm, Cm, D)
     dtype = u.dtype
-    u, delta, A, Bm, Cm, D = (t.float() for t in (u, delta, A, Bm, Cm, D))
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    u, delta, A, Bm, Cm, D = (t.to(work) for t in (u, delta, A, Bm, Cm, D))
     b, l, e = u.shape
     m = A.shape[1]
     y = u.new_empty(l, b, e)                                        # [L, B, E]

@@ -67,6 +67,12 @@ def interpreter_enabled() -> bool:
 
 
 @triton.jit
+def _ld(ptr, t, stride, mask):
+    """Row t of a [L, ·] view (pointer block ptr, row stride) widened to float32; 0 where masked."""
+    return tl.load(ptr + t * stride, mask=mask, other=0.0).to(tl.float32)
+
+
+@triton.jit
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
     L, E, M,
@@ -77,7 +83,11 @@ def _scan_fwd_kernel(
     s_yb, s_yl, s_ye,
     BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
-    """y for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in registers."""
+    """y for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in registers.
+
+    The inputs of step t+1 are loaded while step t is computed (software prefetch), so that the
+    loop is not bound by the latency of global loads.
+    """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
     e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
@@ -87,6 +97,7 @@ def _scan_fwd_kernel(
     # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
     A = tl.load(A_ptr + e[None, :] * M + m[:, None],
                 mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
+    A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
     Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
@@ -96,12 +107,14 @@ def _scan_fwd_kernel(
     y_p = y_ptr + pid_b * s_yb + e * s_ye
 
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+    u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok)  # [BE] step 0
+    B_n, C_n = _ld(B_p, 0, s_Bl, m_ok), _ld(C_p, 0, s_Cl, m_ok)  # [BM] step 0
     for t in range(0, L):
-        u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
-        Ct = tl.load(C_p + t * s_Cl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
-        h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
+        u, dt, Bt, Ct = u_n, dt_n, B_n, C_n
+        tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
+        u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok)
+        B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
+        h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
         y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
         tl.store(y_p + t * s_yl, y, mask=e_ok)
 
@@ -123,7 +136,7 @@ def _scan_bwd_kernel(
     Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
     states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E].
     du, ddelta are float32 [B, L, E] contiguous; dB_part, dC_part [n_eblocks, B, L, M];
-    dA_part [B, E, M]; dD_part [B, E].
+    dA_part [B, E, M]; dD_part [B, E]. Every loop prefetches the next step's inputs.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
@@ -135,6 +148,7 @@ def _scan_bwd_kernel(
     m_ok = m < M
     A = tl.load(A_ptr + e[None, :] * M + m[:, None],
                 mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
+    A2 = A * 1.4426950408889634  # exp(delta·A) = exp2(delta·A2)
     Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
@@ -151,17 +165,18 @@ def _scan_bwd_kernel(
     slot = BLOCK_M * BLOCK_E
     ws_p = (ws_ptr + (pid_b * n_eblk + pid_e) * (NSEG + T) * slot
             + m[:, None] * BLOCK_E + el[None, :])  # [BM, BE] pointers into slot 0
+    seg_p = ws_p + NSEG * slot  # the segment's states, slot k holds h_{t0+k-1}
 
     # Pass 1: forward recurrence, keeping only the state at the start of each segment.
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
-    for s in range(0, NSEG):
-        tl.store(ws_p + s * slot, h)
-        t_end = tl.minimum(s * T + T, L)
-        for t in range(s * T, t_end):
-            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
-            h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]
+    u_n, dt_n, B_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok), _ld(B_p, 0, s_Bl, m_ok)
+    for t in range(0, L):
+        u, dt, Bt = u_n, dt_n, B_n
+        tn = tl.minimum(t + 1, L - 1)
+        u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
+        if t % T == 0:
+            tl.store(ws_p + (t // T) * slot, h)
+        h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
     tl.debug_barrier()
 
     # Pass 2: segments from last to first; inside a segment, time from last to first.
@@ -172,23 +187,29 @@ def _scan_bwd_kernel(
         s = NSEG - 1 - i
         t0 = s * T
         t_end = tl.minimum(t0 + T, L)
+        # 2a: recompute the segment's states from its checkpoint.
         h = tl.load(ws_p + s * slot)  # [BM, BE] state before step t0
+        u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _ld(d_p, t0, s_dl, e_ok), _ld(B_p, t0, s_Bl, m_ok)
         for t in range(t0, t_end):
-            tl.store(ws_p + (NSEG + t - t0) * slot, h)  # h_{t-1}
-            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)
-            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)
-            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)
-            h = tl.exp(dt[None, :] * A) * h + Bt[:, None] * (dt * u)[None, :]
+            u, dt, Bt = u_n, dt_n, B_n
+            tn = tl.minimum(t + 1, t_end - 1)
+            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
+            tl.store(seg_p + (t - t0) * slot, h)  # h_{t-1}
+            h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
         tl.debug_barrier()
+        # 2b: walk the segment backwards.
+        t = t_end - 1
+        hp_n = tl.load(seg_p + (t - t0) * slot)  # [BM, BE]
+        u_n, dt_n, dy_n = _ld(u_p, t, s_ul, e_ok), _ld(d_p, t, s_dl, e_ok), _ld(g_p, t, s_gl, e_ok)
+        B_n, C_n = _ld(B_p, t, s_Bl, m_ok), _ld(C_p, t, s_Cl, m_ok)
         for k in range(0, t_end - t0):
             t = t_end - 1 - k
-            h_prev = tl.load(ws_p + (NSEG + t - t0) * slot)  # [BM, BE]
-            u = tl.load(u_p + t * s_ul, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-            dt = tl.load(d_p + t * s_dl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-            dy = tl.load(g_p + t * s_gl, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-            Bt = tl.load(B_p + t * s_Bl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
-            Ct = tl.load(C_p + t * s_Cl, mask=m_ok, other=0.0).to(tl.float32)  # [BM]
-            dA_t = tl.exp(dt[None, :] * A)  # [BM, BE]
+            h_prev, u, dt, dy, Bt, Ct = hp_n, u_n, dt_n, dy_n, B_n, C_n
+            tp = tl.maximum(t - 1, t0)  # the segment's first step prefetches itself (unused)
+            hp_n = tl.load(seg_p + (tp - t0) * slot)  # [BM, BE]
+            u_n, dt_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(d_p, tp, s_dl, e_ok), _ld(g_p, tp, s_gl, e_ok)
+            B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
+            dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
             du_t = dt * u  # [BE]
             h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
             g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
