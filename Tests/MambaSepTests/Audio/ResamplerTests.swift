@@ -73,3 +73,29 @@ final class ResamplerTests: XCTestCase {
         XCTAssertLessThan(maxAbsDiff(Array(a.samples[200..<7800]), Array(sine(440, rate: 8000, count: 8000)[200..<7800])), 1e-3)
     }
 }
+
+/// The README's streaming example: block reader → streaming resampler → streaming writer.
+final class AudioPipelineTests: XCTestCase {
+    func testReadmeStreamingPipelineEqualsWholeFileRead() throws {
+        let dir = try makeTempDir(self)
+        let src = dir.appendingPathComponent("long.flac").path
+        var rng = SeededRandom(seed: 11)
+        let x = (0..<100_000).map { i in Float(0.3 * sin(Double(i) * 0.05) + 0.05 * rng.gaussian()) }
+        try writeAudio(x, to: src, sampleRate: 16000)
+        let out = dir.appendingPathComponent("long-8k.wav").path
+
+        let reader = try AudioReader(path: src)
+        let resampler = try Resampler(from: reader.sampleRate, to: 8000)
+        let writer = try AudioWriter(path: out, sampleRate: 8000, format: .wavFloat)
+        while case let block = try reader.read(maxFrames: 4096), !block.isEmpty {
+            try writer.write(interleaved: try resampler.process(block))
+        }
+        try writer.write(interleaved: try resampler.flush())
+        try writer.finish()
+
+        let streamed = try AudioFile.read(out)
+        let whole = try AudioFile.read(src, sampleRate: 8000)
+        XCTAssertEqual(streamed.samples.count, 50_000)
+        XCTAssertLessThan(maxAbsDiff(streamed.samples, whole.samples), 1e-6)
+    }
+}
