@@ -1,0 +1,82 @@
+// Convolutions in channels-last layout: strided 1→N analysis conv, N→1 transposed conv, and the
+// depthwise causal/anti-causal conv of Mamba.
+//
+// Glossary: `T` samples, `L` frames, `N` channels, `Kw` kernel width, `St` stride, `E` channels of
+// a depthwise conv, `W` its width.
+
+// MARK: - Strided conv (1 → N)
+
+/// `Conv1d(1, N, Kw, stride: St, bias: false)` on a mono signal, as im2col + GEMM.
+///
+/// `x` holds `T` samples with `T ≥ Kw` and `(T − Kw) % St == 0` (the caller pads); the result is
+/// `[L, N]` with `L = (T − Kw)/St + 1`. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
+public func conv1dMonoStrided(_ x: UnsafePointer<Float>, samples: Int, weight: Tensor,
+                              channels: Int, kernel: Int, stride: Int,
+                              frames: ScratchBuffer, into y: UnsafeMutablePointer<Float>) {
+    let l = (samples - kernel) / stride + 1
+    let fr = frames.reserve(l * kernel)               // [L, Kw]
+    for f in 0..<l { (fr + f * kernel).update(from: x + f * stride, count: kernel) }
+    BLAS.sgemm(transB: true, m: l, n: channels, k: kernel, a: fr, lda: kernel,
+               b: weight.pointer, ldb: kernel, c: y, ldc: channels)
+}
+
+// MARK: - Transposed conv (N → 1)
+
+/// `ConvTranspose1d(N, 1, Kw, stride: St, bias: false)`: each frame's `Kw` outputs are summed
+/// into the signal at `frame·St` (overlap-add).
+///
+/// `x` is `[L, N]`; the output has `(L − 1)·St + Kw` samples (0 when `L == 0`) and is
+/// overwritten. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
+public func convTranspose1dMono(_ x: UnsafePointer<Float>, frames l: Int, weight: Tensor,
+                                channels: Int, kernel: Int, stride: Int,
+                                scratch: ScratchBuffer, into y: UnsafeMutablePointer<Float>) {
+    guard l > 0 else { return }
+    let fr = scratch.reserve(l * kernel)              // [L, Kw]
+    BLAS.sgemm(m: l, n: kernel, k: channels, a: x, lda: channels,
+               b: weight.pointer, ldb: kernel, c: fr, ldc: kernel)
+    let total = (l - 1) * stride + kernel
+    y.update(repeating: 0, count: total)
+    for f in 0..<l {
+        let dst = y + f * stride, src = fr + f * kernel
+        for k in 0..<kernel { dst[k] += src[k] }
+    }
+}
+
+// MARK: - Depthwise conv (Mamba)
+
+/// Depthwise conv over time with bias, then SiLU, on one sequence `[len, E]` (rows `ldx` apart).
+///
+/// Causal (`reverse == false`): `y[t] = b + Σ_j w[j]·x[t − (W−1) + j]`, zeros before the start;
+/// this is PyTorch's `conv1d(padding=W−1)` trimmed to `len`. Anti-causal (`reverse == true`):
+/// the same conv applied to the time-reversed sequence, expressed in forward time:
+/// `y[t] = b + Σ_j w[j]·x[t + (W−1) − j]`, zeros past the end. `weightT` holds the taps
+/// transposed to `[W, E]` (PyTorch stores `[E, 1, W]`) so that channels are contiguous.
+@inlinable
+public func depthwiseConvSiLU(_ x: UnsafePointer<Float>, ldx: Int, len: Int,
+                              weightT wT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                              channels e: Int, width w: Int, reverse: Bool,
+                              into y: UnsafeMutablePointer<Float>, ldy: Int) {
+    let e8 = e & ~7
+    for t in 0..<len {
+        let yr = y + t * ldy
+        var c = 0
+        while c < e8 {
+            var acc = bias.vec8(c)
+            for j in 0..<w {
+                let s = reverse ? t + (w - 1) - j : t - (w - 1) + j
+                if s >= 0 && s < len { acc = acc.addingProduct(x.vec8(s * ldx + c), wT.vec8(j * e + c)) }
+            }
+            yr.setVec8(c, fastSiLU(acc))
+            c += 8
+        }
+        while c < e {
+            var acc = bias[c]
+            for j in 0..<w {
+                let s = reverse ? t + (w - 1) - j : t - (w - 1) + j
+                if s >= 0 && s < len { acc += x[s * ldx + c] * wT[j * e + c] }
+            }
+            yr[c] = scalar(fastSiLU, acc)
+            c += 1
+        }
+    }
+}

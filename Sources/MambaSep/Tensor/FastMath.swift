@@ -1,0 +1,168 @@
+// Vectorised elementary functions on SIMD8<Float> (8 lanes = one AVX register).
+//
+// Accuracy (measured in Tests/MambaSepTests/Tensor/FastMathTests.swift against Double libm):
+// - `fastExp`: max relative error ≤ 2e-7 on [-87, 88] (Cody–Waite range reduction + Cephes
+//   degree-5 polynomial). Inputs are clamped to [-87.3, 88]: below, the result is ≈1.2e-38
+//   (not 0); above, ≈1.65e38 (not +inf). NaN inputs give unspecified finite values.
+// - `fastLog`: max relative error ≤ 3e-7 for normal positive inputs; inputs ≤ 0 are not handled.
+// - `fastErf`: Abramowitz–Stegun 7.1.26 (1.5e-7 in exact arithmetic); ≤ 5e-7 absolute in float.
+
+public typealias Vec8 = SIMD8<Float>
+
+// MARK: - Loads and stores
+
+extension UnsafePointer where Pointee == Float {
+    /// Loads 8 consecutive floats (no alignment needed).
+    @inlinable @inline(__always)
+    func vec8(_ i: Int) -> Vec8 { UnsafeRawPointer(self + i).loadUnaligned(as: Vec8.self) }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    /// Loads 8 consecutive floats (no alignment needed).
+    @inlinable @inline(__always)
+    func vec8(_ i: Int) -> Vec8 { UnsafeRawPointer(self + i).loadUnaligned(as: Vec8.self) }
+
+    /// Stores 8 consecutive floats (no alignment needed).
+    @inlinable @inline(__always)
+    func setVec8(_ i: Int, _ v: Vec8) { UnsafeMutableRawPointer(self + i).storeBytes(of: v, as: Vec8.self) }
+}
+
+// MARK: - exp / log
+
+/// e^x for 8 lanes; see the file header for accuracy and clamping.
+@inlinable @inline(__always)
+public func fastExp(_ x: Vec8) -> Vec8 {
+    let x = x.clamped(lowerBound: Vec8(repeating: -87.3), upperBound: Vec8(repeating: 88.0))
+    // n = round(x·log2 e) by the 1.5·2^23 trick: the low mantissa bits of t hold n.
+    let magic = Vec8(repeating: 12_582_912.0)
+    let t = magic.addingProduct(x, Vec8(repeating: 1.442_695_040_888_963_4))
+    let n = t - magic
+    var r = x.addingProduct(n, Vec8(repeating: -0.693_359_375))          // ln2 high part (exact)
+    r = r.addingProduct(n, Vec8(repeating: 2.121_944_400_546_905_8e-4))  // ln2 low part
+    var p = Vec8(repeating: 1.987_569_150_0e-4)
+    p = Vec8(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
+    p = Vec8(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
+    p = Vec8(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
+    p = Vec8(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
+    p = Vec8(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
+    let y = (r + 1).addingProduct(p, r * r)
+    // 2^n: exponent field (n + 127) << 23; t's bit pattern is 0x4B400000 + n.
+    let tb = unsafeBitCast(t, to: SIMD8<Int32>.self)
+    let scale = unsafeBitCast((tb &- 0x4B40_0000 &+ 127) &<< 23, to: Vec8.self)
+    return y * scale
+}
+
+/// Natural log for 8 lanes of positive normal floats (Cephes logf polynomial).
+@inlinable @inline(__always)
+public func fastLog(_ x: Vec8) -> Vec8 {
+    let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
+    var e = Vec8(((bits &>> 23) & 0xFF) &- 127)
+    // mantissa in [1, 2)
+    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F80_0000, to: Vec8.self)
+    // move to [sqrt(1/2), sqrt(2)): if m > sqrt2 then m /= 2, e += 1
+    let big = m .> Vec8(repeating: 1.414_213_5)
+    m.replace(with: m * 0.5, where: big)
+    e.replace(with: e + 1, where: big)
+    let f = m - 1
+    var p = Vec8(repeating: 7.037_683_629_2e-2)
+    p = Vec8(repeating: -1.151_461_031_0e-1).addingProduct(p, f)
+    p = Vec8(repeating: 1.167_699_874_0e-1).addingProduct(p, f)
+    p = Vec8(repeating: -1.242_014_084_6e-1).addingProduct(p, f)
+    p = Vec8(repeating: 1.424_932_278_7e-1).addingProduct(p, f)
+    p = Vec8(repeating: -1.666_805_766_5e-1).addingProduct(p, f)
+    p = Vec8(repeating: 2.000_071_476_5e-1).addingProduct(p, f)
+    p = Vec8(repeating: -2.499_999_399_3e-1).addingProduct(p, f)
+    p = Vec8(repeating: 3.333_333_117_4e-1).addingProduct(p, f)
+    let f2 = f * f
+    var y = p * f * f2
+    y = y.addingProduct(e, Vec8(repeating: -2.121_944_400_546_905_8e-4))
+    y = y.addingProduct(f2, Vec8(repeating: -0.5))
+    return (f + y).addingProduct(e, Vec8(repeating: 0.693_359_375))
+}
+
+// MARK: - Activations (lane-wise)
+
+/// Lane-wise absolute value (clears the sign bit).
+@inlinable @inline(__always)
+public func vabs(_ x: Vec8) -> Vec8 {
+    unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: Vec8.self)
+}
+
+/// Logistic sigmoid 1/(1+e^-x).
+@inlinable @inline(__always)
+public func fastSigmoid(_ x: Vec8) -> Vec8 { 1 / (1 + fastExp(-x)) }
+
+/// SiLU x·sigmoid(x).
+@inlinable @inline(__always)
+public func fastSiLU(_ x: Vec8) -> Vec8 { x / (1 + fastExp(-x)) }
+
+/// PyTorch softplus (beta 1, threshold 20): x for x > 20, else log(1 + e^x), computed as
+/// max(x, 0) + log1p(e^-|x|) with the log1p correction log(u)·y/(u−1), u = 1 + y.
+@inlinable @inline(__always)
+public func fastSoftplus(_ x: Vec8) -> Vec8 {
+    let y = fastExp(-vabs(x))                      // (0, 1]
+    let u = 1 + y
+    let l = fastLog(u)
+    var lp = l * y / (u - 1)
+    lp.replace(with: y, where: u .== Vec8(repeating: 1))
+    var r = pointwiseMax(x, Vec8(repeating: 0)) + lp
+    r.replace(with: x, where: x .> Vec8(repeating: 20))
+    return r
+}
+
+/// tanh via 1 − 2/(e^{2x}+1); absolute error ≈ 1e-7.
+@inlinable @inline(__always)
+public func fastTanh(_ x: Vec8) -> Vec8 { 1 - 2 / (fastExp(x + x) + 1) }
+
+/// erf by Abramowitz–Stegun 7.1.26 (absolute error ≤ 5e-7 in float arithmetic).
+@inlinable @inline(__always)
+public func fastErf(_ x: Vec8) -> Vec8 {
+    let a = vabs(x)
+    let t = 1 / Vec8(repeating: 1).addingProduct(a, Vec8(repeating: 0.327_591_1))
+    var p = Vec8(repeating: 1.061_405_429)
+    p = Vec8(repeating: -1.453_152_027).addingProduct(p, t)
+    p = Vec8(repeating: 1.421_413_741).addingProduct(p, t)
+    p = Vec8(repeating: -0.284_496_736).addingProduct(p, t)
+    p = Vec8(repeating: 0.254_829_592).addingProduct(p, t)
+    let e: Vec8 = fastExp(-(a * a))
+    let pt: Vec8 = p * t
+    let r: Vec8 = Vec8(repeating: 1) - pt * e
+    var out = r
+    out.replace(with: -r, where: x .< Vec8(repeating: 0))
+    return out
+}
+
+/// Exact-form GELU x·½·(1 + erf(x/√2)) (PyTorch's default, not the tanh approximation).
+@inlinable @inline(__always)
+public func fastGELU(_ x: Vec8) -> Vec8 {
+    x * 0.5 * (1 + fastErf(x * 0.707_106_781_186_547_6))
+}
+
+// MARK: - Array kernels
+
+/// Applies `f` to `count` floats in place, 8 at a time; a tail shorter than 8 goes through a
+/// zero-padded vector, so `f` must accept 0 without trapping.
+@inlinable @inline(__always)
+public func mapInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, _ f: (Vec8) -> Vec8) {
+    var i = 0
+    while i + 8 <= count {
+        p.setVec8(i, f(p.vec8(i)))
+        i += 8
+    }
+    if i < count {
+        var v = Vec8(repeating: 0)
+        for j in 0..<(count - i) { v[j] = p[i + j] }
+        let r = f(v)
+        for j in 0..<(count - i) { p[i + j] = r[j] }
+    }
+}
+
+/// Scalar form of a lane-wise function (tests and odd sizes).
+@inlinable
+public func scalar(_ f: (Vec8) -> Vec8, _ x: Float) -> Float { f(Vec8(repeating: x))[0] }
+
+/// In-place ReLU.
+@inlinable
+public func reluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    mapInPlace(p, count: count) { pointwiseMax($0, Vec8(repeating: 0)) }
+}
