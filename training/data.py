@@ -1,0 +1,288 @@
+"""Dynamic mixing of two-speaker training examples from a packed 8 kHz corpus.
+
+Glossary: U utterances, B batch, C sources (2), T samples per example, P resampler taps.
+
+The corpus (from `prepare_data.py`) is decoded once into one int16 array held in memory (on the
+GPU when training there) plus per-utterance offsets and lengths. Each batch is drawn as a pure
+function of (seed, rank, step), so a resumed run draws exactly the batches it would have drawn;
+the waveforms are assembled on the device with a windowed-sinc resampler (speed perturbation).
+
+Mixing recipe per example (WSJ0-2mix style, dynamic):
+  1. two utterances whose speakers may be mixed (`SpeakerRule`);
+  2. a speed factor in [0.95, 1.05] for each (resampling, so pitch moves too);
+  3. a random window of T samples (4 s): long utterances are cropped at a random start, short
+     ones are placed at a random position and zero-padded;
+  4. each source scaled to unit RMS over its active (non-padded) samples, then the two set
+     0–5 dB apart (±half the difference each);
+  5. a random overall level (mixture RMS −33…−13 dBFS), then everything scaled down jointly if
+     any peak of mixture or sources exceeds 0.9. mix = s1 + s2 exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SR = 8000
+
+__all__ = ["SpeakerRule", "Corpus", "MixSampler", "decode_shards", "load_corpus", "kokoro_families"]
+
+
+# MARK: - Speaker rule
+
+
+def kokoro_families(speaker: str) -> frozenset[str] | None:
+    """The voice families of a Kokoro speaker id (`kokoro:af_bella+bm_v0george`), else None.
+
+    A `v0` pack is the same family as its namesake (`af_v0bella` → `af_bella`).
+    """
+    if not speaker.startswith("kokoro:"):
+        return None
+    fams = set()
+    for v in speaker[len("kokoro:"):].split("+"):
+        v = v.strip()
+        if len(v) > 3 and v[2] == "_" and v[3:5] == "v0":
+            v = v[:3] + v[5:]
+        fams.add(v)
+    return frozenset(fams)
+
+
+class SpeakerRule:
+    """Which utterance pairs may be mixed (corpus README, "Speaker rule").
+
+    Two utterances may be mixed iff their `speaker` differs and, when both are Kokoro blends,
+    their sets of voice families are disjoint.
+    """
+
+    def __init__(self, speakers: list[str]):
+        names = sorted(set(speakers))
+        index = {s: i for i, s in enumerate(names)}
+        self.spk = np.array([index[s] for s in speakers], dtype=np.int64)       # [U]
+        fam_sets = [kokoro_families(s) for s in speakers]
+        fams = sorted(set().union(*[f for f in fam_sets if f]))
+        fidx = {f: i for i, f in enumerate(fams)}
+        self.fam = np.zeros((len(speakers), max(1, len(fams))), dtype=bool)    # [U, F]
+        for u, fs in enumerate(fam_sets):
+            for f in fs or ():
+                self.fam[u, fidx[f]] = True
+        self.is_kokoro = np.array([f is not None for f in fam_sets])            # [U]
+
+    def compatible(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Elementwise: may utterance i[k] be mixed with j[k]? (bool array)."""
+        i, j = np.asarray(i), np.asarray(j)
+        same = self.spk[i] == self.spk[j]
+        both_k = self.is_kokoro[i] & self.is_kokoro[j]
+        overlap = (self.fam[i] & self.fam[j]).any(axis=-1)
+        return ~same & ~(both_k & overlap)
+
+
+# MARK: - Loading the packed corpus
+
+
+def _decode_chunk(path: str) -> np.ndarray:
+    import soundfile as sf
+
+    x, sr = sf.read(path, dtype="int16", always_2d=True)
+    if sr != SR:
+        raise ValueError(f"{path}: sample rate {sr}, expected {SR}")
+    return x[:, 0].copy()
+
+
+def decode_shards(data_dir: str | Path, cache_dir: str | Path | None = None,
+                  jobs: int | None = None) -> Path:
+    """Decode `data_dir`'s Opus chunks into `cache_dir/corpus8k.npy` + `index.tsv`; return cache dir.
+
+    The cache is reused when its `stamp.json` matches the data's info.json. Utterances are laid
+    out back to back (no gaps) in manifest order; index.tsv = manifest + `start` column.
+    """
+    data_dir = Path(data_dir)
+    cache = Path(cache_dir) if cache_dir else data_dir / "decoded"
+    info_text = (data_dir / "info.json").read_text()
+    stamp = cache / "stamp.json"
+    if stamp.exists() and stamp.read_text() == info_text and (cache / "corpus8k.npy").exists():
+        return cache
+    with open(data_dir / "manifest.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    n_chunks = json.loads(info_text)["chunks"]
+    paths = [str(data_dir / f"chunk{c:03d}.opus") for c in range(n_chunks)]
+    t = time.time()
+    jobs = jobs or min(len(paths), os.cpu_count() or 1)
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as ex:
+            chunks = list(ex.map(_decode_chunk, paths))
+    else:
+        chunks = [_decode_chunk(p) for p in paths]
+    total = sum(int(r["length"]) for r in rows)
+    audio = np.empty(total, dtype=np.int16)
+    pos = 0
+    for r in rows:
+        c, o, n = int(r["chunk"]), int(r["offset"]), int(r["length"])
+        seg = chunks[c][o:o + n]
+        if len(seg) != n:
+            raise ValueError(f"chunk {c} too short for utterance {r['id']} (decoder mismatch?)")
+        audio[pos:pos + n] = seg
+        r["start"] = pos
+        pos += n
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(cache / "corpus8k.npy", audio)
+    with open(cache / "index.tsv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
+        w.writeheader()
+        w.writerows(rows)
+    stamp.write_text(info_text)
+    print(f"data: decoded {len(paths)} chunks, {total / SR / 3600:.2f} h in {time.time() - t:.1f} s",
+          file=sys.stderr)
+    return cache
+
+
+@dataclass
+class Corpus:
+    """Decoded corpus: one int16 waveform plus per-utterance start/length/speaker/split."""
+
+    audio: Tensor          # [sum of lengths] int16
+    start: np.ndarray      # [U] int64
+    length: np.ndarray     # [U] int64
+    speakers: list[str]
+    split: np.ndarray      # [U] str ("train" / "heldout")
+    ids: list[str]
+
+    def to(self, device: torch.device | str) -> "Corpus":
+        self.audio = self.audio.to(device)
+        return self
+
+
+def load_corpus(cache_dir: str | Path) -> Corpus:
+    """Load a decoded cache (see `decode_shards`)."""
+    cache = Path(cache_dir)
+    audio = np.load(cache / "corpus8k.npy", mmap_mode="r")
+    with open(cache / "index.tsv", newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return Corpus(audio=torch.from_numpy(np.array(audio)),
+                  start=np.array([int(r["start"]) for r in rows], dtype=np.int64),
+                  length=np.array([int(r["length"]) for r in rows], dtype=np.int64),
+                  speakers=[r["speaker"] for r in rows],
+                  split=np.array([r["split"] for r in rows]),
+                  ids=[r["id"] for r in rows])
+
+
+# MARK: - Mixing
+
+
+@dataclass
+class MixPlan:
+    """The random choices for one batch (all on the CPU, float64 where positions matter)."""
+
+    utt: np.ndarray        # [B, C] utterance indices
+    speed: np.ndarray      # [B, C] speed factors
+    pos0: np.ndarray       # [B, C] source position (samples) of output sample 0 (may be < 0)
+    rel_db: np.ndarray     # [B, C] level of each source relative to unit RMS (dB)
+    level_db: np.ndarray   # [B] mixture RMS target (dBFS)
+
+
+class MixSampler:
+    """Draws two-speaker mixtures from the utterances of one split.
+
+    `batch(step, rank, B)` is deterministic in (seed, step, rank). Raises ValueError when the
+    split has no pair of mixable utterances.
+    """
+
+    def __init__(self, corpus: Corpus, split: str = "train", seconds: float = 4.0,
+                 speed: tuple[float, float] = (0.95, 1.05), gap_db: float = 5.0,
+                 level_db: tuple[float, float] = (-33.0, -13.0), peak: float = 0.9,
+                 taps: int = 16, seed: int = 0):
+        self.c = corpus
+        self.idx = np.nonzero(corpus.split == split)[0]
+        if len(self.idx) < 2:
+            raise ValueError(f"split {split!r} has {len(self.idx)} utterances; need at least 2")
+        self.rule = SpeakerRule(corpus.speakers)
+        if not self.rule.compatible(self.idx[:, None], self.idx[None, :]).any():
+            raise ValueError(f"split {split!r} has no pair of utterances that may be mixed")
+        self.T = int(round(seconds * SR))
+        self.speed, self.gap_db, self.level_db, self.peak = speed, gap_db, level_db, peak
+        self.taps, self.seed = taps, seed
+
+    def plan(self, rng: np.random.Generator, B: int) -> MixPlan:
+        """Random choices for B examples."""
+        first = self.idx[rng.integers(len(self.idx), size=B)]
+        second = self.idx[rng.integers(len(self.idx), size=B)]
+        for _ in range(1000):
+            bad = ~self.rule.compatible(first, second)
+            if not bad.any():
+                break
+            second[bad] = self.idx[rng.integers(len(self.idx), size=int(bad.sum()))]
+        else:
+            raise RuntimeError("could not draw a mixable pair in 1000 tries")
+        utt = np.stack([first, second], 1)                                       # [B, C]
+        speed = rng.uniform(*self.speed, size=(B, 2))
+        n_out = self.c.length[utt] / speed                                        # output samples
+        slack = n_out - self.T          # > 0: crop; < 0: place inside the window
+        u = rng.uniform(size=(B, 2))
+        pos0 = u * slack * speed        # source position of output sample 0 (< 0: placed later)
+        gap = rng.uniform(0, self.gap_db, size=B)
+        sign = np.where(rng.uniform(size=B) < 0.5, 1.0, -1.0)
+        rel = np.stack([sign * gap / 2, -sign * gap / 2], 1)
+        level = rng.uniform(*self.level_db, size=B)
+        return MixPlan(utt, speed, pos0, rel, level)
+
+    def render(self, p: MixPlan, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
+        """Waveforms for a plan: (mix [B, T], sources [B, C, T]) float32 on `device`."""
+        dev = torch.device(device) if device is not None else self.c.audio.device
+        B, C = p.utt.shape
+        T, P = self.T, self.taps
+        speed = torch.tensor(p.speed, dtype=torch.float64, device=dev)                     # [B, C]
+        pos = (torch.tensor(p.pos0, dtype=torch.float64, device=dev)[..., None]
+               + torch.arange(T, dtype=torch.float64, device=dev) * speed[..., None])      # [B, C, T]
+        base = torch.floor(pos)
+        frac = (pos - base).float()                                                         # [B, C, T]
+        k = torch.arange(-P // 2 + 1, P // 2 + 1, device=dev)                               # [P]
+        n = base.long()[..., None] + k                                                      # [B, C, T, P]
+        length = torch.tensor(self.c.length[p.utt], device=dev)                             # [B, C]
+        start = torch.tensor(self.c.start[p.utt], device=dev)
+        inside = (n >= 0) & (n < length[..., None, None])
+        x = self.c.audio[(start[..., None, None] + n.clamp(min=0)).clamp(max=len(self.c.audio) - 1)]
+        x = torch.where(inside, x.float(), 0.0) / 32768.0                                  # [B, C, T, P]
+        fc = torch.clamp(1.0 / speed.float(), max=1.0)[..., None, None]                    # [B, C, 1, 1]
+        d = frac[..., None] - k.float()                                                     # [B, C, T, P]
+        h = fc * torch.sinc(fc * d) * (0.5 + 0.5 * torch.cos(math.pi * d / (P / 2)))       # Hann
+        h = torch.where(d.abs() < P / 2, h, 0.0)
+        h = h / h.sum(-1, keepdim=True)
+        src = (x * h).sum(-1)                                                               # [B, C, T]
+        active = (pos >= 0) & (pos <= (length[..., None] - 1))                              # [B, C, T]
+        ms = (src.pow(2) * active).sum(-1) / active.sum(-1).clamp(min=1)                    # [B, C]
+        gain = 10 ** (torch.tensor(p.rel_db, device=dev, dtype=torch.float32) / 20)
+        src = src * (gain / ms.clamp(min=1e-10).sqrt())[..., None]
+        mix = src.sum(1)                                                                    # [B, T]
+        target = 10 ** (torch.tensor(p.level_db, device=dev, dtype=torch.float32) / 20)
+        g = target / mix.pow(2).mean(-1).clamp(min=1e-12).sqrt()                           # [B]
+        pk = torch.maximum(mix.abs().amax(-1), src.abs().amax((-1, -2))) * g
+        g = torch.where(pk > self.peak, g * self.peak / pk, g)
+        src = src * g[:, None, None]
+        return src.sum(1), src
+
+    def batch(self, step: int, rank: int, B: int, device=None) -> tuple[Tensor, Tensor]:
+        """The batch for (step, rank): deterministic in (seed, step, rank)."""
+        rng = np.random.default_rng([self.seed, step, rank])
+        return self.render(self.plan(rng, B), device)
+
+    def fixed_set(self, n: int, seed: int = 999, batch: int = 16, device=None) -> tuple[Tensor, Tensor]:
+        """A fixed validation set of n mixtures without speed perturbation (CPU tensors)."""
+        rng = np.random.default_rng([seed, 12345])
+        mixes, srcs = [], []
+        for i in range(0, n, batch):
+            p = self.plan(rng, min(batch, n - i))
+            p.speed[:] = 1.0
+            m, s = self.render(p, device)
+            mixes.append(m.cpu())
+            srcs.append(s.cpu())
+        return torch.cat(mixes), torch.cat(srcs)

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# One training piece on the GPU machine: DPMamba-XS and DP-S4D-XS side by side.
+#
+# Usage (from the repository root, carry: .carry .whl):
+#   bash training/device_run.sh [BUDGET_SEC=540] [PLAN_SEC=1000]
+# BUDGET_SEC: wall-clock seconds this whole script may take (keep it under the 600 s limit).
+# PLAN_SEC:   length of the cosine learning-rate schedule, in seconds of training per model,
+#             summed over all pieces (keep it the same for every piece of one training).
+#
+# What it does:
+#   1. installs the carried wheels (soundfile, cffi, pycparser) into $WORK/site if needed;
+#   2. decodes .carry/data (Opus, 8 kHz) once into $WORK/decoded (reused while /tmp survives);
+#   3. per model, resumes from $WORK/runs/NAME (previous piece, if /tmp survived), else from
+#      .carry/resume/NAME/last.pt (weights + schedule; optimiser moments if carried), else fresh;
+#   4. trains both at once: 4+ GPUs → 2 GPUs each (DDP, torchrun); 2-3 → 1 each; 1 → shared;
+#      none → CPU (a local simulation; pass a tiny config through TRAIN_ARGS);
+#   5. copies into $OUT: NAME/last.pt, NAME/best.safetensors, NAME/last.optim16.pt (if it fits),
+#      logs.tgz (log.jsonl, summary.json, stdout of each run); and prints a summary.
+# Environment overrides: WORK (/tmp/mambasep), OUT, CARRY (.carry), BATCH (8 per GPU),
+#   VAL_EVERY (400), LR (1e-3), TRAIN_ARGS (extra train.py args for both), MODELS ("a b").
+set -uo pipefail
+T0=$(date +%s)
+BUDGET=${1:-540}
+PLAN=${2:-1000}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${WORK:-/tmp/mambasep}
+OUT=${OUT:-$REPO/out}
+CARRY=${CARRY:-$REPO/.carry}
+BATCH=${BATCH:-8}
+VAL_EVERY=${VAL_EVERY:-400}
+LR=${LR:-1e-3}
+TRAIN_ARGS=${TRAIN_ARGS:-}
+MODELS=${MODELS:-"dpmamba-xs dps4-xs"}
+mkdir -p "$WORK/runs" "$OUT"
+elapsed() { echo $(( $(date +%s) - T0 )); }
+log() { echo "[device_run $(elapsed)s] $*"; }
+
+# MARK: - 1. wheels
+if ! python3 -c "import soundfile" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --target "$WORK/site" "$REPO"/.whl/*.whl >/dev/null 2>&1 || true
+  export PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+  python3 -c "import soundfile" || { log "ERROR: soundfile not importable (carry .whl?)"; exit 1; }
+fi
+log "soundfile ok"
+
+# MARK: - 2. data
+[ -f "$CARRY/data/info.json" ] || { log "ERROR: $CARRY/data/info.json missing (carry .carry)"; exit 1; }
+[ -d "$CARRY/devset" ] || { log "ERROR: $CARRY/devset missing"; exit 1; }
+python3 -c "
+import sys; sys.path.insert(0, '$REPO/training')
+from data import decode_shards; decode_shards('$CARRY/data', '$WORK/decoded')
+" || { log "ERROR: decoding the data failed"; exit 1; }
+log "data ready in $WORK/decoded"
+
+# MARK: - 3/4. launch
+NG=$(python3 -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+export NCCL_NVLS_ENABLE=0 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} TRITON_CACHE_DIR="$WORK/triton"
+export PYTHONUNBUFFERED=1
+TB=$(( BUDGET - $(elapsed) - 25 ))
+log "GPUs: $NG; training budget ${TB}s per model; plan ${PLAN}s"
+[ "$TB" -gt 20 ] || { log "ERROR: budget too small"; exit 1; }
+
+model_args() {  # name → mixer args
+  case "$1" in
+    dpmamba-xs) echo "--preset xs --intra mamba --inter mamba" ;;
+    dps4-xs)    echo "--preset xs --intra s4d --inter s4d" ;;
+    *) echo "--preset xs" ;;
+  esac
+}
+resume_args() {
+  local run="$WORK/runs/$1"
+  if [ -f "$run/last.pt" ]; then echo "--resume auto"
+  elif [ -f "$CARRY/resume/$1/last.pt" ]; then echo "--resume $CARRY/resume/$1"
+  else echo ""; fi
+}
+
+PIDS=(); i=0
+read -r -a NAMES <<< "$MODELS"
+NM=${#NAMES[@]}
+for name in "${NAMES[@]}"; do
+  run="$WORK/runs/$name"; mkdir -p "$run"; rm -f "$run/summary.json"
+  common="--name $name $(model_args "$name") --data $WORK/decoded --devset $CARRY/devset \
+    --run-dir $run --batch $BATCH --lr $LR --plan-seconds $PLAN --val-every $VAL_EVERY \
+    --time-budget $TB $(resume_args "$name") $TRAIN_ARGS"
+  log "$name: $(resume_args "$name" | sed 's/^$/fresh start/')"
+  if [ "$NG" -ge $(( 2 * NM )) ]; then
+    per=$(( NG / NM )); [ "$per" -gt 2 ] && per=2
+    gpus=$(seq -s, $(( i * per )) $(( i * per + per - 1 )))
+    CUDA_VISIBLE_DEVICES=$gpus timeout -s TERM $(( TB + 30 )) python3 -m torch.distributed.run \
+      --nnodes 1 --nproc_per_node "$per" --master_addr 127.0.0.1 --master_port $(( 29511 + i )) \
+      "$REPO/training/train.py" $common > "$run/stdout.txt" 2>&1 &
+  elif [ "$NG" -ge 1 ]; then
+    CUDA_VISIBLE_DEVICES=$(( i % NG )) timeout -s TERM $(( TB + 30 )) python3 \
+      "$REPO/training/train.py" $common > "$run/stdout.txt" 2>&1 &
+  else
+    timeout -s TERM $(( TB + 30 )) python3 "$REPO/training/train.py" $common --device cpu \
+      > "$run/stdout.txt" 2>&1 &
+  fi
+  PIDS+=($!); i=$(( i + 1 ))
+done
+RCS=()
+for p in "${PIDS[@]}"; do wait "$p"; RCS+=($?); done
+log "trainings finished (exit codes: ${RCS[*]})"
+
+# MARK: - 5. results into $OUT (≤ 8 files, ≤ 16 MiB each, ≤ 64 MiB in all)
+MAXF=$(( 16 * 1024 * 1024 - 4096 )); MAXT=$(( 64 * 1024 * 1024 - 65536 )); used=0; nfiles=0
+put() {  # src dst
+  [ -f "$1" ] || return 0
+  local sz; sz=$(stat -c %s "$1")
+  if [ "$sz" -gt "$MAXF" ] || [ $(( used + sz )) -gt "$MAXT" ] || [ "$nfiles" -ge 8 ]; then
+    log "not copied (size/count limit): $1 ($sz bytes)"; return 0; fi
+  mkdir -p "$(dirname "$2")"; cp "$1" "$2"; used=$(( used + sz )); nfiles=$(( nfiles + 1 ))
+}
+tar -czf "$WORK/logs.tgz" -C "$WORK/runs" $(cd "$WORK/runs" && for n in "${NAMES[@]}"; do
+  for f in log.jsonl summary.json stdout.txt; do [ -f "$n/$f" ] && echo "$n/$f"; done; done)
+put "$WORK/logs.tgz" "$OUT/logs.tgz"
+for n in "${NAMES[@]}"; do put "$WORK/runs/$n/last.pt" "$OUT/$n/last.pt"; done
+for n in "${NAMES[@]}"; do put "$WORK/runs/$n/best.safetensors" "$OUT/$n/best.safetensors"; done
+for n in "${NAMES[@]}"; do put "$WORK/runs/$n/last.optim16.pt" "$OUT/$n/last.optim16.pt"; done
+log "copied $nfiles files, $(( used / 1024 / 1024 )) MiB to $OUT"
+
+# MARK: - summary
+echo "==================== SUMMARY ($(elapsed)s) ===================="
+k=0
+for n in "${NAMES[@]}"; do
+  run="$WORK/runs/$n"
+  if [ -f "$run/summary.json" ] && [ "${RCS[$k]}" = 0 ]; then
+    python3 - "$run" <<'EOF'
+import json, sys
+run = sys.argv[1]
+s = json.load(open(f"{run}/summary.json"))
+log = [json.loads(l) for l in open(f"{run}/log.jsonl")]
+val = [r for r in log if r.get("event") == "val"]
+last = val[-1] if val else {}
+print(f"{s['name']:11s} step {s['step']:6d}  loss {s['loss']}  ex/s {s['ex_per_s']}  "
+      f"dev SI-SNRi last {last.get('dev_sisnri')} best {s['best_dev']:.3f} @ {s['best_step']}  "
+      f"synth {last.get('synth_sisnri')}  ({s['reason']})")
+print(f"{'':11s} groups {last.get('dev_groups')}")
+EOF
+  else
+    echo "$n: FAILED (exit ${RCS[$k]}); last lines of stdout:"; tail -n 25 "$run/stdout.txt"
+  fi
+  k=$(( k + 1 ))
+done

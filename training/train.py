@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+"""Train a DPMamba (or DP-S4D) separator with dynamic mixing; resumable, DDP-ready.
+
+Single process:   python3 training/train.py --data .carry/data --devset .carry/devset --run-dir runs/x
+Several GPUs:     python3 -m torch.distributed.run --nproc_per_node 2 --master_port 29511 training/train.py ...
+
+Loss: −PIT SI-SNR. AdamW, linear warm-up then cosine decay to `--min-lr` over a plan given in
+steps (`--total-steps`) or in seconds of training (`--plan-seconds`), gradient clipping, bf16
+autocast on CUDA (the scan accumulates in float32; norms and the loss run in float32).
+
+Run folder (`--run-dir`):
+  last.pt           model weights, step, schedule progress, best score, RNG states, log, args
+  last.optim1.pt    AdamW first moments (float32)      } exact resume
+  last.optim2.pt    AdamW second moments + step counts } (each file ≤ 15 MB for XS)
+  last.optim16.pt   both moments in bfloat16 (one small file for carrying between machines)
+  best.safetensors  export (mambasep_ref.io.save_model) of the best devset SI-SNRi so far
+  log.jsonl         one JSON object per log/validation event
+
+`--resume DIR|auto`: continue from DIR's last.pt; optimiser moments are taken from the float32
+files if present (exact), else from last.optim16.pt (close), else fresh with `--rewarm` steps of
+linear warm-up. `--init-weights F.safetensors`: start from exported weights, fresh optimiser.
+`--time-budget SEC`: stop cleanly (validate, save) before SEC seconds after start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from data import MixSampler, decode_shards, load_corpus  # noqa: E402
+from mambasep_ref import scan as scan_mod  # noqa: E402
+from mambasep_ref.config import ModelConfig  # noqa: E402
+from mambasep_ref.model import DPMamba  # noqa: E402
+from validate import pit_si_snr, evaluate_devset, evaluate_synth, load_devset  # noqa: E402
+
+TRAINED_ON = ("mambasep training corpus (Kokoro-82M voice blends, Piper joe, festival/flite CMU "
+              "ARCTIC voices, espeak-ng, Asterisk core-sound prompts), 8 kHz, dynamic two-speaker "
+              "mixing")
+LICENSE = ("weights: Apache-2.0; training audio: Kokoro-82M Apache-2.0, Piper joe MIT (data CC0), "
+           "festival/flite voices (Debian free licences), espeak-ng output, Asterisk core sounds "
+           "CC BY-SA 3.0")
+
+
+# MARK: - Setup
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    a = ap.add_argument
+    a("--name", default="dpmamba-xs", help="model name (metadata and file names)")
+    a("--preset", default="xs")
+    a("--intra", default="mamba", choices=["mamba", "s4d"])
+    a("--inter", default="mamba", choices=["mamba", "s4d"])
+    a("--override", action="append", default=[], metavar="KEY=JSON",
+      help="config override, e.g. n_filters=16 (repeatable)")
+    a("--data", required=True, help="packed data folder (prepare_data.py) or decoded cache")
+    a("--cache", default=None, help="where to decode the packed data (default DATA/decoded)")
+    a("--devset", default=None)
+    a("--run-dir", required=True)
+    a("--batch", type=int, default=8, help="examples per process per step")
+    a("--seconds", type=float, default=4.0)
+    a("--lr", type=float, default=1e-3)
+    a("--min-lr", type=float, default=1e-5)
+    a("--wd", type=float, default=0.01)
+    a("--warmup", type=int, default=200)
+    a("--rewarm", type=int, default=100)
+    a("--total-steps", type=int, default=0, help="cosine plan in steps")
+    a("--plan-seconds", type=float, default=0.0, help="cosine plan in seconds of training")
+    a("--max-steps", type=int, default=0, help="stop at this step (0: no limit)")
+    a("--clip", type=float, default=5.0)
+    a("--val-every", type=int, default=250)
+    a("--log-every", type=int, default=25)
+    a("--synth-val", type=int, default=200, help="held-out synthetic mixtures (0: none)")
+    a("--time-budget", type=float, default=0.0, help="seconds; stop and save before this")
+    a("--resume", default="", help="run folder to resume from, or 'auto' (= --run-dir if it has last.pt)")
+    a("--init-weights", default="")
+    a("--seed", type=int, default=0)
+    a("--scan", default="auto", choices=["ref", "fast", "triton", "auto"])
+    a("--amp", default="auto", choices=["auto", "bf16", "off"])
+    a("--device", default="auto")
+    a("--threads", type=int, default=0)
+    a("--trained-on", default=TRAINED_ON)
+    a("--license", default=LICENSE)
+    args = ap.parse_args(argv)
+    if args.total_steps <= 0 and args.plan_seconds <= 0:
+        ap.error("give --total-steps or --plan-seconds (the cosine schedule's length)")
+    return args
+
+
+def build_config(args) -> ModelConfig:
+    ov = {}
+    for kv in args.override:
+        if "=" not in kv:
+            raise SystemExit(f"error: --override {kv!r} is not KEY=VALUE")
+        k, v = kv.split("=", 1)
+        try:
+            ov[k] = json.loads(v)
+        except json.JSONDecodeError:
+            ov[k] = v
+    try:
+        return ModelConfig.preset(args.preset, intra_mixer=args.intra, inter_mixer=args.inter, **ov)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+
+
+def lr_at(args, step: int, progress: float, rewarm_from: int) -> float:
+    """Warm-up (and re-warm-up after a resume without moments), then cosine to min_lr."""
+    w = min(1.0, (step + 1) / max(1, args.warmup))
+    if rewarm_from >= 0:
+        w = min(w, (step - rewarm_from + 1) / max(1, args.rewarm))
+    p = min(1.0, max(0.0, progress))
+    return w * (args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * p)))
+
+
+def atomic_save(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+# MARK: - Checkpoints
+
+
+def save_checkpoint(run: Path, model, opt, st: dict) -> None:
+    """last.pt + optimiser files (see module doc); written atomically, rank 0 only."""
+    sd = opt.state_dict()
+    m1 = {k: v["exp_avg"] for k, v in sd["state"].items()}
+    m2 = {k: {kk: vv for kk, vv in v.items() if kk != "exp_avg"} for k, v in sd["state"].items()}
+    atomic_save({"state": m1}, run / "last.optim1.pt")
+    atomic_save({"state": m2, "param_groups": sd["param_groups"]}, run / "last.optim2.pt")
+    half = {k: {"exp_avg": v["exp_avg"].bfloat16(), "exp_avg_sq": v["exp_avg_sq"].bfloat16(),
+                "step": v["step"]} for k, v in sd["state"].items()}
+    atomic_save({"state": half, "param_groups": sd["param_groups"]}, run / "last.optim16.pt")
+    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    atomic_save({"model": model.state_dict(), "rng": rng, **st}, run / "last.pt")
+
+
+def load_optimizer(opt, src: Path) -> str:
+    """Fill `opt` from src's optimiser files; returns 'exact', 'bf16' or 'fresh'."""
+    sd = opt.state_dict()
+    if (src / "last.optim1.pt").exists() and (src / "last.optim2.pt").exists():
+        m1 = torch.load(src / "last.optim1.pt", map_location="cpu", weights_only=False)["state"]
+        m2 = torch.load(src / "last.optim2.pt", map_location="cpu", weights_only=False)
+        state = {k: {**m2["state"][k], "exp_avg": m1[k]} for k in m1}
+        opt.load_state_dict({"state": state, "param_groups": m2["param_groups"]})
+        return "exact"
+    if (src / "last.optim16.pt").exists():
+        h = torch.load(src / "last.optim16.pt", map_location="cpu", weights_only=False)
+        state = {k: {"exp_avg": v["exp_avg"].float(), "exp_avg_sq": v["exp_avg_sq"].float(),
+                     "step": v["step"]} for k, v in h["state"].items()}
+        opt.load_state_dict({"state": state, "param_groups": h["param_groups"]})
+        return "bf16"
+    opt.load_state_dict({"state": {}, "param_groups": sd["param_groups"]})
+    return "fresh"
+
+
+# MARK: - Main
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    t_start = time.time()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if args.device == "auto":
+        dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+    else:
+        dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if world > 1:
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    amp = args.amp == "bf16" or (args.amp == "auto" and dev.type == "cuda")
+    scan_mod.set_scan_impl(args.scan)
+    main_proc = rank == 0
+    run = Path(args.run_dir)
+    if main_proc:
+        run.mkdir(parents=True, exist_ok=True)
+
+    def say(*a):
+        if main_proc:
+            print(f"[{args.name} {time.time() - t_start:6.1f}s]", *a, flush=True)
+
+    # Data (rank 0 decodes; the others wait and read the cache).
+    data = Path(args.data)
+    if (data / "corpus8k.npy").exists():
+        cache = data
+    else:
+        cache = Path(args.cache) if args.cache else data / "decoded"
+        if main_proc:
+            decode_shards(data, cache)
+        if world > 1:
+            dist.barrier()
+    corpus = load_corpus(cache).to(dev)
+    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed)
+    synth = None
+    if args.synth_val > 0 and (corpus.split == "heldout").sum() >= 2:
+        synth = MixSampler(corpus, "heldout", seconds=args.seconds, seed=args.seed).fixed_set(args.synth_val)
+    devset = load_devset(args.devset) if args.devset else None
+    say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
+        f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}")
+
+    # Model, optimiser, state.
+    cfg = build_config(args)
+    torch.manual_seed(args.seed)
+    model = DPMamba(cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd, betas=(0.9, 0.999))
+    st = {"step": 0, "train_time": 0.0, "best": -1e9, "best_step": -1, "log": [], "rewarm_from": -1,
+          "config": cfg.to_json(), "args": vars(args), "examples": 0}
+    resume = run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+    if resume is not None and (resume / "last.pt").exists():
+        ck = torch.load(resume / "last.pt", map_location="cpu", weights_only=False)
+        if ck["config"] != cfg.to_json():
+            raise SystemExit(f"error: {resume}/last.pt has config {ck['config']}, not {cfg.to_json()}")
+        model.load_state_dict(ck["model"])
+        how = load_optimizer(opt, resume)
+        for k in st:
+            if k in ck and k not in ("args", "config"):
+                st[k] = ck[k]
+        if how == "fresh":
+            st["rewarm_from"] = st["step"]
+        torch.set_rng_state(ck["rng"]["torch"])
+        np.random.set_state(ck["rng"]["numpy"])
+        random.setstate(ck["rng"]["python"])
+        if dev.type == "cuda" and "cuda" in ck["rng"] and len(ck["rng"]["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
+        say(f"resumed from {resume} at step {st['step']} (optimiser: {how}); best {st['best']:.2f} dB")
+    elif args.resume and args.resume != "auto":
+        raise SystemExit(f"error: --resume {args.resume}: no last.pt there")
+    elif args.init_weights:
+        from mambasep_ref.io import load_model  # noqa: PLC0415
+        m0 = load_model(args.init_weights)
+        if m0.cfg.to_json() != cfg.to_json():
+            raise SystemExit(f"error: {args.init_weights} has config {m0.cfg.to_json()}")
+        model.load_state_dict(m0.state_dict())
+        say(f"initialised from {args.init_weights}")
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"model {args.name}: {n_params:,} parameters, world {world}, device {dev}, amp {amp}, "
+        f"scan {args.scan}, batch {args.batch}x{world}")
+    if main_proc:
+        with open(run / "log.jsonl", "w") as f:
+            for rec in st["log"]:
+                f.write(json.dumps(rec) + "\n")
+    net = torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else model
+
+    def log(rec: dict) -> None:
+        rec = {"name": args.name, **rec}
+        st["log"].append(rec)
+        if main_proc:
+            with open(run / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            say(json.dumps({k: v for k, v in rec.items() if k not in ("name", "dev_items")}))
+
+    val_time = [0.0]
+
+    def validate() -> None:
+        t = time.time()
+        rec = {"step": st["step"], "event": "val"}
+        if devset is not None:
+            r = evaluate_devset(model, devset, dev, rank, world)
+            rec["dev_sisnri"] = round(r["mean"], 3)
+            rec["dev_groups"] = {k: round(v, 3) for k, v in r["groups"].items()}
+        if synth is not None:
+            rec["synth_sisnri"] = round(evaluate_synth(model, synth[0], synth[1], dev, 16, rank, world), 3)
+        score = rec.get("dev_sisnri", rec.get("synth_sisnri"))
+        val_time[0] = time.time() - t
+        rec["val_time"] = round(val_time[0], 2)
+        rec["wall"] = round(time.time() - t_start, 1)
+        if score is not None and score > st["best"]:
+            st["best"], st["best_step"] = score, st["step"]
+            rec["best"] = True
+            if main_proc:
+                from mambasep_ref.io import save_model  # noqa: PLC0415
+                meta = {"name": args.name, "trained_on": f"{args.trained_on}; {st['step']} steps",
+                        "license": args.license,
+                        "devset_sisnri": f"{score:.3f}", "step": str(st["step"])}
+                save_model(model, run / "best.safetensors.tmp", meta)
+                os.replace(run / "best.safetensors.tmp", run / "best.safetensors")
+        log(rec)
+
+    def checkpoint() -> None:
+        if main_proc:
+            t = time.time()
+            save_checkpoint(run, model, opt, st)
+            say(f"checkpoint at step {st['step']} ({time.time() - t:.1f} s)")
+        if world > 1:
+            dist.barrier()
+
+    # MARK: - Loop
+    model.train()
+    acc_loss, acc_n, t_log, ex_log = 0.0, 0, time.time(), 0
+    step_times: list[float] = []
+    reason = "max-steps"
+    while True:
+        if args.max_steps and st["step"] >= args.max_steps:
+            break
+        if args.time_budget:
+            reserve = 2.0 * val_time[0] + 10.0 + (np.median(step_times) if step_times else 0.0)
+            stop = torch.tensor([1.0 if time.time() - t_start + reserve > args.time_budget else 0.0],
+                                device=dev)
+            if world > 1:
+                dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+            if stop.item() > 0:
+                reason = "time-budget"
+                break
+        t0 = time.time()
+        progress = (st["step"] / args.total_steps) if args.total_steps > 0 else st["train_time"] / args.plan_seconds
+        lr = lr_at(args, st["step"], progress, st["rewarm_from"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        mix, src = sampler.batch(st["step"], rank, args.batch, dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            est = net(mix)
+        loss = -pit_si_snr(est.float(), src)[0].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if torch.isfinite(gnorm):
+            opt.step()
+        acc_loss += loss.detach()
+        acc_n += 1
+        st["step"] += 1
+        st["examples"] += args.batch * world
+        if dev.type == "cuda" and st["step"] % args.log_every == 0:
+            torch.cuda.synchronize()
+        dt = time.time() - t0
+        st["train_time"] += dt
+        step_times.append(dt)
+        step_times = step_times[-50:]
+        ex_log += args.batch * world
+        if st["step"] % args.log_every == 0:
+            l = torch.as_tensor(acc_loss, dtype=torch.float64, device=dev) / acc_n
+            if world > 1:
+                dist.all_reduce(l)
+                l /= world
+            el = time.time() - t_log
+            log({"step": st["step"], "event": "train", "loss": round(float(l), 4), "lr": lr,
+                 "gnorm": round(float(gnorm), 3), "ex_per_s": round(ex_log / el, 1),
+                 "step_time": round(el / acc_n, 4), "train_time": round(st["train_time"], 1),
+                 "wall": round(time.time() - t_start, 1)})
+            acc_loss, acc_n, t_log, ex_log = 0.0, 0, time.time(), 0
+        if st["step"] % args.val_every == 0:
+            validate()
+            checkpoint()
+            t_log = time.time()
+    if not st["log"] or st["log"][-1].get("event") != "val" or st["log"][-1]["step"] != st["step"]:
+        validate()
+    checkpoint()
+    last_train = next((r for r in reversed(st["log"]) if r.get("event") == "train"), {})
+    summary = {"name": args.name, "event": "end", "reason": reason, "step": st["step"],
+               "loss": last_train.get("loss"), "best_dev": st["best"], "best_step": st["best_step"],
+               "ex_per_s": last_train.get("ex_per_s"), "wall": round(time.time() - t_start, 1)}
+    if main_proc:
+        (run / "summary.json").write_text(json.dumps(summary))
+        say("END " + json.dumps(summary))
+    if world > 1:
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
