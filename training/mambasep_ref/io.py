@@ -34,17 +34,21 @@ def save_tensors(tensors: Mapping[str, Tensor], path: str | os.PathLike,
 
 
 def save_model(model: DPMamba, path: str | os.PathLike,
-               extra_metadata: Mapping[str, str] | None = None) -> None:
-    """Write the model's state dict as F32 with metadata {"config": …, "format": "pt", …extra}.
+               extra_metadata: Mapping[str, str] | None = None,
+               dtype: torch.dtype = torch.float32) -> None:
+    """Write the model's state dict (F32 by default) with metadata {"config", "format": "pt", …}.
 
     `extra_metadata` may add e.g. "name", "trained_on", "license"; it may not replace "config".
+    `dtype` float16/bfloat16 halves the file (readers widen to F32).
     """
+    if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"save_model: dtype must be float32, float16 or bfloat16, got {dtype}")
     meta = {"config": model.cfg.to_json(), "format": "pt"}
     for k, v in (extra_metadata or {}).items():
         if k == "config":
             raise ValueError("extra_metadata may not override 'config'")
         meta[k] = v
-    state = {k: v.float() for k, v in model.state_dict().items()}
+    state = {k: v.to(dtype) for k, v in model.state_dict().items()}
     save_tensors(state, path, meta)
 
 

@@ -69,18 +69,19 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tens
 
 # MARK: - Fast path (vectorised over B, E, M; inference only)
 
-# Elements of the [Lc, B, E, M] working tensors per chunk of steps (≈ 16 MB each in float32).
-_CHUNK_ELEMS = 1 << 22
+# Elements of each [Lc, B, M, E] working tensor per chunk of steps (4 MB in float32).
+_CHUNK_ELEMS = 1 << 20
 
 
 def selective_scan_fast(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
                         D: Tensor) -> Tensor:
     """Same result as `selective_scan_ref`, computed chunk by chunk of steps.
 
-    For each chunk of Lc steps the decays exp(delta·A) and inputs delta·Bm·u are computed as
-    whole tensors, the recurrence is one in-place multiply-add per step over [B, E, M], and the
-    output contraction with Cm is one batched matmul. When gradients are required it falls
-    back to the reference (the in-place loop does not support autograd).
+    The state is kept as [B, M, E] (E innermost, so every broadcast and the sum over M run
+    along contiguous memory). For each chunk of Lc steps the decays exp(delta·A) and inputs
+    delta·Bm·u are whole-tensor ops, the recurrence is one in-place multiply-add per step over
+    [B, M, E], and the output is one multiply and sum over M. When gradients are required it
+    falls back to the reference (the in-place loop does not support autograd).
     """
     _check(u, delta, A, Bm, Cm, D)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, Bm, Cm, D)):
@@ -91,29 +92,29 @@ def selective_scan_fast(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Ten
     b, l, e = u.shape
     m = A.shape[1]
     y = u.new_empty(l, b, e)                                        # [L, B, E]
-    if l == 0:
+    if l == 0 or b == 0:
         return y.transpose(0, 1).to(dtype)
     lc = max(1, min(l, _CHUNK_ELEMS // max(1, b * e * m)))
-    delta_t = delta.transpose(0, 1)                                 # [L, B, E] (view)
-    du_t = (delta * u).transpose(0, 1)                              # [L, B, E] (view)
-    b_t = Bm.transpose(0, 1)                                        # [L, B, M] (view)
-    c_t = Cm.transpose(0, 1)                                        # [L, B, M] (view)
-    dA = u.new_empty(lc, b, e, m)                                   # [Lc, B, E, M]
-    hs = u.new_empty(lc, b, e, m)                                   # [Lc, B, E, M]
-    h_prev = u.new_zeros(b, e, m)                                   # [B, E, M]
+    delta_t = delta.transpose(0, 1).contiguous()                    # [L, B, E]
+    du_t = (delta * u).transpose(0, 1).contiguous()                 # [L, B, E]
+    b_t = Bm.transpose(0, 1).contiguous()                           # [L, B, M]
+    c_t = Cm.transpose(0, 1).contiguous()                           # [L, B, M]
+    a_t = A.t().contiguous()                                        # [M, E]
+    dA = u.new_empty(lc, b, m, e)                                   # [Lc, B, M, E]
+    hs = u.new_empty(lc, b, m, e)                                   # [Lc, B, M, E]
+    h_prev = u.new_zeros(b, m, e)                                   # [B, M, E]
     for s in range(0, l, lc):
         n = min(lc, l - s)
         dA_c, hs_c = dA[:n], hs[:n]
-        torch.mul(delta_t[s:s + n, :, :, None], A, out=dA_c)
+        torch.mul(delta_t[s:s + n, :, None, :], a_t, out=dA_c)
         dA_c.exp_()
-        torch.mul(du_t[s:s + n, :, :, None], b_t[s:s + n, :, None, :], out=hs_c)
+        torch.mul(du_t[s:s + n, :, None, :], b_t[s:s + n, :, :, None], out=hs_c)
         hs_c[0].addcmul_(dA_c[0], h_prev)
         for t in range(1, n):
             hs_c[t].addcmul_(dA_c[t], hs_c[t - 1])
         h_prev.copy_(hs_c[n - 1])
-        # y[t, b, e] = Σ_m hs[t, b, e, m] · Cm[t, b, m]
-        torch.matmul(hs_c.view(n * b, e, m), c_t[s:s + n].reshape(n * b, m, 1),
-                     out=y[s:s + n].view(n * b, e, 1))
+        # y[t, b, e] = Σ_m hs[t, b, m, e] · Cm[t, b, m]
+        torch.sum(hs_c.mul_(c_t[s:s + n, :, :, None]), dim=2, out=y[s:s + n])
     y = y.transpose(0, 1)                                           # [B, L, E]
     return (y + u * D).to(dtype)
 

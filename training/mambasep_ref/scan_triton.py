@@ -20,7 +20,7 @@ registers, the program walks t = 0..L-1, loads u/delta contiguous along E (coale
 only y. Nothing but the inputs is kept for the backward pass.
 
 Backward kernel (recomputation, as in the Mamba paper): the same program grid. It first re-runs
-the forward recurrence and writes a checkpoint of the state every T ≈ √L steps; then it walks the
+the forward recurrence and writes a checkpoint of the state every T = 8 steps; then it walks the
 segments from last to first: re-runs one segment from its checkpoint, writing the segment's T
 states to a small scratch area, and steps backwards through the segment with
 
@@ -37,14 +37,15 @@ finished with a torch `sum` (deterministic, no atomics).
 
 Memory of the backward pass, transient (float32): the scratch holds (⌈L/T⌉ + T) states per program,
 B · E' · M' · (⌈L/T⌉ + T) · 4 bytes with E' = E rounded up to BLOCK_E and M' = M rounded up to a
-power of two; with T = ⌈√L⌉ that is about B·E·M·2√L·4 bytes (≈ 140 MB for B=264, L=250, E=256,
-M=16, instead of 1.1 GB for storing every state). The partials add n_eblocks·B·L·M·8 bytes for
-dBm/dCm and B·E·(M+1)·4 bytes for dA/dD. Each recurrence step is evaluated three times in all.
+power of two: 173 MB for B=264, L=250, E=256, M=16 and 426 MB for B=2000, L=33 (storing every
+state would take 1.1 GB for either). The partials add n_eblocks·B·L·M·8 bytes for dBm/dCm and
+B·E·(M+1)·4 bytes for dA/dD. Each recurrence step is evaluated three times in all. T = 8 rather
+than √L (which minimises memory) keeps the segment scratch of all resident programs small
+enough for L2; on an H100 it was ~10% faster at L = 250 and no slower at L = 33.
 """
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -74,7 +75,7 @@ def _ld(ptr, t, stride, mask):
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
+    u_ptr, delta_ptr, A2t_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
     L, E, M,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
@@ -94,10 +95,10 @@ def _scan_fwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
-    A = tl.load(A_ptr + e[None, :] * M + m[:, None],
-                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
-    A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
+    # A2 = A·log2(e) transposed, so that exp(delta·A) = exp2(delta·A2). Padding lanes load
+    # A2 = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
+    A2 = tl.load(A2t_ptr + m[:, None] * E + e[None, :],
+                 mask=m_ok[:, None] & e_ok[None, :], other=0.0)  # [BM, BE]
     Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
@@ -121,7 +122,7 @@ def _scan_fwd_kernel(
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
+    u_ptr, delta_ptr, A2t_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
     du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
     L, E, M, T, NSEG, BATCH,
     s_ub, s_ul, s_ue,
@@ -136,7 +137,7 @@ def _scan_bwd_kernel(
     Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
     states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E].
     du, ddelta are float32 [B, L, E] contiguous; dB_part, dC_part [n_eblocks, B, L, M];
-    dA_part [B, E, M]; dD_part [B, E]. Every loop prefetches the next step's inputs.
+    dA_part [B, M, E]; dD_part [B, E]. Every loop prefetches the next step's inputs.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
@@ -146,9 +147,8 @@ def _scan_bwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    A = tl.load(A_ptr + e[None, :] * M + m[:, None],
-                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
-    A2 = A * 1.4426950408889634  # exp(delta·A) = exp2(delta·A2)
+    A2 = tl.load(A2t_ptr + m[:, None] * E + e[None, :],
+                 mask=m_ok[:, None] & e_ok[None, :], other=0.0)  # [BM, BE] A·log2(e)
     Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
@@ -163,9 +163,9 @@ def _scan_bwd_kernel(
     dB_p = dB_part_ptr + part_row + m
     dC_p = dC_part_ptr + part_row + m
     slot = BLOCK_M * BLOCK_E
-    ws_p = (ws_ptr + (pid_b * n_eblk + pid_e) * (NSEG + T) * slot
-            + m[:, None] * BLOCK_E + el[None, :])  # [BM, BE] pointers into slot 0
-    seg_p = ws_p + NSEG * slot  # the segment's states, slot k holds h_{t0+k-1}
+    tile = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE] offsets inside one slot
+    ws_p = ws_ptr + (pid_b * n_eblk + pid_e) * (NSEG + T) * slot  # this program's slot 0
+    seg_p = ws_p + NSEG * slot  # the segment's states: slot k holds h_{t0+k-1}
 
     # Pass 1: forward recurrence, keeping only the state at the start of each segment.
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
@@ -175,7 +175,7 @@ def _scan_bwd_kernel(
         tn = tl.minimum(t + 1, L - 1)
         u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
         if t % T == 0:
-            tl.store(ws_p + (t // T) * slot, h)
+            tl.store(ws_p + (t // T) * slot + tile, h)
         h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
     tl.debug_barrier()
 
@@ -188,25 +188,25 @@ def _scan_bwd_kernel(
         t0 = s * T
         t_end = tl.minimum(t0 + T, L)
         # 2a: recompute the segment's states from its checkpoint.
-        h = tl.load(ws_p + s * slot)  # [BM, BE] state before step t0
+        h = tl.load(ws_p + s * slot + tile)  # [BM, BE] state before step t0
         u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _ld(d_p, t0, s_dl, e_ok), _ld(B_p, t0, s_Bl, m_ok)
         for t in range(t0, t_end):
             u, dt, Bt = u_n, dt_n, B_n
             tn = tl.minimum(t + 1, t_end - 1)
             u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
-            tl.store(seg_p + (t - t0) * slot, h)  # h_{t-1}
+            tl.store(seg_p + (t - t0) * slot + tile, h)  # h_{t-1}
             h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
         tl.debug_barrier()
         # 2b: walk the segment backwards.
         t = t_end - 1
-        hp_n = tl.load(seg_p + (t - t0) * slot)  # [BM, BE]
+        hp_n = tl.load(seg_p + (t - t0) * slot + tile)  # [BM, BE]
         u_n, dt_n, dy_n = _ld(u_p, t, s_ul, e_ok), _ld(d_p, t, s_dl, e_ok), _ld(g_p, t, s_gl, e_ok)
         B_n, C_n = _ld(B_p, t, s_Bl, m_ok), _ld(C_p, t, s_Cl, m_ok)
         for k in range(0, t_end - t0):
             t = t_end - 1 - k
             h_prev, u, dt, dy, Bt, Ct = hp_n, u_n, dt_n, dy_n, B_n, C_n
             tp = tl.maximum(t - 1, t0)  # the segment's first step prefetches itself (unused)
-            hp_n = tl.load(seg_p + (tp - t0) * slot)  # [BM, BE]
+            hp_n = tl.load(seg_p + (tp - t0) * slot + tile)  # [BM, BE]
             u_n, dt_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(d_p, tp, s_dl, e_ok), _ld(g_p, tp, s_gl, e_ok)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
             dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
@@ -217,7 +217,7 @@ def _scan_bwd_kernel(
             dB = tl.sum(g * du_t[None, :], axis=1)  # [BM]
             gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
             q = g * dA_t * h_prev  # [BM, BE]
-            ddt = tl.sum(q * A, axis=0) + gB * u  # [BE]
+            ddt = tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
             du = gB * dt + Dv * dy  # [BE]
             dA_acc += q * dt[None, :]
             dD_acc += dy * u
@@ -228,7 +228,7 @@ def _scan_bwd_kernel(
             tl.store(dC_p + t * M, dC, mask=m_ok)
         tl.debug_barrier()
 
-    tl.store(dA_part_ptr + pid_b * E * M + e[None, :] * M + m[:, None], dA_acc,
+    tl.store(dA_part_ptr + pid_b * M * E + m[:, None] * E + e[None, :], dA_acc,
              mask=m_ok[:, None] & e_ok[None, :])
     tl.store(dD_part_ptr + pid_b * E + e, dD_acc, mask=e_ok)
 
@@ -236,15 +236,23 @@ def _scan_bwd_kernel(
 # MARK: - Launchers
 
 
+# Checkpoint spacing of the backward pass (see the module docstring).
+_SEG_LEN = 8
+
+
 def _block_sizes(E: int, M: int, block_e: int | None, num_warps: int | None) -> tuple[int, int, int]:
-    """BLOCK_E, BLOCK_M and the warp count; one channel per thread along E by default."""
+    """BLOCK_E, BLOCK_M and the warp count.
+
+    Default: 32 channels and one warp per program, the fastest of the settings tried on an H100
+    for E = 256, M = 16 (16/1, 32/1, 32/2, 64/1, 64/2, 128/2, 128/4; `bench_scan.py --sweep`).
+    """
     block_m = triton.next_power_of_2(M)
     if block_e is None:
-        block_e = min(64, max(16, triton.next_power_of_2(E)))
+        block_e = min(32, max(16, triton.next_power_of_2(E)))
     if block_e < 1 or block_e & (block_e - 1):
         raise ValueError(f"block_e must be a power of two, got {block_e}")
     if num_warps is None:
-        num_warps = max(1, min(4, block_e // 32))
+        num_warps = 1
     return block_e, block_m, num_warps
 
 
@@ -283,17 +291,27 @@ def _check_inputs(u, delta, A, Bm, Cm, D) -> tuple[int, int, int, int]:
     return Bsz, L, E, M
 
 
+_LOG2E = 1.4426950408889634
+
+
+def _kernel_params(A: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A [E, M] → A·log2(e) as a contiguous float32 [M, E]; D → contiguous float32 [E]."""
+    A2t = (A.detach().to(torch.float32) * _LOG2E).t().contiguous()  # [M, E]
+    return A2t, D.detach().to(torch.float32).contiguous()  # [E]
+
+
 def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
-    """Runs the forward kernel; returns y [B, L, E] float32."""
+    """Runs the forward kernel on checked inputs (A [E, M] of any layout); returns y [B, L, E] float32."""
     Bsz, L, E = u.shape
     M = A.shape[1]
     y = torch.empty(Bsz, L, E, device=u.device, dtype=torch.float32)  # [B, L, E]
     if y.numel() == 0:
         return y
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
+    A2t, D32 = _kernel_params(A, D)
     grid = (Bsz, triton.cdiv(E, BE))
     _scan_fwd_kernel[grid](
-        u, delta, A, Bm, Cm, D, y,
+        u, delta, A2t, Bm, Cm, D32, y,
         L, E, M,
         *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *y.stride(),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
@@ -302,7 +320,10 @@ def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch
 
 
 def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
-    """Runs the backward kernel; returns float32 (du, ddelta, dA, dBm, dCm, dD)."""
+    """Runs the backward kernel on checked inputs; returns float32 (du, ddelta, dA, dBm, dCm, dD).
+
+    seg_len is the checkpoint spacing T (default 8); any value ≥ 1 gives the same result.
+    """
     Bsz, L, E = u.shape
     M = A.shape[1]
     dev = u.device
@@ -313,24 +334,25 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
                 torch.zeros(Bsz, L, M, device=dev, dtype=f32), torch.zeros(E, device=dev, dtype=f32))
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     n_eblk = triton.cdiv(E, BE)
-    T = seg_len if seg_len is not None else max(1, math.isqrt(L - 1) + 1)  # ⌈√L⌉
-    T = max(1, min(int(T), L))
+    T = max(1, min(int(seg_len if seg_len is not None else _SEG_LEN), L))
     nseg = triton.cdiv(L, T)
     ws = torch.empty(Bsz * n_eblk * (nseg + T) * BM * BE, device=dev, dtype=f32)  # scratch
     du = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
     ddelta = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
     dB_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
     dC_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
-    dA_part = torch.empty(Bsz, E, M, device=dev, dtype=f32)  # [B, E, M]
+    dA_part = torch.empty(Bsz, M, E, device=dev, dtype=f32)  # [B, M, E]
     dD_part = torch.empty(Bsz, E, device=dev, dtype=f32)  # [B, E]
+    A2t, D32 = _kernel_params(A, D)
     _scan_bwd_kernel[(Bsz, n_eblk)](
-        u, delta, A, Bm, Cm, D, dy, ws,
+        u, delta, A2t, Bm, Cm, D32, dy, ws,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
         L, E, M, T, nseg, Bsz,
         *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *dy.stride(),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
     )
-    return du, ddelta, dA_part.sum(0), dB_part.sum(0), dC_part.sum(0), dD_part.sum(0)
+    dA = dA_part.sum(0).t().contiguous()  # [E, M]
+    return du, ddelta, dA, dB_part.sum(0), dC_part.sum(0), dD_part.sum(0)
 
 
 # MARK: - Autograd
@@ -346,18 +368,14 @@ class SelectiveScanTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, delta, A, Bm, Cm, D):
         _check_inputs(u, delta, A, Bm, Cm, D)
-        A32 = A.detach().to(torch.float32).contiguous()  # [E, M]
-        D32 = D.detach().to(torch.float32).contiguous()  # [E]
-        y = _scan_forward(u.detach(), delta.detach(), A32, Bm.detach(), Cm.detach(), D32)
+        y = _scan_forward(u.detach(), delta.detach(), A, Bm.detach(), Cm.detach(), D)
         ctx.save_for_backward(u, delta, A, Bm, Cm, D)
         return y
 
     @staticmethod
     def backward(ctx, dy):
         u, delta, A, Bm, Cm, D = ctx.saved_tensors
-        A32 = A.to(torch.float32).contiguous()
-        D32 = D.to(torch.float32).contiguous()
-        grads = _scan_backward(u, delta, A32, Bm, Cm, D32, dy)
+        grads = _scan_backward(u, delta, A, Bm, Cm, D, dy)
         inputs = (u, delta, A, Bm, Cm, D)
         return tuple(g.to(x.dtype) if need else None
                      for g, x, need in zip(grads, inputs, ctx.needs_input_grad))

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Export a DPMamba model to .safetensors (weights + config metadata, docs/MODEL.md).
+
+    python training/export.py --preset xs --init random --seed 0 --out xs-random.safetensors
+    python training/export.py --preset xs --intra-mixer s4d --inter-mixer s4d --out s4d.safetensors
+    python training/export.py --checkpoint run/ckpt.pt --out model.safetensors --name dpmamba-xs
+
+A checkpoint is a torch file holding {"model": state_dict, "config": config JSON string}
+(prefixes "module." and "_orig_mod." from DDP / torch.compile are stripped). The written file
+is read back and compared tensor for tensor; any difference is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from mambasep_ref.config import PRESETS, ModelConfig  # noqa: E402
+from mambasep_ref.io import WeightsError, load_model, save_model  # noqa: E402
+from mambasep_ref.model import DPMamba  # noqa: E402
+
+
+def random_model(cfg: ModelConfig, seed: int) -> DPMamba:
+    """The model's own initialisation after torch.manual_seed(seed) (what fixtures.py uses)."""
+    torch.manual_seed(seed)
+    return DPMamba(cfg).eval()
+
+
+def load_checkpoint(path: str) -> DPMamba:
+    """A training checkpoint {"model": state_dict, "config": json} → model (strict)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: cannot load checkpoint: {e}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise WeightsError(f"{path}: a checkpoint must be a dict with keys 'model' and 'config'")
+    config = ckpt["config"]
+    cfg = ModelConfig.from_dict(config) if isinstance(config, dict) else ModelConfig.from_json(config)
+    state = {}
+    for k, v in ckpt["model"].items():
+        for prefix in ("module.", "_orig_mod."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        state[k] = v.float()
+    model = DPMamba(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: checkpoint does not match its config: {e}") from None
+    return model.eval()
+
+
+def parse_set(items: list[str]) -> dict:
+    """--set key=value pairs (values parsed as JSON, else kept as strings)."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Export a DPMamba model to .safetensors.")
+    ap.add_argument("--out", required=True, help="output .safetensors path")
+    src = ap.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="training checkpoint {'model', 'config'} to export")
+    src.add_argument("--init", choices=["random"], default=None,
+                     help="export a freshly initialised model (default when no --checkpoint)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="xs")
+    ap.add_argument("--seed", type=int, default=0, help="seed for --init random")
+    ap.add_argument("--intra-mixer", choices=["mamba", "s4d"])
+    ap.add_argument("--inter-mixer", choices=["mamba", "s4d"])
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="other config overrides, e.g. --set num_speakers=3 s4d_state=32")
+    ap.add_argument("--name", help='metadata "name" (default dpmamba-<preset>)')
+    ap.add_argument("--license", help='metadata "license"')
+    ap.add_argument("--trained-on", help='metadata "trained_on"')
+    ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
+                    help="tensor dtype in the file (f16 halves the size; default f32)")
+    args = ap.parse_args(argv)
+    try:
+        if args.checkpoint:
+            if args.intra_mixer or args.inter_mixer or args.set:
+                raise ValueError("--checkpoint takes its config from the checkpoint; "
+                                 "drop --intra-mixer/--inter-mixer/--set")
+            model = load_checkpoint(args.checkpoint)
+            default_name = "dpmamba"
+        else:
+            overrides = parse_set(args.set)
+            if args.intra_mixer:
+                overrides["intra_mixer"] = args.intra_mixer
+            if args.inter_mixer:
+                overrides["inter_mixer"] = args.inter_mixer
+            cfg = ModelConfig.preset(args.preset, **overrides)
+            model = random_model(cfg, args.seed)
+            default_name = f"dpmamba-{args.preset}"
+        meta = {"name": args.name or default_name}
+        if args.license:
+            meta["license"] = args.license
+        if args.trained_on:
+            meta["trained_on"] = args.trained_on
+        if args.dtype == "f16":
+            with torch.no_grad():
+                for p in model.state_dict().values():
+                    p.copy_(p.half().float())
+        save_model(model, args.out, meta, dtype=torch.float16 if args.dtype == "f16" else torch.float32)
+        back = load_model(args.out)
+        ref, got = model.state_dict(), back.state_dict()
+        bad = [k for k in ref if not torch.equal(ref[k].float(), got[k])]
+        if bad or back.cfg != model.cfg:
+            raise WeightsError(f"{args.out}: round trip differs ({', '.join(bad[:5]) or 'config'})")
+    except (ValueError, OSError) as e:
+        print(f"export: error: {e}", file=sys.stderr)
+        return 1
+    n = sum(p.numel() for p in model.parameters())
+    size = os.path.getsize(args.out)
+    print(f"{args.out}: {meta['name']}, {n:,} parameters, {size / 1e6:.2f} MB, "
+          f"config {model.cfg.to_json()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
