@@ -79,8 +79,9 @@ class ModelConfig:
         if self.stride > self.kernel_size:
             raise ValueError(f"config.stride ({self.stride}) must not exceed "
                              f"kernel_size ({self.kernel_size})")
-        if self.chunk_size < 2:
-            raise ValueError(f"config.chunk_size must be >= 2, got {self.chunk_size}")
+        if self.chunk_size < 2 or self.chunk_size % 2 != 0:
+            # With an odd K, chunks at j·(K // 2) leave the last frames uncovered.
+            raise ValueError(f"config.chunk_size must be even and >= 2, got {self.chunk_size}")
         if self.hop_size != self.chunk_size // 2:
             raise ValueError(f"config.hop_size must be chunk_size // 2 = {self.chunk_size // 2}, "
                              f"got {self.hop_size}")

@@ -16,10 +16,16 @@ __all__ = ["si_snr", "pit_si_snr", "pit_loss"]
 def si_snr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
     """Scale-invariant SNR in dB over the last (time) axis, means removed; shape = leading dims.
 
-    s_t = <ŝ,s>/(‖s‖²+ε)·s, e = ŝ − s_t, 10·log10(‖s_t‖²/(‖e‖²+ε) + ε). Shapes must match.
+    s_t = <ŝ,s>/(‖s‖²+ε)·s, e = ŝ − s_t, 10·log10(‖s_t‖²/(‖e‖²+ε) + ε). Shapes must match
+    in the time axis and broadcast in the others.
     """
-    if est.shape != ref.shape:
-        raise ValueError(f"si_snr: shapes differ: {tuple(est.shape)} vs {tuple(ref.shape)}")
+    try:
+        torch.broadcast_shapes(est.shape, ref.shape)
+    except RuntimeError:
+        raise ValueError(f"si_snr: shapes do not broadcast: {tuple(est.shape)} vs "
+                         f"{tuple(ref.shape)}") from None
+    if est.shape[-1] != ref.shape[-1]:
+        raise ValueError(f"si_snr: lengths differ: {est.shape[-1]} vs {ref.shape[-1]}")
     est = est - est.mean(-1, keepdim=True)
     ref = ref - ref.mean(-1, keepdim=True)
     dot = (est * ref).sum(-1, keepdim=True)
