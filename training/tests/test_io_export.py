@@ -1,0 +1,150 @@
+"""Weights files: export round trip, strict loading with clear errors, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import export  # noqa: E402
+from mambasep_ref.config import ModelConfig  # noqa: E402
+from mambasep_ref.io import WeightsError, load_model, read_metadata, save_model  # noqa: E402
+from mambasep_ref.model import DPMamba  # noqa: E402
+
+SMALL = ["--set", "n_filters=16", "num_blocks=2", "chunk_size=20", "d_state=4", "s4d_state=8"]
+
+
+def same_weights(a: DPMamba, b: DPMamba) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.mark.parametrize("mixers", [[], ["--intra-mixer", "s4d", "--inter-mixer", "s4d"],
+                                    ["--inter-mixer", "s4d"]])
+def test_export_random_round_trip_exact(tmp_path, mixers) -> None:
+    out = tmp_path / "m.safetensors"
+    assert export.main(["--preset", "xs", "--init", "random", "--seed", "3", "--out", str(out),
+                        *mixers, *SMALL]) == 0
+    model = load_model(out)
+    ref = export.random_model(model.cfg, 3)
+    assert same_weights(model, ref)
+    meta = read_metadata(out)
+    assert ModelConfig.from_json(meta["config"]) == ref.cfg
+    assert meta["name"] == "dpmamba-xs" and meta["format"] == "pt"
+    x = torch.randn(1, 400)
+    with torch.inference_mode():
+        assert torch.equal(model(x), ref.eval()(x))
+
+
+def test_export_xs_preset_file(tmp_path) -> None:
+    out = tmp_path / "xs.safetensors"
+    assert export.main(["--preset", "xs", "--init", "random", "--seed", "0", "--out", str(out)]) == 0
+    model = load_model(out)
+    assert sum(p.numel() for p in model.parameters()) == 2_265_857
+    assert 9.0e6 < out.stat().st_size < 9.2e6      # F32
+
+
+def test_export_checkpoint(tmp_path) -> None:
+    cfg = ModelConfig.preset("xs", n_filters=16, num_blocks=1, chunk_size=10, d_state=2)
+    torch.manual_seed(5)
+    model = DPMamba(cfg)
+    ckpt = tmp_path / "ckpt.pt"
+    # DDP / torch.compile prefixes are stripped.
+    torch.save({"model": {"module." + k: v for k, v in model.state_dict().items()},
+                "config": cfg.to_json(), "step": 10}, ckpt)
+    out = tmp_path / "c.safetensors"
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out), "--name", "dpmamba-test",
+                        "--license", "MIT"]) == 0
+    assert same_weights(load_model(out), model)
+    assert read_metadata(out)["license"] == "MIT"
+    torch.save({"model": {}, "config": cfg.to_json()}, ckpt)
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out)]) == 1
+
+
+def test_export_f16_halves_size_and_loads(tmp_path) -> None:
+    out = tmp_path / "h.safetensors"
+    assert export.main(["--out", str(out), "--dtype", "f16", *SMALL]) == 0
+    m = load_model(out)
+    ref = export.random_model(m.cfg, 0)
+    for k, v in ref.state_dict().items():
+        assert torch.equal(m.state_dict()[k], v.half().float())
+
+
+def test_export_bad_override_is_an_error(tmp_path, capsys) -> None:
+    assert export.main(["--out", str(tmp_path / "x"), "--set", "chunk_size=7"]) == 1
+    assert "chunk_size" in capsys.readouterr().err
+
+
+# MARK: - Strict loading
+
+
+@pytest.fixture()
+def small_file(tmp_path):
+    cfg = ModelConfig.preset("xs", n_filters=8, num_blocks=1, chunk_size=6, d_state=2)
+    model = DPMamba(cfg)
+    path = tmp_path / "s.safetensors"
+    save_model(model, path)
+    return path, model
+
+
+def rewrite(path, state, meta):
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata=meta)
+
+
+def test_load_errors_name_the_tensor(small_file, tmp_path) -> None:
+    path, model = small_file
+    state = dict(model.state_dict())
+    meta = {"config": model.cfg.to_json()}
+    bad = tmp_path / "bad.safetensors"
+
+    rewrite(bad, {k: v for k, v in state.items() if k != "masker.prelu.weight"}, meta)
+    with pytest.raises(WeightsError, match="missing tensor.*masker.prelu.weight"):
+        load_model(bad)
+    rewrite(bad, {**state, "masker.extra": torch.zeros(1)}, meta)
+    with pytest.raises(WeightsError, match="unknown tensor.*masker.extra"):
+        load_model(bad)
+    rewrite(bad, {**state, "decoder.conv.weight": torch.zeros(8, 1, 15)}, meta)
+    with pytest.raises(WeightsError, match="decoder.conv.weight has shape"):
+        load_model(bad)
+    rewrite(bad, {**state, "masker.prelu.weight": torch.zeros(1, dtype=torch.int32)}, meta)
+    with pytest.raises(WeightsError, match="dtype"):
+        load_model(bad)
+    rewrite(bad, state, {})
+    with pytest.raises(WeightsError, match="no 'config'"):
+        load_model(bad)
+    cfg = json.loads(model.cfg.to_json())
+    rewrite(bad, state, {"config": json.dumps({**cfg, "dropout": 0.1})})
+    with pytest.raises(WeightsError, match="dropout"):
+        load_model(bad)
+
+
+def test_load_garbage_and_truncated_files(small_file, tmp_path) -> None:
+    path, _ = small_file
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"abc")
+    with pytest.raises(WeightsError, match="too short"):
+        load_model(junk)
+    junk.write_bytes(struct.pack("<Q", 1 << 40) + b"{}")
+    with pytest.raises(WeightsError, match="header length"):
+        load_model(junk)
+    data = path.read_bytes()
+    junk.write_bytes(data[: len(data) - 100])
+    with pytest.raises(WeightsError):
+        load_model(junk)
+    with pytest.raises(WeightsError, match="cannot read"):
+        load_model(tmp_path / "absent.safetensors")
+
+
+def test_fixture_io_tensors_are_ignored_by_load_model(small_file, tmp_path) -> None:
+    path, model = small_file
+    state = dict(model.state_dict())
+    withio = tmp_path / "fx.safetensors"
+    rewrite(withio, {**state, "io.input": torch.zeros(1, 10)}, {"config": model.cfg.to_json()})
+    assert same_weights(load_model(withio), model)
