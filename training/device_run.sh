@@ -56,9 +56,10 @@ log "data ready in $WORK/decoded"
 NG=$(python3 -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 export NCCL_NVLS_ENABLE=0 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} TRITON_CACHE_DIR="$WORK/triton"
 export PYTHONUNBUFFERED=1
-TB=$(( BUDGET - $(elapsed) - 25 ))
-log "GPUs: $NG; training budget ${TB}s per model; plan ${PLAN}s"
-[ "$TB" -gt 20 ] || { log "ERROR: budget too small"; exit 1; }
+DEADLINE=$(( T0 + BUDGET - 20 ))   # 20 s kept for copying results out
+TB=$(( DEADLINE - $(date +%s) ))
+log "GPUs: $NG; ${TB}s left for training (incl. start-up and final validation); plan ${PLAN}s"
+[ "$TB" -gt 10 ] || { log "ERROR: budget too small"; exit 1; }
 
 model_args() {  # name → mixer args
   case "$1" in
@@ -81,19 +82,19 @@ for name in "${NAMES[@]}"; do
   run="$WORK/runs/$name"; mkdir -p "$run"; rm -f "$run/summary.json"
   common="--name $name $(model_args "$name") --data $WORK/decoded --devset $CARRY/devset \
     --run-dir $run --batch $BATCH --lr $LR --plan-seconds $PLAN --val-every $VAL_EVERY \
-    --time-budget $TB $(resume_args "$name") $TRAIN_ARGS"
+    --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS"
   log "$name: $(resume_args "$name" | sed 's/^$/fresh start/')"
   if [ "$NG" -ge $(( 2 * NM )) ]; then
     per=$(( NG / NM )); [ "$per" -gt 2 ] && per=2
     gpus=$(seq -s, $(( i * per )) $(( i * per + per - 1 )))
-    CUDA_VISIBLE_DEVICES=$gpus timeout -s TERM $(( TB + 30 )) python3 -m torch.distributed.run \
+    CUDA_VISIBLE_DEVICES=$gpus timeout -s TERM $(( TB + 12 )) python3 -m torch.distributed.run \
       --nnodes 1 --nproc_per_node "$per" --master_addr 127.0.0.1 --master_port $(( 29511 + i )) \
       "$REPO/training/train.py" $common > "$run/stdout.txt" 2>&1 &
   elif [ "$NG" -ge 1 ]; then
-    CUDA_VISIBLE_DEVICES=$(( i % NG )) timeout -s TERM $(( TB + 30 )) python3 \
+    CUDA_VISIBLE_DEVICES=$(( i % NG )) timeout -s TERM $(( TB + 12 )) python3 \
       "$REPO/training/train.py" $common > "$run/stdout.txt" 2>&1 &
   else
-    timeout -s TERM $(( TB + 30 )) python3 "$REPO/training/train.py" $common --device cpu \
+    timeout -s TERM $(( TB + 12 )) python3 "$REPO/training/train.py" $common --device cpu \
       > "$run/stdout.txt" 2>&1 &
   fi
   PIDS+=($!); i=$(( i + 1 ))

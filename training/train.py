@@ -85,6 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--log-every", type=int, default=25)
     a("--synth-val", type=int, default=200, help="held-out synthetic mixtures (0: none)")
     a("--time-budget", type=float, default=0.0, help="seconds; stop and save before this")
+    a("--deadline", type=float, default=0.0, help="Unix time; stop and save before this")
     a("--resume", default="", help="run folder to resume from, or 'auto' (= --run-dir if it has last.pt)")
     a("--init-weights", default="")
     a("--seed", type=int, default=0)
@@ -224,7 +225,8 @@ def main(argv=None) -> int:
     cfg = build_config(args)
     torch.manual_seed(args.seed)
     model = DPMamba(cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd, betas=(0.9, 0.999))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd, betas=(0.9, 0.999),
+                            fused=dev.type == "cuda")
     st = {"step": 0, "train_time": 0.0, "best": -1e9, "best_step": -1, "log": [], "rewarm_from": -1,
           "config": cfg.to_json(), "args": vars(args), "examples": 0}
     resume = run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
@@ -308,6 +310,8 @@ def main(argv=None) -> int:
             dist.barrier()
 
     # MARK: - Loop
+    end_by = min(t_start + args.time_budget if args.time_budget else math.inf,
+                 args.deadline if args.deadline else math.inf)
     model.train()
     acc_loss, acc_n, t_log, ex_log = 0.0, 0, time.time(), 0
     step_times: list[float] = []
@@ -315,10 +319,9 @@ def main(argv=None) -> int:
     while True:
         if args.max_steps and st["step"] >= args.max_steps:
             break
-        if args.time_budget:
+        if end_by < math.inf and st["step"] % 10 == 0:
             reserve = 2.0 * val_time[0] + 10.0 + (np.median(step_times) if step_times else 0.0)
-            stop = torch.tensor([1.0 if time.time() - t_start + reserve > args.time_budget else 0.0],
-                                device=dev)
+            stop = torch.tensor([1.0 if time.time() + reserve > end_by else 0.0], device=dev)
             if world > 1:
                 dist.all_reduce(stop, op=dist.ReduceOp.MAX)
             if stop.item() > 0:

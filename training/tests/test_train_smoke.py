@@ -1,0 +1,179 @@
+"""Training smoke tests on CPU: metric values, exact resume, and device_run.sh end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import train  # noqa: E402
+from test_data import make_corpus  # noqa: E402
+from validate import DevItem, evaluate_devset, si_snr, si_snri  # noqa: E402
+
+TINY = ["--override", "n_filters=8", "--override", "num_blocks=1", "--override", "d_state=2",
+        "--override", "s4d_state=4", "--override", "chunk_size=20", "--seconds", "0.25",
+        "--batch", "2", "--scan", "fast", "--threads", "1"]
+
+
+# MARK: - Metric
+
+
+def test_si_snr_known_value():
+    v = si_snr(torch.tensor([2.5, 0, 2, 8], dtype=torch.float64), torch.tensor([3, -0.5, 2, 7.0], dtype=torch.float64))
+    assert abs(float(v) - 15.0918) < 1e-3
+
+
+class Oracle(torch.nn.Module):
+    """Returns the references of the mixture it is given (swapped, to exercise PIT)."""
+
+    def __init__(self, items):
+        super().__init__()
+        self.by_len = {len(it.mix): it.refs for it in items}
+
+    def forward(self, mix):
+        return self.by_len[mix.shape[-1]].flip(0)[None]
+
+
+def test_perfect_estimator_scores_refs_minus_mixture():
+    g = torch.Generator().manual_seed(0)
+    items = []
+    for i in range(3):
+        refs = torch.randn(2, 800 + 10 * i, generator=g)
+        items.append(DevItem(f"d{i:03d}", refs.sum(0), refs, ("fsdd",) if i else ("arctic", "fsdd")))
+    r = evaluate_devset(Oracle(items), items, "cpu")
+    expect = []
+    for it in items:
+        perfect = si_snr(it.refs.double(), it.refs.double()).mean()
+        mixs = si_snr(it.mix.double().expand(2, -1), it.refs.double()).mean()
+        expect.append(float(perfect - mixs))
+    assert r["mean"] == pytest.approx(np.mean(expect), abs=1e-9)
+    assert r["groups"]["arctic"] == pytest.approx(expect[0], abs=1e-9)
+    assert r["groups"]["fsdd"] == pytest.approx(np.mean(expect), abs=1e-9)
+    # The mixture as its own estimate scores 0 dB improvement.
+    it = items[0]
+    assert float(si_snri(it.mix.expand(1, 2, -1), it.refs[None], it.mix[None])) == pytest.approx(0, abs=1e-9)
+
+
+# MARK: - Exact resume
+
+
+def write_cache(dst: Path) -> None:
+    """A decoded-corpus cache (corpus8k.npy + index.tsv) from the synthetic test corpus."""
+    c = make_corpus(seed=1, n_per=3)
+    dst.mkdir(parents=True)
+    np.save(dst / "corpus8k.npy", c.audio.numpy())
+    with open(dst / "index.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["id", "speaker", "split", "start", "length"])
+        for i in range(len(c.ids)):
+            split = "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train"
+            w.writerow([c.ids[i], c.speakers[i], split, c.start[i], c.length[i]])
+
+
+def test_resume_continues_exactly(tmp_path):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--warmup", "2", "--val-every", "3",
+              "--log-every", "1", "--synth-val", "4", *TINY]
+    assert train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "5", *common]) == 0
+    assert train.main(["--run-dir", str(tmp_path / "b"), "--max-steps", "2", *common]) == 0
+    assert train.main(["--run-dir", str(tmp_path / "b"), "--max-steps", "5", "--resume", "auto", *common]) == 0
+    a = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert a["step"] == b["step"] == 5
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    for f in ("last.optim1.pt", "last.optim2.pt"):
+        sa = torch.load(tmp_path / "a" / f, weights_only=False)["state"]
+        sb = torch.load(tmp_path / "b" / f, weights_only=False)["state"]
+        for k in sa:
+            if isinstance(sa[k], dict):
+                for kk in sa[k]:
+                    assert torch.equal(sa[k][kk], sb[k][kk]), (f, k, kk)
+            else:
+                assert torch.equal(sa[k], sb[k]), (f, k)
+    la = [r for r in a["log"] if r["event"] == "train"]
+    lb = [r for r in b["log"] if r["event"] == "train"]
+    assert [r["loss"] for r in la] == [r["loss"] for r in lb]
+    assert [r["lr"] for r in la] == [r["lr"] for r in lb]
+    assert (tmp_path / "a" / "best.safetensors").exists()
+    from mambasep_ref.io import read_metadata
+    meta = read_metadata(tmp_path / "a" / "best.safetensors")
+    assert {"config", "name", "trained_on", "license"} <= set(meta)
+
+
+def test_resume_with_other_config_is_an_error(tmp_path):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--synth-val", "0", *TINY]
+    train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "1", *common])
+    with pytest.raises(SystemExit, match="config"):
+        train.main(["--run-dir", str(tmp_path / "a"), "--resume", "auto", "--max-steps", "2",
+                    *common, "--override", "num_blocks=2"])
+
+
+# MARK: - device_run.sh end to end (packed Opus data, both models, resume through /tmp)
+
+
+def make_packed(tmp: Path) -> tuple[Path, Path]:
+    import soundfile as sf
+
+    corpus = tmp / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    c = make_corpus(seed=2, n_per=2)
+    rows = []
+    for i in range(len(c.ids)):
+        x = c.audio[c.start[i]:c.start[i] + c.length[i]].numpy()
+        x16 = np.repeat(x, 2)  # 16 kHz (a crude upsampling is fine for a test)
+        sf.write(corpus / "audio" / f"{c.ids[i]}.wav", x16, 16000, subtype="PCM_16")
+        eng = c.speakers[i].split(":")[0]
+        rows.append([c.ids[i], eng, c.speakers[i], c.speakers[i], f"{len(x) / 8000:.3f}", "text"])
+    with open(corpus / "manifest.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
+        w.writerows(rows)
+    dev = tmp / "devset"
+    g = np.random.default_rng(0)
+    for i in range(2):
+        d = dev / f"d{i:03d}"
+        d.mkdir(parents=True)
+        s = g.standard_normal((2, 4000)) * 0.1
+        for name, x in (("mix", s.sum(0)), ("s1", s[0]), ("s2", s[1])):
+            sf.write(d / f"{name}.wav", x, 8000, subtype="PCM_16")
+    return corpus, dev
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="needs opusenc")
+def test_device_run_end_to_end(tmp_path):
+    corpus, dev = make_packed(tmp_path)
+    carry = tmp_path / "carry"
+    subprocess.run([sys.executable, str(HERE / "prepare_data.py"), "--corpus", str(corpus), "--devset",
+                    str(dev), "--out", str(carry), "--cache", str(tmp_path / "pcache"), "--chunks", "2",
+                    "--jobs", "1"], check=True, capture_output=True)
+    info = json.loads((carry / "data" / "info.json").read_text())
+    assert info["heldout_utterances"] >= 0 and (carry / "devset" / "d000_mix.flac").exists()
+    env = dict(os.environ, WORK=str(tmp_path / "work"), OUT=str(tmp_path / "out"), CARRY=str(carry),
+               VAL_EVERY="2", TRAIN_ARGS=" ".join(TINY + ["--synth-val", "0", "--log-every", "1"]),
+               CUDA_VISIBLE_DEVICES="")
+    for piece in (1, 2):
+        r = subprocess.run(["bash", str(HERE / "device_run.sh"), "40", "60"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "SUMMARY" in r.stdout and "FAILED" not in r.stdout, r.stdout
+    assert "resumed from" in (tmp_path / "work" / "runs" / "dps4-xs" / "stdout.txt").read_text()
+    out = tmp_path / "out"
+    for n in ("dpmamba-xs", "dps4-xs"):
+        assert (out / n / "last.pt").exists() and (out / n / "best.safetensors").exists()
+    assert (out / "logs.tgz").exists()
