@@ -39,9 +39,9 @@ Memory of the backward pass, transient (float32): the scratch holds (⌈L/T⌉ +
 B · E' · M' · (⌈L/T⌉ + T) · 4 bytes with E' = E rounded up to BLOCK_E and M' = M rounded up to a
 power of two: 173 MB for B=264, L=250, E=256, M=16 and 426 MB for B=2000, L=33 (storing every
 state would take 1.1 GB for either). The partials add n_eblocks·B·L·M·8 bytes for dBm/dCm and
-B·E·(M+1)·4 bytes for dA/dD. Each recurrence step is evaluated three times in all. T = 8 rather
-than √L (which minimises memory) keeps the segment scratch of all resident programs small
-enough for L2; on an H100 it was ~10% faster at L = 250 and no slower at L = 33.
+B·E·(M+1)·4 bytes for dA/dD. Each recurrence step is evaluated three times in all, whatever T.
+T = 8 rather than √L (which minimises memory) keeps the segment scratch of all resident programs
+closer to L2 size; on an H100 it was up to ~10% faster at L = 250 and no slower at L = 33.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def _ld(ptr, t, stride, mask):
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, delta_ptr, A2t_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
     L, E, M,
+    s_ae, s_am, s_dd,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
     s_Bb, s_Bl, s_Bm,
@@ -95,11 +96,11 @@ def _scan_fwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    # A2 = A·log2(e) transposed, so that exp(delta·A) = exp2(delta·A2). Padding lanes load
-    # A2 = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
-    A2 = tl.load(A2t_ptr + m[:, None] * E + e[None, :],
-                 mask=m_ok[:, None] & e_ok[None, :], other=0.0)  # [BM, BE]
-    Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
+    A = tl.load(A_ptr + e[None, :] * s_ae + m[:, None] * s_am,
+                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
+    A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
+    Dv = tl.load(D_ptr + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
     d_p = delta_ptr + pid_b * s_db + e * s_de
@@ -122,9 +123,10 @@ def _scan_fwd_kernel(
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A2t_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
     du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
     L, E, M, T, NSEG, BATCH,
+    s_ae, s_am, s_dd,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
     s_Bb, s_Bl, s_Bm,
@@ -147,9 +149,9 @@ def _scan_bwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    A2 = tl.load(A2t_ptr + m[:, None] * E + e[None, :],
-                 mask=m_ok[:, None] & e_ok[None, :], other=0.0)  # [BM, BE] A·log2(e)
-    Dv = tl.load(D_ptr + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    A2 = tl.load(A_ptr + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
+                 other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] A·log2(e)
+    Dv = tl.load(D_ptr + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
     u_p = u_ptr + pid_b * s_ub + e * s_ue
     d_p = delta_ptr + pid_b * s_db + e * s_de
@@ -243,8 +245,9 @@ _SEG_LEN = 8
 def _block_sizes(E: int, M: int, block_e: int | None, num_warps: int | None) -> tuple[int, int, int]:
     """BLOCK_E, BLOCK_M and the warp count.
 
-    Default: 32 channels and one warp per program, the fastest of the settings tried on an H100
-    for E = 256, M = 16 (16/1, 32/1, 32/2, 64/1, 64/2, 128/2, 128/4; `bench_scan.py --sweep`).
+    Default: 32 channels and one warp per program, among the fastest settings tried on H100 for
+    E = 256, M = 16 (16/1, 32/1, 32/2, 64/1, 64/2, 128/2, 128/4; timings moved ±15% between
+    machines, `bench_scan.py --sweep` measures them again).
     """
     block_m = triton.next_power_of_2(M)
     if block_e is None:
@@ -291,28 +294,19 @@ def _check_inputs(u, delta, A, Bm, Cm, D) -> tuple[int, int, int, int]:
     return Bsz, L, E, M
 
 
-_LOG2E = 1.4426950408889634
-
-
-def _kernel_params(A: torch.Tensor, D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A [E, M] → A·log2(e) as a contiguous float32 [M, E]; D → contiguous float32 [E]."""
-    A2t = (A.detach().to(torch.float32) * _LOG2E).t().contiguous()  # [M, E]
-    return A2t, D.detach().to(torch.float32).contiguous()  # [E]
-
-
 def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
-    """Runs the forward kernel on checked inputs (A [E, M] of any layout); returns y [B, L, E] float32."""
+    """Runs the forward kernel on checked inputs (any strides, A/D any float dtype); returns y [B, L, E] float32."""
     Bsz, L, E = u.shape
     M = A.shape[1]
     y = torch.empty(Bsz, L, E, device=u.device, dtype=torch.float32)  # [B, L, E]
     if y.numel() == 0:
         return y
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
-    A2t, D32 = _kernel_params(A, D)
     grid = (Bsz, triton.cdiv(E, BE))
     _scan_fwd_kernel[grid](
-        u, delta, A2t, Bm, Cm, D32, y,
+        u, delta, A, Bm, Cm, D, y,
         L, E, M,
+        *A.stride(), D.stride(0),
         *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *y.stride(),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
     )
@@ -343,11 +337,11 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
     dC_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
     dA_part = torch.empty(Bsz, M, E, device=dev, dtype=f32)  # [B, M, E]
     dD_part = torch.empty(Bsz, E, device=dev, dtype=f32)  # [B, E]
-    A2t, D32 = _kernel_params(A, D)
     _scan_bwd_kernel[(Bsz, n_eblk)](
-        u, delta, A2t, Bm, Cm, D32, dy, ws,
+        u, delta, A, Bm, Cm, D, dy, ws,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
         L, E, M, T, nseg, Bsz,
+        *A.stride(), D.stride(0),
         *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *dy.stride(),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
     )
@@ -390,5 +384,4 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     E is the innermost dimension). L = 0 or B = 0 give an empty y. Bad shapes, dtypes or mixed
     devices raise ValueError/TypeError naming the input; CPU tensors without the interpreter raise RuntimeError.
     """
-    _check_inputs(u, delta, A, Bm, Cm, D)
     return SelectiveScanTriton.apply(u, delta, A, Bm, Cm, D)

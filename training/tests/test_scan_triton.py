@@ -139,12 +139,12 @@ class _FixedBlock(torch.autograd.Function):
     def forward(ctx, u, delta, A, Bm, Cm, D, block_e):
         ctx.save_for_backward(u, delta, A, Bm, Cm, D)
         ctx.block_e = block_e
-        return st._scan_forward(u, delta, A.contiguous(), Bm, Cm, D.contiguous(), block_e=block_e)
+        return st._scan_forward(u, delta, A, Bm, Cm, D, block_e=block_e)
 
     @staticmethod
     def backward(ctx, dy):
         u, delta, A, Bm, Cm, D = ctx.saved_tensors
-        return (*st._scan_backward(u, delta, A.contiguous(), Bm, Cm, D.contiguous(), dy.contiguous(),
+        return (*st._scan_backward(u, delta, A, Bm, Cm, D, dy,
                                    block_e=ctx.block_e), None)
 
 
@@ -157,8 +157,8 @@ def test_matches_project_reference_selective_scan_ref():
 
 
 def test_segment_length_of_recomputation_does_not_change_gradients():
-    """Checkpoint spacing T = 1, 3, ⌈√L⌉ and L must all give the same gradients (to rounding)."""
-    Bsz, L, E, M = 2, 10, 16, 4
+    """Checkpoint spacing T = 1, 3, the default (8) and L must all give the same gradients (to rounding)."""
+    Bsz, L, E, M = 2, 19, 16, 4
     inputs, w = make_inputs(Bsz, L, E, M, seed=3)
     u, delta, A, Bm, Cm, D = to_device(inputs)
     dy = w.to(DEVICE, torch.float32)  # [B, L, E]
@@ -173,7 +173,7 @@ def test_segment_length_of_recomputation_does_not_change_gradients():
 
 
 def test_strided_inputs_give_the_same_result():
-    """u as a slice of a wider tensor and delta as a transposed copy (non-contiguous views)."""
+    """Non-contiguous views: u a slice of a wider tensor, delta L-major, A transposed, D strided."""
     Bsz, L, E, M = 2, 5, 24, 4
     inputs, w = make_inputs(Bsz, L, E, M, seed=11, dtype=torch.float32)
     u, delta, A, Bm, Cm, D = to_device(inputs)
@@ -182,9 +182,12 @@ def test_strided_inputs_give_the_same_result():
     delta_view = delta.transpose(0, 1).contiguous().transpose(0, 1)  # [B, L, E], L-major storage
     dbc = torch.cat([Bm, Cm], dim=-1)  # [B, L, 2M]
     Bm_view, Cm_view = dbc[..., :M], dbc[..., M:]
+    A_view = A.t().contiguous().t()  # [E, M] with E the fast axis
+    D_view = torch.stack([D, D], dim=1)[:, 0]  # [E] with stride 2
     assert not u_view.is_contiguous() and not delta_view.is_contiguous()
+    assert not A_view.is_contiguous() and not D_view.is_contiguous()
     w = w.to(DEVICE)
-    got = value_and_grads(st.selective_scan_triton, [u_view, delta_view, A, Bm_view, Cm_view, D], w)
+    got = value_and_grads(st.selective_scan_triton, [u_view, delta_view, A_view, Bm_view, Cm_view, D_view], w)
     want = value_and_grads(st.selective_scan_triton, [u, delta, A, Bm, Cm, D], w)
     assert_agree(got, want, tol=1e-6, what="strided")
 
@@ -218,6 +221,17 @@ def test_zero_delta_gives_skip_only_and_outputs_depend_only_on_the_past():
     u2[:, 5] += 1.0
     y, y2 = st.selective_scan_triton(u, delta, A, Bm, Cm, D), st.selective_scan_triton(u2, delta, A, Bm, Cm, D)
     assert torch.equal(y[:, :5], y2[:, :5]) and not torch.equal(y[:, 5:], y2[:, 5:])
+
+
+def test_broadcast_upstream_gradient_from_plain_sum():
+    """y.sum() hands the backward a stride-0 dy; the result must equal an explicit ones weighting."""
+    inputs, _ = make_inputs(2, 9, 24, 4, seed=4, dtype=torch.float32)
+    inputs = to_device(inputs)
+    leaves = [x.clone().requires_grad_() for x in inputs]
+    grads = torch.autograd.grad(st.selective_scan_triton(*leaves).sum(), leaves)
+    _, want = value_and_grads(st.selective_scan_triton, inputs, torch.ones(2, 9, 24, device=DEVICE))
+    for name, g, r in zip(GRAD_NAMES, grads, want):
+        assert rel_err(g, r) <= 1e-7, f"d{name}"
 
 
 def test_empty_length_gives_empty_output_and_zero_gradients():
