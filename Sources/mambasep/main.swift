@@ -8,7 +8,9 @@ struct MambaSepCommand: ParsableCommand {
     /// Every subcommand of the tool, in the order `--help` lists them.
     /// Add new commands (Separate, Stream, Info, ...) here and nowhere else.
     static let subcommandList: [ParsableCommand.Type] = [
+        SeparateCommand.self,
         EvalCommand.self,
+        InfoCommand.self,
     ]
 
     static let configuration = CommandConfiguration(

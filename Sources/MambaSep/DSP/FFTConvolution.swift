@@ -95,6 +95,7 @@ public final class FFTScratch {
 ///
 /// `size` must be the FFT size the spectrum was made for and ≥ 2T so nothing wraps. `T == 0`
 /// does nothing.
+@_optimize(speed)
 public func fftFilter(_ x: UnsafePointer<Float>, length t: Int, channels n: Int,
                       spectrum: UnsafePointer<Float>, size: Int, scratch: FFTScratch,
                       into y: UnsafeMutablePointer<Float>, ldy: Int) {

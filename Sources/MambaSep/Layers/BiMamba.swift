@@ -77,6 +77,7 @@ public struct BiMamba: Sendable {
     /// Mixes `G` independent sequences of length `T` held as `h [G·T, N]` into `out [G·T, N]`.
     ///
     /// `h` and `out` must not overlap. `G·T == 0` does nothing.
+    @_optimize(speed)
     public func forward(_ h: UnsafePointer<Float>, sequences g: Int, length t: Int,
                         scratch: MambaScratch, into out: UnsafeMutablePointer<Float>) {
         let rows = g * t
@@ -104,7 +105,7 @@ public struct BiMamba: Sendable {
                    inFeatures: e, outFeatures: dbcWidth, into: dbc, ldy: dbcWidth)
             linear(dbc, ldx: dbcWidth, rows: rows, weight: dir.dtProj, bias: dir.dtBias,
                    inFeatures: rank, outFeatures: e, into: delta, ldy: e)
-            mapInPlace(delta, count: rows * e, fastSoftplus)
+            softplusInPlace(delta, count: rows * e)
             for s in 0..<g {
                 let ops = ScanOperands(x: xc + s * t * e, ldx: e, delta: delta + s * t * e, ldDelta: e,
                                        bc: dbc + s * t * dbcWidth + rank, ldbc: dbcWidth,

@@ -150,6 +150,7 @@ public final class BiS4D: @unchecked Sendable {
 
     /// Mixes `G` sequences of length `T` held as `h [G·T, N]` into `out [G·T, N]`:
     /// `out = GLU(out_proj(GELU(y_fwd + y_bwd)))`. `h` and `out` must not overlap.
+    @_optimize(speed)
     public func forward(_ h: UnsafePointer<Float>, sequences g: Int, length t: Int,
                         scratch: S4DScratch, into out: UnsafeMutablePointer<Float>) {
         let rows = g * t
@@ -167,7 +168,7 @@ public final class BiS4D: @unchecked Sendable {
             let yr = y + r * n, hr = h + r * n
             for c in 0..<n { yr[c] += d[c] * hr[c] }
         }
-        mapInPlace(y, count: rows * n, fastGELU)
+        geluInPlace(y, count: rows * n)
         linear(y, ldx: n, rows: rows, weight: weights.outProj, bias: weights.outBias,
                inFeatures: n, outFeatures: 2 * n, into: proj, ldy: 2 * n)
         // GLU over the feature axis: first half · sigmoid(second half).

@@ -48,6 +48,7 @@ public final class BlockScratch {
 
 extension DualPathBlock {
     /// Runs the block on `u [S, K, N]` in place.
+    @_optimize(speed)
     public func forward(_ u: UnsafeMutablePointer<Float>, chunks s: Int, chunkLength k: Int, scratch: BlockScratch) {
         let rows = s * k
         guard rows > 0 else { return }

@@ -45,6 +45,7 @@ public struct PathLayer: Sendable {
 
     /// Applies the layer to one group of `G` sequences of length `T`: `x [G·T, N]` → `out [G·T, N]`.
     /// `x` and `out` must not overlap.
+    @_optimize(speed)
     public func forwardGroup(_ x: UnsafePointer<Float>, sequences g: Int, length t: Int,
                              scratch: PathScratch, into out: UnsafeMutablePointer<Float>) {
         let rows = g * t

@@ -53,6 +53,7 @@ public enum ScanOutput {
 /// `E` must be a multiple of 8 (Mamba widths are; the model loader checks). `T == 0` writes
 /// nothing. `state` is scratch of `M·E` floats; it is cleared here.
 @inlinable
+@_optimize(speed)
 public func selectiveScan(_ op: ScanOperands, length t: Int, channels e: Int, states m: Int,
                           reverse: Bool, output: ScanOutput,
                           state h: UnsafeMutablePointer<Float>,
@@ -97,7 +98,7 @@ public func selectiveScan(_ op: ScanOperands, length t: Int, channels e: Int, st
 }
 
 /// e^x for x ∈ [−87.3, 0] (callers clamp): `fastExp` without the clamp, same accuracy.
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastExpNonPositive(_ x: Vec8) -> Vec8 {
     let magic = Vec8(repeating: 12_582_912.0)
     let t = magic.addingProduct(x, Vec8(repeating: 1.442_695_040_888_963_4))

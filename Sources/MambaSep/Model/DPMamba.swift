@@ -137,6 +137,7 @@ public final class DPMamba: @unchecked Sendable {
     ///
     /// `samples == 0` writes nothing. `trace`, when given, receives each named stage's buffer
     /// (valid only during the call).
+    @_optimize(speed)
     public func forward(_ input: UnsafePointer<Float>, samples t: Int, scratch: DPMambaScratch,
                         outputs: [UnsafeMutablePointer<Float>],
                         trace: ((ForwardStage, UnsafeBufferPointer<Float>) -> Void)? = nil) {
@@ -182,11 +183,7 @@ public final class DPMamba: @unchecked Sendable {
 
         // 3.5 PReLU (one shared slope).
         let slope = wts.prelu.pointer[0]
-        mapInPlace(u, count: s * k * n) { v in
-            var r = v
-            r.replace(with: v * slope, where: v .< Vec8(repeating: 0))
-            return r
-        }
+        preluInPlace(u, count: s * k * n, slope: slope)
 
         // 3.6 conv_out to C·N channels (speaker-major: channel c·N + n).
         let head = scratch.head.reserve(s * k * c * n)             // [S, K, C·N]

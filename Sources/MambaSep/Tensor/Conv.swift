@@ -10,6 +10,7 @@
 ///
 /// `x` holds `T` samples with `T ≥ Kw` and `(T − Kw) % St == 0` (the caller pads); the result is
 /// `[L, N]` with `L = (T − Kw)/St + 1`. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
+@_optimize(speed)
 public func conv1dMonoStrided(_ x: UnsafePointer<Float>, samples: Int, weight: Tensor,
                               channels: Int, kernel: Int, stride: Int,
                               frames: ScratchBuffer, into y: UnsafeMutablePointer<Float>) {
@@ -27,6 +28,7 @@ public func conv1dMonoStrided(_ x: UnsafePointer<Float>, samples: Int, weight: T
 ///
 /// `x` is `[L, N]`; the output has `(L − 1)·St + Kw` samples (0 when `L == 0`) and is
 /// overwritten. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
+@_optimize(speed)
 public func convTranspose1dMono(_ x: UnsafePointer<Float>, frames l: Int, weight: Tensor,
                                 channels: Int, kernel: Int, stride: Int,
                                 scratch: ScratchBuffer, into y: UnsafeMutablePointer<Float>) {
@@ -52,6 +54,7 @@ public func convTranspose1dMono(_ x: UnsafePointer<Float>, frames l: Int, weight
 /// `y[t] = b + Σ_j w[j]·x[t + (W−1) − j]`, zeros past the end. `weightT` holds the taps
 /// transposed to `[W, E]` (PyTorch stores `[E, 1, W]`) so that channels are contiguous.
 @inlinable
+@_optimize(speed)
 public func depthwiseConvSiLU(_ x: UnsafePointer<Float>, ldx: Int, len: Int,
                               weightT wT: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                               channels e: Int, width w: Int, reverse: Bool,

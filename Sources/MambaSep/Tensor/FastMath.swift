@@ -13,24 +13,24 @@ public typealias Vec8 = SIMD8<Float>
 
 extension UnsafePointer where Pointee == Float {
     /// Loads 8 consecutive floats (no alignment needed).
-    @inlinable @inline(__always)
+    @inlinable @inline(__always) @_optimize(speed)
     func vec8(_ i: Int) -> Vec8 { UnsafeRawPointer(self + i).loadUnaligned(as: Vec8.self) }
 }
 
 extension UnsafeMutablePointer where Pointee == Float {
     /// Loads 8 consecutive floats (no alignment needed).
-    @inlinable @inline(__always)
+    @inlinable @inline(__always) @_optimize(speed)
     func vec8(_ i: Int) -> Vec8 { UnsafeRawPointer(self + i).loadUnaligned(as: Vec8.self) }
 
     /// Stores 8 consecutive floats (no alignment needed).
-    @inlinable @inline(__always)
+    @inlinable @inline(__always) @_optimize(speed)
     func setVec8(_ i: Int, _ v: Vec8) { UnsafeMutableRawPointer(self + i).storeBytes(of: v, as: Vec8.self) }
 }
 
 // MARK: - exp / log
 
 /// e^x for 8 lanes; see the file header for accuracy and clamping.
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastExp(_ x: Vec8) -> Vec8 {
     let x = x.clamped(lowerBound: Vec8(repeating: -87.3), upperBound: Vec8(repeating: 88.0))
     // n = round(x·log2 e) by the 1.5·2^23 trick: the low mantissa bits of t hold n.
@@ -53,7 +53,7 @@ public func fastExp(_ x: Vec8) -> Vec8 {
 }
 
 /// Natural log for 8 lanes of positive normal floats (Cephes logf polynomial).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastLog(_ x: Vec8) -> Vec8 {
     let bits = unsafeBitCast(x, to: SIMD8<Int32>.self)
     var e = Vec8(((bits &>> 23) & 0xFF) &- 127)
@@ -83,22 +83,22 @@ public func fastLog(_ x: Vec8) -> Vec8 {
 // MARK: - Activations (lane-wise)
 
 /// Lane-wise absolute value (clears the sign bit).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func vabs(_ x: Vec8) -> Vec8 {
     unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: Vec8.self)
 }
 
 /// Logistic sigmoid 1/(1+e^-x).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastSigmoid(_ x: Vec8) -> Vec8 { 1 / (1 + fastExp(-x)) }
 
 /// SiLU x·sigmoid(x).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastSiLU(_ x: Vec8) -> Vec8 { x / (1 + fastExp(-x)) }
 
 /// PyTorch softplus (beta 1, threshold 20): x for x > 20, else log(1 + e^x), computed as
 /// max(x, 0) + log1p(e^-|x|) with the log1p correction log(u)·y/(u−1), u = 1 + y.
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastSoftplus(_ x: Vec8) -> Vec8 {
     let y = fastExp(-vabs(x))                      // (0, 1]
     let u = 1 + y
@@ -111,11 +111,11 @@ public func fastSoftplus(_ x: Vec8) -> Vec8 {
 }
 
 /// tanh via 1 − 2/(e^{2x}+1); absolute error ≈ 1e-7.
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastTanh(_ x: Vec8) -> Vec8 { 1 - 2 / (fastExp(x + x) + 1) }
 
 /// erf by Abramowitz–Stegun 7.1.26 (absolute error ≤ 5e-7 in float arithmetic).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastErf(_ x: Vec8) -> Vec8 {
     let a = vabs(x)
     let t = 1 / Vec8(repeating: 1).addingProduct(a, Vec8(repeating: 0.327_591_1))
@@ -133,7 +133,7 @@ public func fastErf(_ x: Vec8) -> Vec8 {
 }
 
 /// Exact-form GELU x·½·(1 + erf(x/√2)) (PyTorch's default, not the tanh approximation).
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func fastGELU(_ x: Vec8) -> Vec8 {
     x * 0.5 * (1 + fastErf(x * 0.707_106_781_186_547_6))
 }
@@ -142,7 +142,7 @@ public func fastGELU(_ x: Vec8) -> Vec8 {
 
 /// Applies `f` to `count` floats in place, 8 at a time; a tail shorter than 8 goes through a
 /// zero-padded vector, so `f` must accept 0 without trapping.
-@inlinable @inline(__always)
+@inlinable @inline(__always) @_optimize(speed)
 public func mapInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, _ f: (Vec8) -> Vec8) {
     var i = 0
     while i + 8 <= count {
@@ -161,8 +161,33 @@ public func mapInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, _ f: (Vec8)
 @inlinable
 public func scalar(_ f: (Vec8) -> Vec8, _ x: Float) -> Float { f(Vec8(repeating: x))[0] }
 
+// Concrete in-place kernels: `@_optimize(speed)` keeps them fast even in debug builds, so the
+// test suite (which runs unoptimised) stays quick.
+
 /// In-place ReLU.
-@inlinable
+@_optimize(speed)
 public func reluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     mapInPlace(p, count: count) { pointwiseMax($0, Vec8(repeating: 0)) }
+}
+
+/// In-place PReLU with one shared slope: `x < 0 ? slope·x : x`.
+@_optimize(speed)
+public func preluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int, slope: Float) {
+    mapInPlace(p, count: count) { v in
+        var r = v
+        r.replace(with: v * slope, where: v .< Vec8(repeating: 0))
+        return r
+    }
+}
+
+/// In-place softplus (PyTorch semantics, see `fastSoftplus`).
+@_optimize(speed)
+public func softplusInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    mapInPlace(p, count: count, fastSoftplus)
+}
+
+/// In-place exact-form GELU.
+@_optimize(speed)
+public func geluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    mapInPlace(p, count: count, fastGELU)
 }

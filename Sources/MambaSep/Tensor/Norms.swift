@@ -10,6 +10,7 @@ import Foundation
 ///
 /// `x` and `y` are `[rows, n]` and may be the same buffer. `weight` has `n` floats.
 @inlinable
+@_optimize(speed)
 public func rmsNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int,
                     weight: UnsafePointer<Float>, eps: Float) {
     let n8 = n & ~7
@@ -33,6 +34,7 @@ public func rmsNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 
 /// Mean and (biased) variance over all `rows·n` elements, accumulated in Double per row.
 @inlinable
+@_optimize(speed)
 public func meanAndVariance(_ x: UnsafePointer<Float>, rows: Int, n: Int) -> (mean: Double, variance: Double) {
     let total = rows * n
     guard total > 0 else { return (0, 0) }
@@ -76,6 +78,7 @@ public func groupNorm1(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
 /// The affine step of `groupNorm1` with precomputed statistics: `y = (x − mean)·a[c] + bias[c]`
 /// with `a = weight/sqrt(var + eps)` (subtracting first keeps near-constant inputs exact).
 @inlinable
+@_optimize(speed)
 public func groupNorm1Apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int,
                             mean: Double, variance: Double,
                             weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, eps: Float) {

@@ -101,6 +101,7 @@ func alignedFloatAlloc(_ count: Int) -> UnsafeMutablePointer<Float> {
 /// Used to switch between `[S, K, N]` (intra) and `[K, S, N]` (inter) layouts: each moved unit
 /// is a contiguous row of `width` floats. `src` and `dst` must not overlap.
 @inlinable
+@_optimize(speed)
 public func transposeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
                           rows: Int, cols: Int, width: Int) {
     for r in 0..<rows {
