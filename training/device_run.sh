@@ -10,12 +10,15 @@
 # What it does:
 #   1. installs the carried wheels (soundfile, cffi, pycparser) into $WORK/site if needed;
 #   2. decodes .carry/data (Opus, 8 kHz) once into $WORK/decoded (reused while /tmp survives);
-#   3. per model, resumes from $WORK/runs/NAME (previous piece, if /tmp survived), else from
-#      .carry/resume/NAME/last.pt (weights + schedule; optimiser moments if carried), else fresh;
+#   3. per model, resumes from $WORK/runs/NAME (previous piece, if /tmp survived: exact), else
+#      from .carry/resume/NAME/ (last.pt or last16.pt: weights + schedule + log; optimiser
+#      moments too if last.optim16.pt is there, else fresh moments with a 100-step re-warm-up),
+#      else starts fresh;
 #   4. trains both at once: 4+ GPUs → 2 GPUs each (DDP, torchrun); 2-3 → 1 each; 1 → shared;
 #      none → CPU (a local simulation; pass a tiny config through TRAIN_ARGS);
-#   5. copies into $OUT: NAME/last.pt, NAME/best.safetensors, NAME/last.optim16.pt (if it fits),
-#      logs.tgz (log.jsonl, summary.json, stdout of each run); and prints a summary.
+#   5. copies into $OUT: logs.tgz (log.jsonl, summary.json, stdout of each run), NAME/last.pt
+#      (fp32), NAME/best.safetensors, NAME/last16.pt (fp16 weights, 4.6 MB: carry it back as
+#      .carry/resume/NAME/last16.pt when /tmp did not survive); prints a summary.
 # Environment overrides: WORK (/tmp/mambasep), OUT, CARRY (.carry), BATCH (8 per GPU),
 #   VAL_EVERY (400), LR (1e-3), TRAIN_ARGS (extra train.py args for both), MODELS ("a b").
 set -uo pipefail
@@ -71,7 +74,8 @@ model_args() {  # name → mixer args
 resume_args() {
   local run="$WORK/runs/$1"
   if [ -f "$run/last.pt" ]; then echo "--resume auto"
-  elif [ -f "$CARRY/resume/$1/last.pt" ]; then echo "--resume $CARRY/resume/$1"
+  elif [ -f "$CARRY/resume/$1/last.pt" ] || [ -f "$CARRY/resume/$1/last16.pt" ]; then
+    echo "--resume $CARRY/resume/$1"
   else echo ""; fi
 }
 
@@ -117,7 +121,7 @@ tar -czf "$WORK/logs.tgz" -C "$WORK/runs" $(cd "$WORK/runs" && for n in "${NAMES
 put "$WORK/logs.tgz" "$OUT/logs.tgz"
 for n in "${NAMES[@]}"; do put "$WORK/runs/$n/last.pt" "$OUT/$n/last.pt"; done
 for n in "${NAMES[@]}"; do put "$WORK/runs/$n/best.safetensors" "$OUT/$n/best.safetensors"; done
-for n in "${NAMES[@]}"; do put "$WORK/runs/$n/last.optim16.pt" "$OUT/$n/last.optim16.pt"; done
+for n in "${NAMES[@]}"; do put "$WORK/runs/$n/last16.pt" "$OUT/$n/last16.pt"; done
 log "copied $nfiles files, $(( used / 1024 / 1024 )) MiB to $OUT"
 
 # MARK: - summary

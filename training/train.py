@@ -12,11 +12,12 @@ Run folder (`--run-dir`):
   last.pt           model weights, step, schedule progress, best score, RNG states, log, args
   last.optim1.pt    AdamW first moments (float32)      } exact resume
   last.optim2.pt    AdamW second moments + step counts } (each file ≤ 15 MB for XS)
-  last.optim16.pt   both moments in bfloat16 (one small file for carrying between machines)
+  last.optim16.pt   both moments in bfloat16 (one smaller file for carrying between machines)
+  last16.pt         like last.pt with float16 weights (4.6 MB for XS: the file to carry back)
   best.safetensors  export (mambasep_ref.io.save_model) of the best devset SI-SNRi so far
   log.jsonl         one JSON object per log/validation event
 
-`--resume DIR|auto`: continue from DIR's last.pt; optimiser moments are taken from the float32
+`--resume DIR|auto`: continue from DIR's last.pt (else last16.pt, weights widened); optimiser moments are taken from the float32
 files if present (exact), else from last.optim16.pt (close), else fresh with `--rewarm` steps of
 linear warm-up. `--init-weights F.safetensors`: start from exported weights, fresh optimiser.
 `--time-budget SEC`: stop cleanly (validate, save) before SEC seconds after start.
@@ -149,6 +150,8 @@ def save_checkpoint(run: Path, model, opt, st: dict) -> None:
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     atomic_save({"model": model.state_dict(), "rng": rng, **st}, run / "last.pt")
+    light = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    atomic_save({"model": light, "rng": rng, **st}, run / "last16.pt")
 
 
 def load_optimizer(opt, src: Path) -> str:
@@ -230,8 +233,12 @@ def main(argv=None) -> int:
     st = {"step": 0, "train_time": 0.0, "best": -1e9, "best_step": -1, "log": [], "rewarm_from": -1,
           "config": cfg.to_json(), "args": vars(args), "examples": 0}
     resume = run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
-    if resume is not None and (resume / "last.pt").exists():
-        ck = torch.load(resume / "last.pt", map_location="cpu", weights_only=False)
+    ck_file = None
+    if resume is not None:
+        ck_file = next((resume / f for f in ("last.pt", "last16.pt") if (resume / f).exists()), None)
+    if ck_file is not None:
+        ck = torch.load(ck_file, map_location="cpu", weights_only=False)
+        ck["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
         if ck["config"] != cfg.to_json():
             raise SystemExit(f"error: {resume}/last.pt has config {ck['config']}, not {cfg.to_json()}")
         model.load_state_dict(ck["model"])
@@ -246,9 +253,9 @@ def main(argv=None) -> int:
         random.setstate(ck["rng"]["python"])
         if dev.type == "cuda" and "cuda" in ck["rng"] and len(ck["rng"]["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
-        say(f"resumed from {resume} at step {st['step']} (optimiser: {how}); best {st['best']:.2f} dB")
+        say(f"resumed from {ck_file} at step {st['step']} (optimiser: {how}); best {st['best']:.2f} dB")
     elif args.resume and args.resume != "auto":
-        raise SystemExit(f"error: --resume {args.resume}: no last.pt there")
+        raise SystemExit(f"error: --resume {args.resume}: no last.pt or last16.pt there")
     elif args.init_weights:
         from mambasep_ref.io import load_model  # noqa: PLC0415
         m0 = load_model(args.init_weights)
