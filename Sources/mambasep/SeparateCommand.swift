@@ -30,8 +30,8 @@ struct SeparateCommand: ParsableCommand {
     @Option(help: "Overlap between consecutive windows, in seconds.")
     var overlap: Double = WindowSettings.standard.overlapSeconds
 
-    @Option(help: "Worker threads.")
-    var threads: Int = 1
+    @Option(help: "Worker threads (default: all processors).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func validate() throws {
         if mixtures.isEmpty { throw ValidationError("give at least one mixture file") }

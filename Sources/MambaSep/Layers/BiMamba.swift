@@ -16,7 +16,7 @@ public struct MambaDirectionWeights: Sendable {
     public let xProj: Tensor           // x_proj.weight / x_proj_b.weight          [R+2M, E]
     public let dtProj: Tensor          // dt_proj.weight / dt_proj_b.weight        [E, R]
     public let dtBias: Tensor          // dt_proj.bias / dt_proj_b.bias            [E]
-    /// A = −exp(A_log) transposed to `[M, E]`; from `A_log` / `A_b_log` `[E, M]`.
+    /// A·log2(e), A = −exp(A_log), transposed to `[M, E]`; from `A_log` / `A_b_log` `[E, M]`.
     public let aT: Tensor
     public let d: Tensor               // D / D_b                                  [E]
 }
@@ -39,7 +39,7 @@ public struct BiMambaWeights: Sendable {
             for c in 0..<e { for j in 0..<w { convT.pointer[j * e + c] = conv.pointer[c * w + j] } }
             let aLog = try r.take(prefix + aName, [e, m])
             let aT = Tensor(zeros: [m, e])                        // [M, E]
-            for c in 0..<e { for s in 0..<m { aT.pointer[s * e + c] = -Foundation.exp(aLog.pointer[c * m + s]) } }
+            for c in 0..<e { for s in 0..<m { aT.pointer[s * e + c] = Float(-Foundation.exp(Double(aLog.pointer[c * m + s])) * 1.442_695_040_888_963_4) } }
             return MambaDirectionWeights(
                 convWeightT: convT,
                 convBias: try r.take(prefix + "conv1d\(sfx).bias", [e]),

@@ -14,8 +14,8 @@ public struct WindowSettings: Equatable, Sendable {
     /// Overlap between consecutive windows, in seconds.
     public var overlapSeconds: Double
 
-    /// Defaults chosen by measurement (BENCHMARKS.md): 12 s windows, 1 s overlap.
-    public static let standard = WindowSettings(windowSeconds: 12, overlapSeconds: 1)
+    /// Defaults chosen by measurement (BENCHMARKS.md): 16 s windows, 1 s overlap.
+    public static let standard = WindowSettings(windowSeconds: 16, overlapSeconds: 1)
 
     public init(windowSeconds: Double, overlapSeconds: Double) {
         self.windowSeconds = windowSeconds

@@ -4,9 +4,10 @@
 //
 // Windows start at 0, Hw, 2·Hw, …; each is separated on its own, its speaker order aligned to
 // the previous window on the overlap, and the overlap cross-faded (raised cosine). The last
-// window is taken as the final W samples of the input (so it has full context) and only its
-// new part is used. An input of at most W samples is a single window: the result is exactly
-// the separator's output on the whole input.
+// window covers what is left after the previous window's hop; when that is shorter than W/2 it
+// starts earlier so that it still spans W/2 samples of context (only its new part is used). An
+// input of at most W samples is a single window: the result is exactly the separator's output
+// on the whole input.
 
 import Foundation
 
@@ -78,8 +79,8 @@ public final class Windower {
             return out
         }
         guard remaining > 0 else { return out }
-        // Last window: the final W samples (or everything there is), using only its new part.
-        let start = max(0, total - window)
+        // Last window: what is left, extended back to at least W/2 samples; only its new part is used.
+        let start = max(0, min(nextStart, total - window / 2))
         let sep = separator.separate(slice(from: start, to: total))
         emit(sep, regionStart: nextStart - start, isLast: true, into: &out)
         buffer = []
@@ -93,6 +94,7 @@ public final class Windower {
     }
 
     /// Drops input no future window needs (keep W samples before `nextStart` for the last window).
+    /// (W/2 would do; W keeps the rule simple.)
     private func trimBuffer() {
         let keepFrom = max(bufferStart, nextStart - window)
         let drop = keepFrom - bufferStart

@@ -19,7 +19,7 @@ final class SelectiveScanTests: XCTestCase {
         /// Runs the fast kernel on these operands.
         func fast(reverse: Bool, gateWith z: [Float]? = nil, initial: [Float]? = nil) -> [Float] {
             var aT = [Float](repeating: 0, count: m * e)
-            for ch in 0..<e { for s in 0..<m { aT[s * e + ch] = a[ch * m + s] } }
+            for ch in 0..<e { for s in 0..<m { aT[s * e + ch] = a[ch * m + s] * log2e } }
             var bc = [Float](repeating: 0, count: t * 2 * m)
             for i in 0..<t { for s in 0..<m { bc[i * 2 * m + s] = b[i * m + s]; bc[i * 2 * m + m + s] = c[i * m + s] } }
             var y = initial ?? [Float](repeating: 0, count: t * e)
@@ -77,6 +77,20 @@ final class SelectiveScanTests: XCTestCase {
             return Float((Double(yf[i]) + Double(yb[i])) / 2 * zi / (1 + Foundation.exp(-zi)))
         }
         XCTAssertLessThan(relativeL2Error(fused, expect), 2e-6)
+    }
+
+    func testScanExp2Accuracy() {
+        var worst = 0.0, at: Float = 0
+        var z: Float = -125
+        while z <= 0 {
+            let v = fastExp2Scan(Vec8(repeating: z))[0]
+            let ref = Foundation.pow(2.0, Double(z))
+            let err = abs(Double(v) - ref) / ref
+            if err > worst { worst = err; at = z }
+            z += 0.000_731
+        }
+        XCTAssertLessThanOrEqual(worst, 2e-7, "fastExp2Scan max relative error \(worst) at \(at)")
+        XCTAssertEqual(fastExp2Scan(Vec8(repeating: -1000))[0], Float(Foundation.pow(2.0, -125.0)))
     }
 
     func testLargeStepsStayFinite() {

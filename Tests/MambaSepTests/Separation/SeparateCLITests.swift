@@ -1,0 +1,118 @@
+import Foundation
+import XCTest
+@testable import MambaSep
+
+/// `mambasep separate` and `mambasep info` through the built binary, with a tiny random model.
+final class SeparateCLITests: XCTestCase {
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    private func run(_ args: [String]) throws -> Result {
+        let exe = EvalCLITests.productsDirectory.appendingPathComponent("mambasep")
+        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
+            throw XCTSkip("mambasep binary not built at \(exe.path)")
+        }
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    private var dir: URL!
+    private var modelPath: String!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mambasep-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        modelPath = dir.appendingPathComponent("tiny.safetensors").path
+        try randomModelBuilder(tinyConfig(), seed: 3).build().write(to: URL(fileURLWithPath: modelPath))
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    private func mixture(_ name: String, rate: Int, count: Int) throws -> String {
+        var rng = EngineRNG(seed: UInt64(count))
+        let path = dir.appendingPathComponent(name).path
+        try writeAudio(rng.floats(count, -0.4, 0.4), to: path, sampleRate: rate, format: .wav16)
+        return path
+    }
+
+    func testSeparatesSeveralFilesAtTheirOwnRatesAndLengths() throws {
+        let a = try mixture("a.wav", rate: 8000, count: 8000 + 77)
+        let b = try mixture("b.flac", rate: 16000, count: 9999)
+        let outDir = dir.appendingPathComponent("out/nested").path
+        let r = try run(["separate", a, b, "-o", outDir, "--model", modelPath, "--window", "0.6", "--overlap", "0.2", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "")                 // no progress bar when stderr is not a terminal
+        let listed = r.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(listed.map { URL(fileURLWithPath: $0).lastPathComponent }, ["a_s1.wav", "a_s2.wav", "b_s1.wav", "b_s2.wav"])
+        guard listed.count == 4 else { return }
+        for (path, rate, n) in [(listed[0], 8000, 8077), (listed[1], 8000, 8077), (listed[2], 16000, 9999), (listed[3], 16000, 9999)] {
+            let info = try AudioFile.info(path)
+            XCTAssertEqual(info.sampleRate, rate)
+            XCTAssertEqual(info.frameCount, n)
+        }
+    }
+
+    func testErrorsAreClearAndComeBeforeAnyWork() throws {
+        let a = try mixture("a.wav", rate: 8000, count: 4000)
+        // No model named and none bundled (the test build ships none).
+        if ModelStore.bundledModels().isEmpty {
+            let r = try run(["separate", a, "-o", dir.path])
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains("no model is bundled"), r.stderr)
+        }
+        // Truncated model file.
+        let data = try Data(contentsOf: URL(fileURLWithPath: modelPath))
+        let cut = dir.appendingPathComponent("cut.safetensors").path
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: cut))
+        var r = try run(["separate", a, "-o", dir.path, "--model", cut])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: invalid tensor") && r.stderr.contains("truncated"), r.stderr)
+        // Unknown model name.
+        r = try run(["separate", a, "--model", "dpmamba-xxl"])
+        XCTAssertTrue(r.status == 1 && r.stderr.contains("dpmamba-xxl"), r.stderr)
+        // Output folder that cannot be created: nothing is written for the valid input.
+        let file = try mixture("plain.wav", rate: 8000, count: 10)
+        r = try run(["separate", a, "-o", file + "/sub", "--model", modelPath])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("output folder"), r.stderr)
+        // A missing second input fails before the first is separated.
+        let out = dir.appendingPathComponent("o2").path
+        r = try run(["separate", a, dir.appendingPathComponent("missing.wav").path, "-o", out, "--model", modelPath])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("missing.wav"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/a_s1.wav"))
+        XCTAssertEqual(r.stdout, "")
+        // Same stem twice would overwrite.
+        let a2 = dir.appendingPathComponent("sub").path
+        try FileManager.default.createDirectory(atPath: a2, withIntermediateDirectories: true)
+        let dup = try mixture("sub/a.wav", rate: 8000, count: 4000)
+        r = try run(["separate", a, dup, "-o", out, "--model", modelPath])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("would both write"), r.stderr)
+        // Bad window settings are usage errors.
+        r = try run(["separate", a, "--model", modelPath, "--window", "1", "--overlap", "2"])
+        XCTAssertNotEqual(r.status, 0)
+    }
+
+    func testInfoDescribesTheModel() throws {
+        var r = try run(["info", "--model", modelPath])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let expected = expectedShapes(tinyConfig()).reduce(0) { $0 + $1.1.reduce(1, *) }
+        XCTAssertTrue(r.stdout.split(separator: "\n").contains { $0.hasPrefix("parameters") && $0.contains(" \(expected) ") }, r.stdout)
+        XCTAssertTrue(r.stdout.contains("8000 Hz"), r.stdout)
+        r = try run(["info", "--model", modelPath, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["parameters"] as? Int, expected)
+        XCTAssertEqual((obj["config"] as? [String: Any])?["n_filters"] as? Int, 16)
+    }
+}
