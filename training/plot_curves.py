@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""Plot training curves (train loss, learning rate, devset and synthetic SI-SNRi) from log.jsonl.
+
+    python3 training/plot_curves.py --out training/curves.png \
+        dpmamba-xs=training/checkpoints/dpmamba-xs/log.jsonl \
+        dps4-xs=training/checkpoints/dps4-xs/log.jsonl
+
+Each argument is NAME=LOG[,LOG...]: one or more log.jsonl files of one model (train.py's
+format: one JSON object per line, events "train" and "val"). Several logs of one model are
+merged by step, so the logs of successive pieces can be given whether or not each repeats the
+earlier ones; the step counter continues across pieces. A piece boundary is where the "wall"
+clock of train events starts again, and is drawn as a dotted vertical line. Needs matplotlib
+(`python3 -m pip install matplotlib`); draws without a display (Agg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Curves", "read_logs", "plot"]
+
+
+# MARK: - Reading
+
+
+@dataclass
+class Curves:
+    """One model's events, sorted by step, with duplicate steps removed."""
+
+    name: str
+    train: list[dict] = field(default_factory=list)   # "train" events
+    val: list[dict] = field(default_factory=list)     # "val" events
+    piece_starts: list[int] = field(default_factory=list)  # first train step of pieces 2, 3, …
+
+
+def read_logs(name: str, paths: list[Path]) -> Curves:
+    """Merge `paths` (log.jsonl files) into one model's curves.
+
+    Raises ValueError for a missing file, a line that is not JSON, or logs without train events.
+    The first file's event wins where two files log the same (event, step).
+    """
+    seen: dict[tuple[str, int], dict] = {}
+    for p in paths:
+        if not p.is_file():
+            raise ValueError(f"{p}: no such file")
+        for n, line in enumerate(p.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                e = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{p}:{n}: not JSON ({err})") from None
+            if e.get("event") in ("train", "val") and isinstance(e.get("step"), int):
+                seen.setdefault((e["event"], e["step"]), e)
+    c = Curves(name)
+    c.train = sorted((e for (k, _), e in seen.items() if k == "train"), key=lambda e: e["step"])
+    c.val = sorted((e for (k, _), e in seen.items() if k == "val"), key=lambda e: e["step"])
+    if not c.train:
+        raise ValueError(f"{name}: no train events in {', '.join(map(str, paths))}")
+    for a, b in zip(c.train, c.train[1:]):
+        if b.get("wall", 0.0) < a.get("wall", 0.0):
+            c.piece_starts.append(b["step"])
+    return c
+
+
+# MARK: - Plotting
+
+
+def smooth(y: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving average over k points (k clipped to len(y)); edges use fewer points."""
+    k = max(1, min(k, len(y)))
+    w = np.ones(k)
+    return np.convolve(y, w, "same") / np.convolve(np.ones_like(y), w, "same")
+
+
+def plot(curves: list[Curves], out: Path, smooth_k: int = 9) -> None:
+    """Write a 2×2 figure: train loss, devset SI-SNRi, synthetic SI-SNRi, learning rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
+    ax_loss, ax_dev, ax_syn, ax_lr = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
+    for i, c in enumerate(curves):
+        col = f"C{i}"
+        st = np.array([e["step"] for e in c.train])
+        loss = np.array([e["loss"] for e in c.train], dtype=float)
+        ax_loss.plot(st, loss, color=col, alpha=0.25, lw=0.8)
+        ax_loss.plot(st, smooth(loss, smooth_k), color=col, lw=1.6, label=c.name)
+        ax_lr.plot(st, [e["lr"] for e in c.train], color=col, lw=1.4, label=c.name)
+        vs = [e["step"] for e in c.val]
+        ax_dev.plot(vs, [e["dev_sisnri"] for e in c.val], "o-", color=col, ms=4, label=c.name)
+        ax_syn.plot(vs, [e["synth_sisnri"] for e in c.val], "o-", color=col, ms=4, label=c.name)
+        if c.val:
+            b = max(c.val, key=lambda e: e["dev_sisnri"])
+            ax_dev.annotate(f"{b['dev_sisnri']:.2f} dB @ {b['step']}", (b["step"], b["dev_sisnri"]),
+                            textcoords="offset points", xytext=(-95, -4), color=col, fontsize=9)
+        for s in c.piece_starts:
+            for ax in axes.flat:
+                ax.axvline(s, color=col, ls=":", lw=1)
+    # Loss values start near +40 dB at step 0; keep the interesting range visible.
+    lo = min(min(e["loss"] for e in c.train) for c in curves)
+    ax_loss.set_ylim(lo - 1, 5)
+    hi = max((e["dev_sisnri"] for c in curves for e in c.val), default=1.0)
+    ax_dev.set_ylim(top=hi + 0.3)
+    ax_loss.set_title("train loss (−PIT SI-SNR, dB; faint: raw, bold: moving average)")
+    ax_dev.set_title("devset SI-SNRi (60 real-speech mixtures, dB)")
+    ax_syn.set_title("synthetic held-out SI-SNRi (200 mixtures of held-out voices, dB)")
+    ax_lr.set_title("learning rate (dotted: start of a new piece)")
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=9)
+    for ax in axes[1]:
+        ax.set_xlabel("optimiser step (batch 8)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+# MARK: - CLI
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", metavar="NAME=LOG[,LOG...]")
+    ap.add_argument("--out", default="training/curves.png")
+    ap.add_argument("--smooth", type=int, default=9, help="moving-average width for the loss (points)")
+    args = ap.parse_args()
+    curves = []
+    try:
+        for spec in args.models:
+            name, sep, logs = spec.partition("=")
+            if not sep or not name or not logs:
+                raise ValueError(f"'{spec}': expected NAME=LOG[,LOG...]")
+            curves.append(read_logs(name, [Path(p) for p in logs.split(",")]))
+        plot(curves, Path(args.out), args.smooth)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    for c in curves:
+        last = c.val[-1] if c.val else {}
+        print(f"{c.name}: {len(c.train)} train points to step {c.train[-1]['step']}, {len(c.val)} val; "
+              f"last devset {last.get('dev_sisnri')} dB, pieces {1 + len(c.piece_starts)}", file=sys.stderr)
+    print(args.out)
+
+
+if __name__ == "__main__":
+    main()
