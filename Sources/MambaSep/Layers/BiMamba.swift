@@ -88,7 +88,7 @@ public struct BiMamba: Sendable {
         let dbc = scratch.dbc.reserve(rows * dbcWidth)     // [Rw, R+2M]
         let delta = scratch.delta.reserve(rows * e)        // [Rw, E]
         let y = scratch.y.reserve(rows * e)                // [Rw, E]
-        let state = scratch.state.reserve(m * e)           // [M, E]
+        let state = scratch.state.reserve(m * (e + 8))     // [M, E] state + [M, 8] exp buffer
 
         linear(h, ldx: n, rows: rows, weight: weights.inProj, bias: nil,
                inFeatures: n, outFeatures: 2 * e, into: xz, ldy: 2 * e)

@@ -62,22 +62,26 @@ public func depthwiseConvSiLU(_ x: UnsafePointer<Float>, ldx: Int, len: Int,
     let e8 = e & ~7
     for t in 0..<len {
         let yr = y + t * ldy
+        // Taps j whose source step lies inside the sequence (no bounds checks in the loops below).
+        let jLo = reverse ? max(0, t + w - len) : max(0, w - 1 - t)
+        let jHi = w                                          // exclusive
+        // Source row of tap j: causal t − (W−1) + j, anti-causal t + (W−1) − j.
+        let base = reverse ? t + (w - 1) : t - (w - 1)
+        let step = reverse ? -1 : 1
         var c = 0
         while c < e8 {
             var acc = bias.vec8(c)
-            for j in 0..<w {
-                let s = reverse ? t + (w - 1) - j : t - (w - 1) + j
-                if s >= 0 && s < len { acc = acc.addingProduct(x.vec8(s * ldx + c), wT.vec8(j * e + c)) }
+            var j = jLo
+            while j < jHi {
+                acc = acc.addingProduct(x.vec8((base + step * j) * ldx + c), wT.vec8(j * e + c))
+                j += 1
             }
             yr.setVec8(c, fastSiLU(acc))
             c += 8
         }
         while c < e {
             var acc = bias[c]
-            for j in 0..<w {
-                let s = reverse ? t + (w - 1) - j : t - (w - 1) + j
-                if s >= 0 && s < len { acc += x[s * ldx + c] * wT[j * e + c] }
-            }
+            for j in jLo..<jHi { acc += x[(base + step * j) * ldx + c] * wT[j * e + c] }
             yr[c] = scalar(fastSiLU, acc)
             c += 1
         }

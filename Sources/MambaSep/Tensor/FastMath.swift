@@ -38,6 +38,16 @@ public func vmin(_ a: Vec8, _ b: Vec8) -> Vec8 {
     #endif
 }
 
+/// Lane-wise conversion of integral-valued floats to Int32 (truncating).
+@inlinable @inline(__always) @_optimize(speed)
+public func vtruncate(_ a: Vec8) -> SIMD8<Int32> {
+    #if arch(x86_64)
+    return unsafeBitCast(_mm256_cvttps_epi32(a), to: SIMD8<Int32>.self)
+    #else
+    return SIMD8<Int32>(a, rounding: .towardZero)
+    #endif
+}
+
 // MARK: - Loads and stores
 
 extension UnsafePointer where Pointee == Float {
