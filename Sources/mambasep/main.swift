@@ -9,6 +9,7 @@ struct MambaSepCommand: ParsableCommand {
     /// Add new commands (Separate, Stream, Info, ...) here and nowhere else.
     static let subcommandList: [ParsableCommand.Type] = [
         SeparateCommand.self,
+        StreamCommand.self,
         EvalCommand.self,
         InfoCommand.self,
     ]

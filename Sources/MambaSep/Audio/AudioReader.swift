@@ -13,42 +13,6 @@ public enum ChannelSelection: Equatable, Sendable {
     case channel(Int)
 }
 
-// MARK: - Raw PCM description
-
-/// The layout of headerless PCM (for example audio piped on standard input).
-///
-/// Samples are little-endian and interleaved when `channels > 1`.
-public struct RawPCMFormat: Equatable, Sendable {
-    /// The sample encoding of a raw stream.
-    public enum Encoding: String, CaseIterable, Sendable {
-        case s16 = "s16le"
-        case s24 = "s24le"
-        case s32 = "s32le"
-        case f32 = "f32le"
-        case f64 = "f64le"
-
-        var sndfileSubtype: Int32 {
-            switch self {
-            case .s16: return Int32(SF_FORMAT_PCM_16)
-            case .s24: return Int32(SF_FORMAT_PCM_24)
-            case .s32: return Int32(SF_FORMAT_PCM_32)
-            case .f32: return Int32(SF_FORMAT_FLOAT)
-            case .f64: return Int32(SF_FORMAT_DOUBLE)
-            }
-        }
-    }
-
-    public var sampleRate: Int
-    public var channels: Int
-    public var encoding: Encoding
-
-    public init(sampleRate: Int, channels: Int = 1, encoding: Encoding = .s16) {
-        self.sampleRate = sampleRate
-        self.channels = channels
-        self.encoding = encoding
-    }
-}
-
 // MARK: - AudioInfo
 
 /// What a file's header says: rate, channels, length and format names.
@@ -77,7 +41,7 @@ public struct AudioInfo: Equatable, Sendable {
 /// file shorter than its header (detected at open for WAV-like files, at the end of reading for
 /// others), and NaN/Inf samples (reported at the block that holds them).
 public final class AudioReader {
-    /// The path given at open (or `"<stdin>"`).
+    /// The path given at open.
     public let path: String
     /// Samples per second per channel.
     public let sampleRate: Int
@@ -100,12 +64,14 @@ public final class AudioReader {
 
     /// Opens a file for block reading.
     ///
-    /// The path `"-"` reads standard input (a self-describing format such as WAV; use
-    /// `init(standardInputRaw:)` for headerless PCM).
+    /// Standard input is not read here: libsndfile needs a seekable file or a complete header,
+    /// while a pipe may carry a WAV header with an unknown length or cut mid-frame. `mambasep
+    /// stream` reads pipes with `PCMStreamReader`; the path `"-"` is an `.invalidArgument` error
+    /// saying so.
     public convenience init(path: String, channel: ChannelSelection = .mix) throws {
         if path == "-" {
-            try self.init(fileDescriptor: 0, label: "<stdin>", channel: channel, raw: nil)
-            return
+            throw AudioError(path: "<stdin>", kind: .invalidArgument,
+                             reason: "standard input is not a file; use `mambasep stream` to separate audio from a pipe")
         }
         try AudioReader.checkRegularFile(path)
         var sfinfo = SF_INFO()
@@ -115,33 +81,6 @@ public final class AudioReader {
                              reason: "not a readable audio file (libsndfile: \(msg))")
         }
         try self.init(handle: h, sfinfo: sfinfo, path: path, channel: channel, seekable: true)
-    }
-
-    /// Reads headerless PCM of the given layout from standard input.
-    public convenience init(standardInputRaw raw: RawPCMFormat, channel: ChannelSelection = .mix) throws {
-        try self.init(fileDescriptor: 0, label: "<stdin>", channel: channel, raw: raw)
-    }
-
-    /// Reads from an open file descriptor (not closed by the reader), self-describing or raw PCM.
-    public convenience init(fileDescriptor fd: Int32, label: String, channel: ChannelSelection = .mix,
-                raw: RawPCMFormat?) throws {
-        var sfinfo = SF_INFO()
-        if let raw {
-            guard raw.sampleRate > 0, raw.channels > 0 else {
-                throw AudioError(path: label, kind: .invalidArgument,
-                                 reason: "raw PCM needs a positive rate and channel count")
-            }
-            sfinfo.samplerate = Int32(raw.sampleRate)
-            sfinfo.channels = Int32(raw.channels)
-            sfinfo.format = Int32(SF_FORMAT_RAW) | raw.encoding.sndfileSubtype
-                | Int32(SF_ENDIAN_LITTLE)
-        }
-        guard let h = sf_open_fd(fd, Int32(SFM_READ), &sfinfo, 0) else {
-            let msg = String(cString: sf_strerror(nil))
-            throw AudioError(path: label, kind: .notAudio,
-                             reason: "not a readable audio stream (libsndfile: \(msg))")
-        }
-        try self.init(handle: h, sfinfo: sfinfo, path: label, channel: channel, seekable: false)
     }
 
     private init(handle h: OpaquePointer, sfinfo: SF_INFO, path: String, channel: ChannelSelection,

@@ -338,14 +338,20 @@ public final class PCMStreamReader {
 /// Writes interleaved PCM to a file descriptor (stdout by default), optionally behind a WAV header.
 ///
 /// The WAV header announces an unknown length (0xFFFFFFFF) since the stream length is not known
-/// when it is written; when the descriptor is a regular file, `finish()` patches in real sizes.
-/// A closed pipe surfaces as `PCMStreamError.brokenPipe` (SIGPIPE must be ignored by the caller).
+/// when it is written. When the descriptor is a regular file (not opened for appending), the sizes
+/// in the header are rewritten after every block, so the growing file is a valid WAV of what has
+/// been written so far at any moment, and `finish()` leaves the exact sizes. A closed pipe surfaces
+/// as `PCMStreamError.brokenPipe` (SIGPIPE must be ignored by the caller). A stream longer than
+/// 4 GiB keeps 0xFFFFFFFF sizes (what streaming readers expect).
 public final class PCMStreamWriter {
     public let format: PCMStreamFormat
     public let wavHeader: Bool
     private let fd: Int32
-    private var dataBytes: UInt64 = 0
+    /// Audio bytes written so far (excluding the header).
+    public private(set) var dataBytes: UInt64 = 0
     private var headerWritten = false
+    /// File offset of the header when the sizes can be patched in place, else nil.
+    private var headerOffset: off_t? = nil
     private var buffer: [UInt8] = []
 
     public init(fd: Int32 = 1, sampleRate: Int, channels: Int, format: PCMSampleFormat, wavHeader: Bool) {
@@ -354,11 +360,13 @@ public final class PCMStreamWriter {
         self.wavHeader = wavHeader
     }
 
-    /// Writes frames given as one array per channel (all the same length).
+    /// Writes frames given as one array per channel (all the same length). NaN is written as 0;
+    /// integer formats clip to [-1, 1].
     public func write(channels: [[Float]]) throws {
-        precondition(channels.count == format.channels)
+        precondition(channels.count == format.channels, "channel count mismatch")
         let frames = channels.first?.count ?? 0
-        if wavHeader && !headerWritten { try writeAll(header(dataSize: 0xFFFF_FFFF)); headerWritten = true }
+        precondition(channels.allSatisfy { $0.count == frames }, "channels of different lengths")
+        try writeHeaderIfNeeded()
         if frames == 0 { return }
         let bps = format.encoding.bytes
         buffer.removeAll(keepingCapacity: true)
@@ -374,21 +382,42 @@ public final class PCMStreamWriter {
                     let d = x.isNaN ? 0 : Double(max(-1, min(1, x))) * 2_147_483_647
                     appendLE(UInt32(bitPattern: Int32(d.rounded())), bytes: bps)
                 default:
-                    appendLE(x.bitPattern, bytes: 4)
+                    appendLE((x.isNaN ? 0 : x).bitPattern, bytes: 4)
                 }
             }
         }
         try writeAll(buffer)
         dataBytes += UInt64(buffer.count)
+        try patchSizes()
     }
 
-    /// Flushes the header of an empty stream and, on a seekable descriptor, writes the real sizes.
+    /// Writes the header of an empty stream if nothing was written, and the final sizes where the
+    /// descriptor allows it.
     public func finish() throws {
-        if wavHeader && !headerWritten { try writeAll(header(dataSize: 0xFFFF_FFFF)); headerWritten = true }
-        guard wavHeader, dataBytes <= 0xFFFF_FFFF - 36 else { return }
-        if lseek(fd, 0, SEEK_CUR) >= 0, lseek(fd, 0, SEEK_SET) == 0 {
-            try writeAll(header(dataSize: UInt32(dataBytes)))
-            _ = lseek(fd, 0, SEEK_END)
+        try writeHeaderIfNeeded()
+        try patchSizes()
+    }
+
+    private func writeHeaderIfNeeded() throws {
+        guard wavHeader && !headerWritten else { return }
+        // Patch sizes in place only on a regular file not opened with O_APPEND (pwrite would append).
+        var st = stat()
+        let pos = lseek(fd, 0, SEEK_CUR)
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, pos >= 0, fcntl(fd, F_GETFL) & O_APPEND == 0 {
+            headerOffset = pos
+        }
+        try writeAll(header(dataSize: 0xFFFF_FFFF))
+        headerWritten = true
+    }
+
+    /// Rewrites the RIFF and data sizes of a header in a regular file (no-op for pipes).
+    private func patchSizes() throws {
+        guard wavHeader, let at = headerOffset, dataBytes <= 0xFFFF_FFFF - 36 else { return }
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * UInt32($0))) & 0xFF) } }
+        for (offset, value) in [(off_t(4), UInt32(dataBytes) + 36), (off_t(40), UInt32(dataBytes))] {
+            let bytes = le32(value)
+            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4, at + offset) }
+            if n != 4 { throw PCMStreamError.io("cannot update the WAV header: \(String(cString: strerror(errno)))") }
         }
     }
 

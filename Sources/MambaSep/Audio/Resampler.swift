@@ -29,6 +29,8 @@ public final class Resampler {
     public let outputRate: Int
     public let channels: Int
     public let quality: Quality
+    /// Whether libsoxr was set up for small internal blocks (see `init`).
+    public let lowLatency: Bool
     /// Input frames given so far.
     public private(set) var framesIn: Int = 0
     /// Output frames returned so far.
@@ -38,7 +40,12 @@ public final class Resampler {
     private var flushed = false
 
     /// Creates a streaming converter from `inputRate` to `outputRate` Hz.
-    public init(from inputRate: Int, to outputRate: Int, channels: Int = 1, quality: Quality = .veryHigh) throws {
+    ///
+    /// `lowLatency` makes libsoxr work in small DFT blocks (2^8 instead of 2^10 and more): the same
+    /// filter, a little more CPU, and about half the streaming delay (≈ 50 ms instead of ≈ 110 ms
+    /// per conversion when fed 10 ms pieces), for live streams.
+    public init(from inputRate: Int, to outputRate: Int, channels: Int = 1, quality: Quality = .veryHigh,
+                lowLatency: Bool = false) throws {
         guard inputRate > 0, outputRate > 0 else {
             throw AudioError(path: "<resampler>", kind: .invalidArgument,
                              reason: "sample rates must be positive (got \(inputRate) → \(outputRate) Hz)")
@@ -50,11 +57,16 @@ public final class Resampler {
         self.outputRate = outputRate
         self.channels = channels
         self.quality = quality
+        self.lowLatency = lowLatency
         if inputRate != outputRate {
             var err: soxr_error_t?
             var io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I)
             var q = soxr_quality_spec(quality.recipe, 0)
             var rt = soxr_runtime_spec(1)
+            if lowLatency {
+                rt.log2_min_dft_size = 8
+                rt.log2_large_dft_size = 9
+            }
             let s = soxr_create(Double(inputRate), Double(outputRate), UInt32(channels), &err, &io, &q, &rt)
             if let err {
                 throw AudioError(path: "<resampler>", kind: .unsupported,

@@ -193,38 +193,13 @@ final class AudioIOTests: XCTestCase {
     }
 }
 
-/// Reading from file descriptors: WAV through a pipe and headerless PCM.
-final class AudioDescriptorTests: XCTestCase {
-    func testWAVThroughPipe() throws {
-        let x = sine(250, rate: 8000, count: 4000)
-        let bytes = floatWAVBytes(x, rate: 8000)
-        let pipe = Pipe()
-        pipe.fileHandleForWriting.write(bytes) // 16 kB fits in the pipe buffer
-        try pipe.fileHandleForWriting.close()
-        let r = try AudioReader(fileDescriptor: pipe.fileHandleForReading.fileDescriptor, label: "<stdin>", raw: nil)
-        XCTAssertEqual(r.sampleRate, 8000)
-        XCTAssertEqual(try r.readAll(blockFrames: 512), x)
-    }
-
-    func testRawPCMFromDescriptor() throws {
-        let dir = try makeTempDir(self)
-        let p = dir.appendingPathComponent("x.raw").path
-        // Stereo s16le: left = 16384 (0.5), right = -8192 (-0.25), 100 frames.
-        var d = Data()
-        for _ in 0..<100 {
-            withUnsafeBytes(of: Int16(16384).littleEndian) { d.append(contentsOf: $0) }
-            withUnsafeBytes(of: Int16(-8192).littleEndian) { d.append(contentsOf: $0) }
+/// Standard input is `PCMStreamReader`'s job (see PCMStreamTests); AudioReader refuses "-" clearly.
+final class AudioStandardInputTests: XCTestCase {
+    func testDashIsRedirectedToTheStreamCommand() {
+        XCTAssertThrowsError(try AudioReader(path: "-")) {
+            let e = $0 as? AudioError
+            XCTAssertEqual(e?.kind, .invalidArgument)
+            XCTAssertTrue(e?.description.contains("mambasep stream") ?? false, "\($0)")
         }
-        try d.write(to: URL(fileURLWithPath: p))
-        let fh = try FileHandle(forReadingFrom: URL(fileURLWithPath: p))
-        defer { try? fh.close() }
-        let raw = RawPCMFormat(sampleRate: 16000, channels: 2, encoding: .s16)
-        let r = try AudioReader(fileDescriptor: fh.fileDescriptor, label: "<stdin>", channel: .channel(1), raw: raw)
-        XCTAssertEqual(r.sampleRate, 16000)
-        let y = try r.readAll(blockFrames: 33)
-        XCTAssertEqual(y.count, 100)
-        XCTAssertTrue(y.allSatisfy { $0 == -0.25 })
-        XCTAssertThrowsError(try AudioReader(fileDescriptor: fh.fileDescriptor, label: "<stdin>",
-                                             raw: RawPCMFormat(sampleRate: 0)))
     }
 }

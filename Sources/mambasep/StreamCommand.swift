@@ -1,0 +1,212 @@
+import ArgumentParser
+import Foundation
+import MambaSep
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - stream
+
+/// `mambasep stream`: separates audio arriving on stdin and writes it as it goes.
+struct StreamCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream",
+        abstract: "Separate audio arriving on standard input, with bounded latency (WAV or raw PCM in, interleaved speakers out).",
+        discussion: """
+        Input: a WAV stream (its header read from the pipe; a data length of 0, 0xFFFFFFFF or one \
+        longer than the stream is fine), or raw little-endian PCM when --rate is given. Any rate \
+        and channel count (mixed to mono, or --channel K).
+
+        Output, written as it is separated: to stdout, interleaved with channel k = speaker k, at \
+        the input's rate (a WAV header when the input was WAV, raw otherwise; --output-format to \
+        choose); or with --output-dir one growing file per speaker (DIR/<stem>_s1.wav, ...; each \
+        is a valid WAV at any moment).
+
+        Latency: each window of --window seconds is separated as soon as it is complete and only \
+        its block (--block s) is written, after --lookahead s of future context; the algorithmic \
+        latency is block + look-ahead (--verbose prints it). Memory does not grow with the length \
+        of the stream.
+
+        Exit status: 0 at the end of input (a trailing partial frame is reported on stderr), 1 on \
+        an error (e.g. an invalid header), 141 when the reader of stdout goes away (SIGPIPE).
+
+          arecord -f S16_LE -r 16000 | mambasep stream > separated.wav
+          sox talk.flac -t wav - | mambasep stream --output-dir live/
+          ffmpeg -i in.mp4 -f s16le -ac 1 -ar 8000 - | mambasep stream --rate 8000 | ...
+        """)
+
+    @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
+    var model: String?
+
+    @Option(help: "Raw input: sample rate in Hz (without it, stdin must be a WAV stream).")
+    var rate: Int?
+
+    @Option(help: "Raw input: channels (interleaved).")
+    var channels: Int = 1
+
+    @Option(help: "Raw input: sample format, s16le, s32le or f32le.")
+    var format: String = "s16le"
+
+    @Option(help: "Separate this input channel (0-based) instead of the mix of all channels.")
+    var channel: Int?
+
+    @Option(name: .customLong("output-format"), help: "wav or raw (default: wav when the input was WAV, raw otherwise).")
+    var outputFormat: String?
+
+    @Option(name: .customLong("output-encoding"), help: "Output samples: s16le, s32le or f32le (default: like the input).")
+    var outputEncoding: String?
+
+    @Option(name: .customLong("output-dir"), help: "Write one growing file per speaker into this folder instead of stdout.")
+    var outputDir: String?
+
+    @Option(help: "File name stem for --output-dir (<stem>_s1.wav, ...).")
+    var stem: String = "stream"
+
+    @Option(help: "Block (new output per window) in seconds.")
+    var block: Double = StreamingSettings.standard.blockSeconds
+
+    @Option(help: "Window (look-back + block + look-ahead) in seconds.")
+    var window: Double = StreamingSettings.standard.windowSeconds
+
+    @Option(help: "Look-ahead (future context after each block) in seconds.")
+    var lookahead: Double = StreamingSettings.standard.lookAheadSeconds
+
+    @Option(help: "Worker threads (default: all processors).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(name: .shortAndLong, help: "Print the stream format and the latency at start, throughput at the end (stderr).")
+    var verbose = false
+
+    private var settings: StreamingSettings {
+        StreamingSettings(blockSeconds: block, windowSeconds: window, lookAheadSeconds: lookahead)
+    }
+
+    func validate() throws {
+        if let r = rate, r <= 0 || r > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000 Hz") }
+        if channels < 1 || channels > 64 { throw ValidationError("--channels must be between 1 and 64") }
+        if PCMSampleFormat(rawValue: format) == nil { throw ValidationError("--format must be s16le, s32le or f32le (got '\(format)')") }
+        if rate == nil && channels != 1 { throw ValidationError("--channels describes raw input; give --rate too (WAV input carries its own)") }
+        if let c = channel, c < 0 { throw ValidationError("--channel counts from 0") }
+        if let o = outputFormat, o != "wav" && o != "raw" { throw ValidationError("--output-format must be wav or raw (got '\(o)')") }
+        if let e = outputEncoding, PCMSampleFormat(rawValue: e) == nil {
+            throw ValidationError("--output-encoding must be s16le, s32le or f32le (got '\(e)')")
+        }
+        if stem.isEmpty || stem.contains("/") { throw ValidationError("--stem must be a plain file name") }
+        if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+        do { _ = try settings.samples(at: 8000) } catch { throw ValidationError("\(error)") }
+    }
+
+    func run() throws {
+        // A reader that goes away must give EPIPE (handled below), not kill us with SIGPIPE.
+        signal(SIGPIPE, SIG_IGN)
+        try reportingErrors {
+            do {
+                try stream()
+            } catch PCMStreamError.brokenPipe {
+                // Conventional status of a process killed by SIGPIPE (128 + 13), without a message.
+                throw ExitCode(141)
+            }
+        }
+    }
+
+    private func stream() throws {
+        if isatty(STDIN_FILENO) != 0 {
+            throw CLIFailure("standard input is a terminal: pipe audio into `mambasep stream` (WAV, or raw PCM with --rate)")
+        }
+        let m = try ModelStore.load(model)
+        let source = FileDescriptorSource(fd: STDIN_FILENO)
+        let reader: PCMStreamReader
+        do {
+            if let r = rate {
+                let enc = PCMEncoding(PCMSampleFormat(rawValue: format)!)
+                reader = try PCMStreamReader(raw: source, format: PCMStreamFormat(sampleRate: r, channels: channels, encoding: enc))
+            } else {
+                reader = try PCMStreamReader(wav: source)
+            }
+        } catch let e as PCMStreamError {
+            let hint = rate == nil ? " (for raw PCM give --rate and --format)" : ""
+            throw CLIFailure("<stdin>: \(e)\(hint)")
+        }
+        let inFormat = reader.format
+        if let c = channel, c >= inFormat.channels {
+            throw CLIFailure("<stdin>: channel \(c) requested but the stream has \(inFormat.channels) channel(s) (0-based)")
+        }
+        let separator = try StreamingSeparator(separator: Separator(model: m, threads: threads),
+                                               modelRate: m.config.sampleRate, inputRate: inFormat.sampleRate,
+                                               settings: settings)
+        let speakers = separator.speakers
+        let wavOut = outputFormat.map { $0 == "wav" } ?? reader.isWAV
+        let encoding = outputEncoding.flatMap(PCMSampleFormat.init(rawValue:)) ?? Self.defaultEncoding(for: inFormat.encoding)
+
+        let output: StreamingOutput
+        var paths: [String] = []
+        if let dir = outputDir {
+            let folder = try prepareOutputFolder(dir)
+            var writers: [PCMStreamWriter] = []
+            for k in 1...speakers {
+                let path = (folder as NSString).appendingPathComponent("\(stem)_s\(k).\(wavOut ? "wav" : "raw")")
+                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                guard fd >= 0 else { throw CLIFailure("\(path): cannot create: \(String(cString: strerror(errno)))") }
+                writers.append(PCMStreamWriter(fd: fd, sampleRate: inFormat.sampleRate, channels: 1, format: encoding, wavHeader: wavOut))
+                paths.append(path)
+            }
+            output = .perSpeaker(writers)
+        } else {
+            output = .interleaved(PCMStreamWriter(fd: STDOUT_FILENO, sampleRate: inFormat.sampleRate, channels: speakers,
+                                                  format: encoding, wavHeader: wavOut))
+        }
+
+        if verbose {
+            let w = separator.windower, mr = Double(m.config.sampleRate)
+            let mixNote = inFormat.channels == 1 ? "" : (channel.map { ", channel \($0)" } ?? ", mixed to mono")
+            printError("stream: model \(m.name ?? "?") (\(m.config.sampleRate) Hz, \(speakers) speakers, \(threads) thread(s))")
+            printError("stream: input \(reader.isWAV ? "WAV" : "raw") \(inFormat.sampleRate) Hz, \(inFormat.channels) ch, \(Self.name(inFormat.encoding))\(mixNote)")
+            printError("stream: block \(fixed(Double(w.block) / mr, 3)) s, window \(fixed(Double(w.window) / mr, 3)) s (look-back \(fixed(Double(w.lookBack) / mr, 3)) s, look-ahead \(fixed(Double(w.lookAhead) / mr, 3)) s)")
+            printError("stream: algorithmic latency \(fixed(separator.latencySeconds, 3)) s (block + look-ahead \(fixed(Double(w.block + w.lookAhead) / mr, 3)) s, resampling \(fixed(separator.resamplingDelaySeconds, 3)) s)")
+            let dest = outputDir == nil ? "stdout, channel k = speaker k" : paths.joined(separator: ", ")
+            printError("stream: output \(wavOut ? "WAV" : "raw") \(encoding.rawValue) at \(inFormat.sampleRate) Hz to \(dest)")
+        }
+
+        let report: StreamingReport
+        do {
+            report = try runStreamingSeparation(reader: reader, separator: separator, output: output, channel: channel)
+        } catch let e as PCMStreamError where e != .brokenPipe {
+            throw CLIFailure("<stdin>: \(e)")
+        }
+        if report.partialFrameBytes > 0 {
+            printError("warning: input ended inside a frame: \(report.partialFrameBytes) trailing byte(s) of an incomplete \(inFormat.frameBytes)-byte frame dropped (the samples before it were separated)")
+        }
+        if report.nonFiniteSamples > 0 {
+            printError("warning: \(report.nonFiniteSamples) NaN/Inf input sample(s) replaced by 0")
+        }
+        if verbose {
+            let secs = Double(report.framesIn) / Double(inFormat.sampleRate)
+            let rtf = secs > 0 ? report.computeSeconds / secs : 0
+            printError("stream: \(fixed(secs, 2)) s of audio in \(fixed(report.wallSeconds, 2)) s; computing \(fixed(report.computeSeconds, 2)) s (RTF \(fixed(rtf, 3))), \(report.windows) windows")
+        }
+        if outputDir != nil { for p in paths { print(p) } }
+    }
+
+    /// The output sample format that keeps the input's precision.
+    static func defaultEncoding(for e: PCMEncoding) -> PCMSampleFormat {
+        switch e {
+        case .u8, .s16: return .s16le
+        case .s24, .s32: return .s32le
+        case .f32, .f64: return .f32le
+        }
+    }
+
+    static func name(_ e: PCMEncoding) -> String {
+        switch e {
+        case .u8: return "u8"
+        case .s16: return "s16le"
+        case .s24: return "s24le"
+        case .s32: return "s32le"
+        case .f32: return "f32le"
+        case .f64: return "f64le"
+        }
+    }
+}
