@@ -86,15 +86,18 @@ final class ParityTests: XCTestCase {
                     got[key] = Array(buf)
                 }
             }
+            var errors: [String] = []
             for (key, want) in expected {
                 guard let have = got[key] else { XCTFail("\(name): engine produced no \(key)"); continue }
                 guard have.count == want.count else { XCTFail("\(name) batch \(b): \(key) has \(have.count) values, want \(want.count)"); break }
                 let err = relativeL2Error(have, want)
+                errors.append("\(key.dropFirst(3)) \(String(format: "%.1e", err))")
                 if err > Self.tolerance(key) {
                     XCTFail("\(name) batch \(b): first divergence at \(key), relative L2 error \(err)")
                     break
                 }
             }
+            print("parity \(name) batch \(b): " + errors.joined(separator: ", "))
         }
     }
 }
