@@ -17,8 +17,13 @@ public enum ModelStore {
         let macDir = Bundle.main.bundleURL.appendingPathComponent("mambasep_MambaSep.bundle")
         let fm = FileManager.default
         guard fm.fileExists(atPath: bundleDir.path) || fm.fileExists(atPath: macDir.path) else { return nil }
-        guard let url = Bundle.module.resourceURL?.appendingPathComponent("Resources") else { return nil }
-        return fm.fileExists(atPath: url.path) ? url : nil
+        // The copied folder is the resource URL itself on Linux and one level down on macOS.
+        guard let base = Bundle.module.resourceURL else { return nil }
+        let candidates = [base.appendingPathComponent("Resources"), base]
+        return candidates.first { dir in
+            let files = (try? fm.contentsOfDirectory(atPath: dir.path)) ?? []
+            return files.contains { $0.hasSuffix(".safetensors") }
+        }
     }
 
     /// Names of bundled models (file names without `.safetensors`), sorted.
