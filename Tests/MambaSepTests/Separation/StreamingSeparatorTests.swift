@@ -110,7 +110,7 @@ final class StreamingSeparatorTests: XCTestCase {
         let oracle = ShufflingOracleSeparator(sources: [t1, t2], seed: 4)
         let s = try StreamingSeparator(separator: oracle, modelRate: 8000, inputRate: 8000, settings: .standard)
         let out = try run(s, oracle.mix, sizes: [160, 4000, 1])
-        XCTAssertGreaterThan(s.windowsProcessed, 70)
+        XCTAssertGreaterThan(s.windowsProcessed, 60)
         XCTAssertEqual(out.map(\.count), [t1.count, t2.count])
         // One global order, and it holds in every one-second stretch.
         let perm = bestPermutation(previous: [t1, t2], next: out)
@@ -197,8 +197,8 @@ final class StreamingSeparatorTests: XCTestCase {
             if k < 60 { peakFirstMinute = max(peakFirstMinute, s.bufferedSamples) } else { peakLater = max(peakLater, s.bufferedSamples) }
         }
         XCTAssertLessThanOrEqual(peakLater, peakFirstMinute)
-        // Bounded by a few windows (W = 2.5 s = 20000 model samples).
-        XCTAssertLessThan(peakLater, 6 * 20000)
+        // Bounded by a few windows (W = 1.6 s = 12800 model samples).
+        XCTAssertLessThan(peakLater, 6 * 12800)
     }
 
     func testNonFiniteInputIsReplacedAndCounted() throws {
@@ -223,7 +223,7 @@ final class StreamingSeparatorTests: XCTestCase {
         XCTAssertTrue(message(StreamingSettings(blockSeconds: .nan, windowSeconds: 1, lookAheadSeconds: 0))?.contains("finite") ?? false)
         XCTAssertTrue(message(.standard, rate: 0)?.contains("positive") ?? false)
         XCTAssertNil(message(StreamingSettings(blockSeconds: 0.5, windowSeconds: 0.5, lookAheadSeconds: 0)))
-        XCTAssertEqual(StreamingSettings.standard.lookBackSeconds, 1.75, accuracy: 1e-12)
+        XCTAssertEqual(StreamingSettings.standard.lookBackSeconds, 0.75, accuracy: 1e-12)
         XCTAssertLessThanOrEqual(StreamingSettings.standard.algorithmicLatencySeconds, 1)
     }
 }
