@@ -123,3 +123,34 @@ final class ModelFileTests: XCTestCase {
         }
     }
 }
+
+/// Resolving `--model NAME|PATH`.
+final class ModelStoreTests: XCTestCase {
+    func testResolvesPathsNamesAndTheDefault() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mambasep-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("m.safetensors").path
+        try randomModelBuilder(tinyConfig()).build().write(to: URL(fileURLWithPath: path))
+        XCTAssertEqual(try ModelStore.resolve(path).path, path)
+        XCTAssertEqual(try ModelStore.load(path).config, tinyConfig())
+        XCTAssertThrowsError(try ModelStore.resolve(dir.appendingPathComponent("none.safetensors").path)) {
+            guard case .notFound? = $0 as? ModelError else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try ModelStore.resolve("no-such-model-name")) {
+            XCTAssertEqual($0 as? ModelError, .notFound("no-such-model-name"))
+        }
+        let bundled = ModelStore.bundledModels()
+        if bundled.isEmpty {
+            XCTAssertThrowsError(try ModelStore.resolve(nil)) { XCTAssertEqual($0 as? ModelError, .noBundledModel) }
+        } else {
+            // The default is the bundled XS model when present, and it loads.
+            let url = try ModelStore.resolve(nil)
+            if bundled.contains(ModelStore.defaultName) {
+                XCTAssertEqual(url.lastPathComponent, ModelStore.defaultName + ".safetensors")
+            }
+            XCTAssertEqual(try ModelStore.resolve(bundled[0]).lastPathComponent, bundled[0] + ".safetensors")
+            XCTAssertNoThrow(try DPMamba(path: url.path))
+        }
+    }
+}
