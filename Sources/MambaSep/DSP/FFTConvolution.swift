@@ -1,10 +1,12 @@
 // Long causal / anti-causal convolutions through FFTW (single precision), with cached plans.
 //
-// Glossary: `T` sequence length, `N` channels (independent signals, contiguous in a row),
-// `F` FFT size (≥ 2T, so circular convolution does not wrap), `Fh = F/2 + 1` spectrum bins.
+// Glossary: `T` sequence length, `N` channels (independent signals), `F` FFT size (≥ 2T, so
+// circular convolution does not wrap), `Fh = F/2 + 1` spectrum bins.
 //
-// A signal block is channels-last `[T, N]`; one FFTW "many" plan transforms all N channels at
-// once with stride N, so spectra are `[Fh, N]` complex (interleaved re/im, `[Fh, N, 2]` floats).
+// Signal blocks arrive channels-last `[T, N]`; they are transposed into channel-major rows
+// `[N, F]` (zero-padded) so that one FFTW "many" plan transforms all N channels as contiguous
+// rows, FFTW's fast layout (strided input made FFTW spend most of its time copying). Spectra are
+// `[N, Fh]` complex (interleaved re/im, `[N, Fh, 2]` floats).
 
 import CFFTW
 import Foundation
@@ -46,10 +48,11 @@ public final class FFTPlanCache: @unchecked Sendable {
         let cp = UnsafeMutableRawPointer(cplx).assumingMemoryBound(to: fftwf_complex.self)
         let flags = UInt32(FFTW_ESTIMATE)
         let p: OpaquePointer?
+        let (size, bins32) = (Int32(key.size), Int32(bins))
         if key.forward {
-            p = fftwf_plan_many_dft_r2c(1, &n, ch, real, nil, ch, 1, cp, nil, ch, 1, flags)
+            p = fftwf_plan_many_dft_r2c(1, &n, ch, real, nil, 1, size, cp, nil, 1, bins32, flags)
         } else {
-            p = fftwf_plan_many_dft_c2r(1, &n, ch, cp, nil, ch, 1, real, nil, ch, 1, flags)
+            p = fftwf_plan_many_dft_c2r(1, &n, ch, cp, nil, 1, bins32, real, nil, 1, size, flags)
         }
         guard let p else { fatalError("FFTW could not plan a transform of size \(key.size) × \(key.channels)") }
         plans[key] = p
@@ -59,14 +62,19 @@ public final class FFTPlanCache: @unchecked Sendable {
 
 // MARK: - Convolution
 
-/// FFT size used for sequences of `length` samples: the smallest power of two ≥ 2·length (≥ 2).
+/// FFT size used for sequences of `length` samples: the smallest 2^a·3^b·5^c ≥ 2·length with
+/// a ≥ 1 (even, and fast for FFTW).
 public func fftSize(forLength length: Int) -> Int {
-    var f = 2
-    while f < 2 * length { f <<= 1 }
-    return f
+    var f = max(2, 2 * length)
+    while true {
+        var r = f
+        for p in [2, 3, 5] { while r % p == 0 { r /= p } }
+        if r == 1 && f % 2 == 0 { return f }
+        f += 1
+    }
 }
 
-/// Spectrum `[Fh, N]` (complex) of a kernel `[N, T]` (channel-major, as PyTorch builds it),
+/// Spectrum `[N, Fh]` (complex) of a kernel `[N, T]` (channel-major, as PyTorch builds it),
 /// zero-padded to `size`. With `conjugate`, returns the conjugate, which turns convolution into
 /// correlation: applying it gives the anti-causal filter `y[t] = Σ_l k[l]·x[t + l]`.
 public func kernelSpectrum(_ kernel: [Float], channels: Int, length: Int, size: Int, conjugate: Bool) -> [Float] {
@@ -75,7 +83,7 @@ public func kernelSpectrum(_ kernel: [Float], channels: Int, length: Int, size: 
     let cplx = alignedFloatAlloc(2 * bins * channels)
     defer { free(real); free(cplx) }
     real.update(repeating: 0, count: size * channels)
-    for c in 0..<channels { for l in 0..<length { real[l * channels + c] = kernel[c * length + l] } }
+    for c in 0..<channels { for l in 0..<length { real[c * size + l] = kernel[c * length + l] } }
     let plan = FFTPlanCache.shared.forwardPlan(size: size, channels: channels)
     fftwf_execute_dft_r2c(plan, real, UnsafeMutableRawPointer(cplx).assumingMemoryBound(to: fftwf_complex.self))
     var out = Array(UnsafeBufferPointer(start: cplx, count: 2 * bins * channels))
@@ -90,7 +98,7 @@ public final class FFTScratch {
     public init() {}
 }
 
-/// Filters one channels-last block `x [T, N]` by a precomputed spectrum `[Fh, N]` (from
+/// Filters one channels-last block `x [T, N]` by a precomputed spectrum `[N, Fh]` (from
 /// `kernelSpectrum`, possibly a sum of several) and writes `y [T, N]` (rows `ldy` apart).
 ///
 /// `size` must be the FFT size the spectrum was made for and ≥ 2T so nothing wraps. `T == 0`
@@ -102,10 +110,14 @@ public func fftFilter(_ x: UnsafePointer<Float>, length t: Int, channels n: Int,
     guard t > 0 else { return }
     precondition(size >= 2 * t, "FFT size \(size) too small for length \(t)")
     let bins = size / 2 + 1
-    let real = scratch.real.reserve(size * n)                // [F, N]
-    let spec = scratch.spectrum.reserve(2 * bins * n)        // [Fh, N, 2]
-    real.update(from: x, count: t * n)
-    (real + t * n).update(repeating: 0, count: (size - t) * n)
+    let real = scratch.real.reserve(size * n)                // [N, F]
+    let spec = scratch.spectrum.reserve(2 * bins * n)        // [N, Fh, 2]
+    // Transpose into zero-padded channel rows.
+    for c in 0..<n {
+        let row = real + c * size
+        for i in 0..<t { row[i] = x[i * n + c] }
+        (row + t).update(repeating: 0, count: size - t)
+    }
     let cp = UnsafeMutableRawPointer(spec).assumingMemoryBound(to: fftwf_complex.self)
     fftwf_execute_dft_r2c(FFTPlanCache.shared.forwardPlan(size: size, channels: n), real, cp)
     // Pointwise complex product with the kernel spectrum.
@@ -116,13 +128,11 @@ public func fftFilter(_ x: UnsafePointer<Float>, length t: Int, channels n: Int,
         spec[2 * i + 1] = ar * bi + ai * br
     }
     fftwf_execute_dft_c2r(FFTPlanCache.shared.inversePlan(size: size, channels: n), cp, real)
-    let scale = Vec8(repeating: 1 / Float(size))
-    let n8 = n & ~7
-    for r in 0..<t {
-        let src = real + r * n, dst = y + r * ldy
-        var c = 0
-        while c < n8 { dst.setVec8(c, src.vec8(c) * scale); c += 8 }
-        while c < n { dst[c] = src[c] * scale[0]; c += 1 }
+    // Back to channels-last, scaled by 1/F (FFTW's inverse is unnormalised).
+    let scale = 1 / Float(size)
+    for i in 0..<t {
+        let dst = y + i * ldy
+        for c in 0..<n { dst[c] = real[c * size + i] * scale }
     }
 }
 
