@@ -60,7 +60,7 @@ public struct DPMambaWeights: Sendable {
 public final class DPMambaScratch {
     let padded = ScratchBuffer(), frames = ScratchBuffer()
     let w = ScratchBuffer(), v = ScratchBuffer(), u = ScratchBuffer()
-    let head = ScratchBuffer(), ola = ScratchBuffer(), gate = ScratchBuffer(), masks = ScratchBuffer()
+    let head = ScratchBuffer(), ola = ScratchBuffer(), gated = ScratchBuffer(), gate = ScratchBuffer()
     let decoded = ScratchBuffer()
     public let blocks: BlockScratch
 
@@ -209,20 +209,20 @@ public final class DPMamba: @unchecked Sendable {
 
         // 3.8 tanh(output) · sigmoid(output_gate); 3.9 end_conv + ReLU.
         let rows = c * l
-        let a = scratch.masks.reserve(rows * n)                    // [C·L, N]
+        let gated = scratch.gated.reserve(rows * n)                // [C·L, N]
         let g = scratch.gate.reserve(rows * n)                     // [C·L, N]
         linear(ola, ldx: n, rows: rows, weight: wts.output, bias: wts.outputBias,
-               inFeatures: n, outFeatures: n, into: a, ldy: n)
+               inFeatures: n, outFeatures: n, into: gated, ldy: n)
         linear(ola, ldx: n, rows: rows, weight: wts.outputGate, bias: wts.outputGateBias,
                inFeatures: n, outFeatures: n, into: g, ldy: n)
-        for i in 0..<(rows * n) { a[i] = tanhf(a[i]) / (1 + expf(-g[i])) }
-        let masks = ola                                            // [C, L, N] (ola no longer needed)
-        linear(a, ldx: n, rows: rows, weight: wts.endConv, bias: nil, inFeatures: n, outFeatures: n, into: masks, ldy: n)
+        for i in 0..<(rows * n) { gated[i] = tanhf(gated[i]) / (1 + expf(-g[i])) }
+        let masks = ola                                            // [C, L, N] (overwrites the OLA sums)
+        linear(gated, ldx: n, rows: rows, weight: wts.endConv, bias: nil, inFeatures: n, outFeatures: n, into: masks, ldy: n)
         reluInPlace(masks, count: rows * n)
         trace?(.masks, UnsafeBufferPointer(start: masks, count: rows * n))
 
         // 4. Decoder on masks · w, trimmed to T.
-        let masked = a                                             // [L, N] per speaker (reuse)
+        let masked = gated                                         // [L, N] per speaker (reused)
         let decoded = scratch.decoded.reserve((l - 1) * config.stride + config.kernelSize)   // [Tp]
         for spk in 0..<c {
             let m = masks + spk * l * n
