@@ -47,8 +47,8 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "Raw input: channels (interleaved).")
     var channels: Int = 1
 
-    @Option(help: "Raw input: sample format, s16le, s32le or f32le.")
-    var format: String = "s16le"
+    @Option(help: "Raw input: sample format, s16le, s32le or f32le (default: s16le).")
+    var format: String?
 
     @Option(help: "Separate this input channel (0-based) instead of the mix of all channels.")
     var channel: Int?
@@ -87,8 +87,10 @@ struct StreamCommand: ParsableCommand {
     func validate() throws {
         if let r = rate, r <= 0 || r > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000 Hz") }
         if channels < 1 || channels > 64 { throw ValidationError("--channels must be between 1 and 64") }
-        if PCMSampleFormat(rawValue: format) == nil { throw ValidationError("--format must be s16le, s32le or f32le (got '\(format)')") }
-        if rate == nil && channels != 1 { throw ValidationError("--channels describes raw input; give --rate too (WAV input carries its own)") }
+        if let f = format, PCMSampleFormat(rawValue: f) == nil { throw ValidationError("--format must be s16le, s32le or f32le (got '\(f)')") }
+        if rate == nil && (channels != 1 || format != nil) {
+            throw ValidationError("--channels and --format describe raw input; give --rate too (a WAV stream carries its own)")
+        }
         if let c = channel, c < 0 { throw ValidationError("--channel counts from 0") }
         if let o = outputFormat, o != "wav" && o != "raw" { throw ValidationError("--output-format must be wav or raw (got '\(o)')") }
         if let e = outputEncoding, PCMSampleFormat(rawValue: e) == nil {
@@ -121,7 +123,7 @@ struct StreamCommand: ParsableCommand {
         let reader: PCMStreamReader
         do {
             if let r = rate {
-                let enc = PCMEncoding(PCMSampleFormat(rawValue: format)!)
+                let enc = PCMEncoding(PCMSampleFormat(rawValue: format ?? "s16le") ?? .s16le)
                 reader = try PCMStreamReader(raw: source, format: PCMStreamFormat(sampleRate: r, channels: channels, encoding: enc))
             } else {
                 reader = try PCMStreamReader(wav: source)

@@ -151,7 +151,7 @@ final class StreamCLITests: XCTestCase {
     }
 
     func testUsageErrors() throws {
-        for args in [["--format", "s8"], ["--channels", "2"], ["--block", "1", "--window", "0.5"],
+        for args in [["--rate", "8000", "--format", "s8"], ["--channels", "2"], ["--format", "f32le"], ["--block", "1", "--window", "0.5"],
                      ["--output-format", "mp3"], ["--rate", "0"], ["--lookahead", "-1"], ["--stem", "a/b"]] {
             let r = try run(args, input: [])
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
