@@ -7,7 +7,10 @@
 #      the time to compute each window;
 #   4. three minutes of digital silence: exact length, all zeros, no NaN;
 #   5. development-set SI-SNRi of streaming vs offline `separate` (60 mixtures, `mambasep eval`),
-#      and the SI-SNR between the two outputs.
+#      and the SI-SNR between the two outputs;
+#   6. speaker order over a long input: 120 s of two corpus talkers speaking throughout
+#      (Asterisk "allison" + Piper "joe"), SI-SNRi per 4 s segment and over the whole file with
+#      one speaker assignment, and how many segments would prefer the other assignment.
 #
 # Usage: scripts/bench_stream.sh
 # Env:   MODEL      model name or path (default: the bundled model)
@@ -15,9 +18,10 @@
 #        BENCH_DIR  work folder (default /tmp/mambasep-bench-stream)
 #        THREADS    --threads for every run (default: all CPUs)
 #        STREAM_ARGS extra options for `stream`, e.g. "--block 0.5 --window 1.5 --lookahead 0.25"
-#        SKIP_DEVSET=1 / SKIP_LONG=1 / SKIP_REALTIME=1 to leave parts out
+#        SKIP_DEVSET=1 / SKIP_LONG=1 / SKIP_REALTIME=1 / SKIP_ORDER=1 to leave parts out
 #
-# Needs sox and python3 (numpy, soundfile); the dev set is read from ../shared/devset.
+# Needs sox and python3 (numpy, scipy, soundfile); the dev set and the corpus are read from
+# ../shared.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -214,5 +218,75 @@ print(f"SI-SNR of the streaming output against the offline output: mean {vals.me
       f"median {np.median(vals):.2f} dB, worst {vals.min():.2f} dB.")
 print()
 PY
+fi
+# ---------------------------------------------------------------------------------------------
+CORPUS="$ROOT/../shared/corpus"
+if [ "${SKIP_ORDER:-0}" != 1 ] && [ -f "$CORPUS/manifest.tsv" ]; then
+    echo "== 6. speaker order over 120 s" >&2
+    L="$WORK/long"
+    rm -rf "$L"; mkdir -p "$L"
+    python3 - "$CORPUS" "$L" 120 <<'PY'
+# Two talkers throughout: shuffled utterances with 0.1-0.6 s pauses, equal RMS, 8 kHz.
+import sys, csv, numpy as np, soundfile as sf
+from scipy.signal import resample_poly
+corpus, out, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rows = list(csv.DictReader(open(f"{corpus}/manifest.tsv"), delimiter="\t"))
+def track(speaker, seed):
+    rng = np.random.default_rng(seed)
+    ids = sorted(r["id"] for r in rows if r["speaker"] == speaker)
+    rng.shuffle(ids)
+    parts, n = [], 0
+    for i in ids:
+        x, sr = sf.read(f"{corpus}/audio/{i}.opus", dtype="float32")
+        if x.ndim > 1: x = x.mean(1)
+        if sr != 8000: x = resample_poly(x, 8000, sr).astype(np.float32)
+        gap = np.zeros(int(rng.uniform(0.1, 0.6) * 8000), np.float32)
+        parts += [x, gap]; n += len(x) + len(gap)
+        if n >= secs * 8000: break
+    y = np.concatenate(parts)[: int(secs * 8000)]
+    return y / np.sqrt(np.mean(y ** 2) + 1e-12) * 0.08
+a, b = track("asterisk:allison", 1), track("piper:joe", 2)
+g = min(1.0, 0.9 / np.abs(a + b).max())
+for name, x in [("mix", a + b), ("s1", a), ("s2", b)]:
+    sf.write(f"{out}/{name}.wav", x * g, 8000, subtype="PCM_16")
+PY
+    "$BIN" separate "${MODEL_ARGS[@]}" --threads "$THREADS" "$L/mix.wav" -o "$L/offline" > /dev/null
+    "${STREAM[@]}" < "$L/mix.wav" > "$L/stream.wav"
+    echo "### Speaker order over a long input"
+    echo
+    echo "120 s, two corpus talkers speaking throughout (Asterisk \"allison\" + Piper \"joe\", pauses"
+    echo "0.1–0.6 s, equal level; both talkers were in the training data). SI-SNRi with the best speaker"
+    echo "assignment per 4 s segment, and over the whole file with one assignment; a speaker swap"
+    echo "between blocks would lower the whole-file score and show up as segments in the other order."
+    echo
+    echo "| separation | per 4 s segment | whole file | segments in the other order |"
+    echo "|---|---|---|---|"
+    for what in offline stream; do
+        if [ "$what" = offline ]; then e1="$L/offline/mix_s1.wav"; e2="$L/offline/mix_s2.wav"; label="offline \`separate\` (16 s windows)"
+        else e1="$L/stream.wav"; e2="$L/stream.wav"; label="\`stream\`"; fi
+        python3 - "$L" "$e1" "$e2" "$label" <<'PY'
+import sys, numpy as np, soundfile as sf
+d, e1, e2, label = sys.argv[1:5]
+rd = lambda p: sf.read(p, dtype="float64")[0]
+mix, s = rd(f"{d}/mix.wav"), [rd(f"{d}/s1.wav"), rd(f"{d}/s2.wav")]
+e = [rd(e1), rd(e2)]
+if e[0].ndim > 1: e = [e[0][:, 0], e[0][:, 1]]
+def si(x, t):
+    x = x - x.mean(); t = t - t.mean()
+    p = (x @ t) / (t @ t + 1e-8) * t
+    return 10 * np.log10((p @ p) / ((x - p) @ (x - p) + 1e-8) + 1e-8)
+def gain(a, b, i, j):
+    return (si(e[a][i:j], s[0][i:j]) + si(e[b][i:j], s[1][i:j]) - si(mix[i:j], s[0][i:j]) - si(mix[i:j], s[1][i:j])) / 2
+n, L = len(mix), 4 * 8000
+keep, swap = gain(0, 1, 0, n), gain(1, 0, 0, n)
+order = 0 if keep >= swap else 1
+per, flips = [], 0
+for i in range(0, n - L + 1, L):
+    a, b = gain(0, 1, i, i + L), gain(1, 0, i, i + L)
+    per.append(max(a, b)); flips += (0 if a >= b else 1) != order
+print(f"| {label} | {np.mean(per):.2f} dB | {max(keep, swap):.2f} dB | {flips} of {len(per)} |")
+PY
+    done
+    echo
 fi
 echo "Load average at the end: $(load)."
