@@ -115,6 +115,8 @@ struct StreamCommand: ParsableCommand {
     }
 
     private func stream() throws {
+        if fcntl(STDIN_FILENO, F_GETFD) == -1 { throw CLIFailure("standard input is closed") }
+        if outputDir == nil && fcntl(STDOUT_FILENO, F_GETFD) == -1 { throw CLIFailure("standard output is closed") }
         if isatty(STDIN_FILENO) != 0 {
             throw CLIFailure("standard input is a terminal: pipe audio into `mambasep stream` (WAV, or raw PCM with --rate)")
         }
@@ -129,7 +131,8 @@ struct StreamCommand: ParsableCommand {
                 reader = try PCMStreamReader(wav: source)
             }
         } catch let e as PCMStreamError {
-            let hint = rate == nil ? " (for raw PCM give --rate and --format)" : ""
+            var hint = ""
+            if rate == nil, case .invalidHeader = e { hint = " (for raw PCM give --rate and --format)" }
             throw CLIFailure("<stdin>: \(e)\(hint)")
         }
         let inFormat = reader.format
@@ -175,6 +178,8 @@ struct StreamCommand: ParsableCommand {
         let report: StreamingReport
         do {
             report = try runStreamingSeparation(reader: reader, separator: separator, output: output, channel: channel)
+        } catch PCMStreamError.output(let why) {
+            throw CLIFailure("\(outputDir ?? "<stdout>"): cannot write the output: \(why)")
         } catch let e as PCMStreamError where e != .brokenPipe {
             throw CLIFailure("<stdin>: \(e)")
         }

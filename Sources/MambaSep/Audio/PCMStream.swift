@@ -66,7 +66,10 @@ public enum PCMEncoding: Equatable, Sendable {
 public enum PCMStreamError: Error, CustomStringConvertible, Equatable {
     case invalidHeader(String)
     case unsupported(String)
+    /// Reading the input failed.
     case io(String)
+    /// Writing the output failed (other than `brokenPipe`).
+    case output(String)
     /// The reader of our output went away (EPIPE).
     case brokenPipe
 
@@ -75,6 +78,7 @@ public enum PCMStreamError: Error, CustomStringConvertible, Equatable {
         case .invalidHeader(let s): return "invalid WAV header: \(s)"
         case .unsupported(let s): return "unsupported stream: \(s)"
         case .io(let s): return "I/O error: \(s)"
+        case .output(let s): return "cannot write the output: \(s)"
         case .brokenPipe: return "output closed by reader"
         }
     }
@@ -417,7 +421,7 @@ public final class PCMStreamWriter {
         for (offset, value) in [(off_t(4), UInt32(dataBytes) + 36), (off_t(40), UInt32(dataBytes))] {
             let bytes = le32(value)
             let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, 4, at + offset) }
-            if n != 4 { throw PCMStreamError.io("cannot update the WAV header: \(String(cString: strerror(errno)))") }
+            if n != 4 { throw PCMStreamError.output("cannot update the WAV header: \(String(cString: strerror(errno)))") }
         }
     }
 
@@ -453,7 +457,7 @@ public final class PCMStreamWriter {
             if n < 0 {
                 if errno == EINTR { continue }
                 if errno == EPIPE { throw PCMStreamError.brokenPipe }
-                throw PCMStreamError.io("write failed: \(String(cString: strerror(errno)))")
+                throw PCMStreamError.output("write failed: \(String(cString: strerror(errno)))")
             }
             off += n
         }

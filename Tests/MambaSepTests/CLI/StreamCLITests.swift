@@ -21,7 +21,7 @@ final class StreamCLITests: XCTestCase {
 
     /// Runs the binary with `input` on stdin; reads stdout to the end, or only `stdoutLimit` bytes
     /// and then closes it (the SIGPIPE case).
-    private func run(_ args: [String], input: [UInt8], stdoutLimit: Int? = nil) throws -> Result {
+    private func run(_ args: [String], input: [UInt8], stdoutLimit: Int? = nil, stdoutFile: FileHandle? = nil) throws -> Result {
         let exe = EvalCLITests.productsDirectory.appendingPathComponent("mambasep")
         guard FileManager.default.isExecutableFile(atPath: exe.path) else {
             throw XCTSkip("mambasep binary not built at \(exe.path)")
@@ -31,7 +31,7 @@ final class StreamCLITests: XCTestCase {
         p.arguments = ["stream", "--model", modelPath] + args
         let inPipe = Pipe(), out = Pipe(), err = Pipe()
         p.standardInput = inPipe
-        p.standardOutput = out
+        p.standardOutput = stdoutFile ?? out
         p.standardError = err
         try p.run()
         // Feed stdin from a thread with plain write(2): EPIPE when the child quits is not fatal.
@@ -47,6 +47,7 @@ final class StreamCLITests: XCTestCase {
         }
         feeder.start()
         var stdout: [UInt8] = []
+        if stdoutFile != nil { try out.fileHandleForWriting.close() }   // reads below see EOF at once
         let rfd = out.fileHandleForReading.fileDescriptor
         var buf = [UInt8](repeating: 0, count: 65536)
         while stdoutLimit.map({ stdout.count < $0 }) ?? true {
@@ -148,6 +149,13 @@ final class StreamCLITests: XCTestCase {
         let r = try run(fast + ["--rate", "48000"], input: s16(mixture(48000 * 3 / 2, rate: 48000)), stdoutLimit: 1000)
         XCTAssertEqual(r.status, 141, r.stderr)
         XCTAssertEqual(r.stderr, "")
+    }
+
+    func testUnwritableStdoutIsAClearError() throws {
+        guard let full = FileHandle(forWritingAtPath: "/dev/full") else { throw XCTSkip("no /dev/full") }
+        let r = try run(fast + ["--rate", "8000"], input: s16(mixture(4000, rate: 8000)), stdoutFile: full)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: <stdout>: cannot write the output: write failed: No space left on device"), r.stderr)
     }
 
     func testUsageErrors() throws {
