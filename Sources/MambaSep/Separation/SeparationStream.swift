@@ -61,13 +61,10 @@ public final class SeparationStream {
     public let speakers: Int
     private let windower: Windower
     private let resampleIn: Resampler?
-    private let resampleOut: [Resampler]?
-    /// Samples pushed (input rate) and emitted per speaker.
+    /// Samples pushed (input rate).
     public private(set) var samplesIn = 0
-    private var emitted = 0
-    /// Per-speaker output held back so the final length can be fixed exactly.
-    private var held: [[Float]]
-    private let holdBack = 256
+    /// Output back at the input rate, released so the total length equals the input's.
+    private var output: RateMatchedOutput
     private var finished = false
 
     public init(separator: WindowSeparator, modelRate: Int, inputRate: Int, settings: WindowSettings = .standard) throws {
@@ -78,12 +75,11 @@ public final class SeparationStream {
         windower = Windower(separator: separator, window: w, overlap: o)
         if inputRate != modelRate {
             resampleIn = try Resampler(from: inputRate, to: modelRate)
-            resampleOut = try (0..<separator.speakers).map { _ in try Resampler(from: modelRate, to: inputRate) }
         } else {
             resampleIn = nil
-            resampleOut = nil
         }
-        held = [[Float]](repeating: [], count: separator.speakers)
+        output = try RateMatchedOutput(speakers: separator.speakers, modelRate: modelRate, inputRate: inputRate,
+                                       holdBack: 256, lowLatency: false)
     }
 
     /// Windows separated so far.
@@ -94,7 +90,7 @@ public final class SeparationStream {
         precondition(!finished, "push after finish")
         samplesIn += block.count
         let x = try resampleIn?.process(block) ?? block
-        return try deliver(windower.push(x), last: false)
+        return try output.deliver(windower.push(x), samplesIn: samplesIn, last: false)
     }
 
     /// Ends the input; returns the remaining separated samples.
@@ -108,29 +104,59 @@ public final class SeparationStream {
         }
         let last = windower.finish()
         for c in 0..<speakers { outs[c] += last[c] }
-        return try deliver(outs, last: true)
+        return try output.deliver(outs, samplesIn: samplesIn, last: true)
+    }
+}
+
+// MARK: - Output at the input rate
+
+/// Brings separated model-rate blocks back to the input rate and releases them so that the total
+/// output length equals the input length exactly; shared by `SeparationStream` and
+/// `StreamingSeparator`.
+///
+/// While input is still arriving, all but `holdBack` samples per speaker are released (and never
+/// more than came in); at the end the remainder is released, zero-padded or cut to the input
+/// length.
+struct RateMatchedOutput {
+    let speakers: Int
+    private let resamplers: [Resampler]?
+    private let holdBack: Int
+    /// Per-speaker output not yet released (the speakers stay in step).
+    private(set) var held: [[Float]]
+    /// Samples released per speaker (input rate).
+    private(set) var samplesOut = 0
+
+    init(speakers: Int, modelRate: Int, inputRate: Int, holdBack: Int, lowLatency: Bool) throws {
+        self.speakers = speakers
+        self.holdBack = holdBack
+        resamplers = modelRate == inputRate ? nil : try (0..<speakers).map { _ in
+            try Resampler(from: modelRate, to: inputRate, lowLatency: lowLatency)
+        }
+        held = [[Float]](repeating: [], count: speakers)
     }
 
-    /// Resamples back to the input rate and releases all but `holdBack` samples (or, at the end,
-    /// exactly the samples that make the total equal the input length).
-    private func deliver(_ modelRateBlocks: [[Float]], last: Bool) throws -> [[Float]] {
+    /// Samples held per speaker, summed over speakers.
+    var heldSamples: Int { held.reduce(0) { $0 + $1.count } }
+
+    /// Takes model-rate blocks (one per speaker); returns what can be released at the input rate.
+    mutating func deliver(_ modelRateBlocks: [[Float]], samplesIn: Int, last: Bool) throws -> [[Float]] {
         var blocks = modelRateBlocks
-        if let rs = resampleOut {
+        if let rs = resamplers {
             for c in 0..<speakers {
                 blocks[c] = try rs[c].process(blocks[c])
                 if last { blocks[c] += try rs[c].flush() }
             }
         }
         for c in 0..<speakers { held[c] += blocks[c] }
-        let available = held.map(\.count).min() ?? 0
         let release: Int
         if last {
-            release = samplesIn - emitted
-            for c in 0..<speakers {
-                if held[c].count < release { held[c] += [Float](repeating: 0, count: release - held[c].count) }
+            release = samplesIn - samplesOut
+            for c in 0..<speakers where held[c].count < release {
+                held[c] += [Float](repeating: 0, count: release - held[c].count)
             }
         } else {
-            release = min(max(0, available - holdBack), samplesIn - emitted)
+            let available = held.map(\.count).min() ?? 0
+            release = min(max(0, available - holdBack), samplesIn - samplesOut)
         }
         var out = [[Float]](repeating: [], count: speakers)
         guard release > 0 else { return out }
@@ -138,7 +164,7 @@ public final class SeparationStream {
             out[c] = Array(held[c][0..<release])
             held[c].removeFirst(release)
         }
-        emitted += release
+        samplesOut += release
         if last { held = [[Float]](repeating: [], count: speakers) }
         return out
     }

@@ -217,14 +217,14 @@ public final class StreamingSeparator {
     public let settings: StreamingSettings
     public let windower: StreamingWindower
     private let resampleIn: Resampler?
-    private let resampleOut: [Resampler]?
-    /// Input samples pushed and samples emitted per speaker (input rate).
+    /// Input samples pushed (input rate).
     public private(set) var samplesIn = 0
-    public private(set) var samplesOut = 0
+    /// Samples emitted per speaker (input rate).
+    public var samplesOut: Int { output.samplesOut }
     /// Input samples that were NaN or infinite (replaced by 0).
     public private(set) var nonFiniteSamples = 0
-    /// Resampled output per speaker not yet released (the speakers stay in step).
-    private var held: [[Float]]
+    /// Output back at the input rate, released so the total length equals the input's.
+    private var output: RateMatchedOutput
     private var finished = false
     /// Algorithmic latency in seconds, measured once at creation by running the same pipeline on
     /// silence in 5 ms pieces: the longest time any sample waits between its arrival and its
@@ -253,12 +253,11 @@ public final class StreamingSeparator {
         windower = StreamingWindower(separator: separator, block: b, lookBack: l, lookAhead: a)
         if inputRate != modelRate {
             resampleIn = try Resampler(from: inputRate, to: modelRate, lowLatency: true)
-            resampleOut = try (0..<separator.speakers).map { _ in try Resampler(from: modelRate, to: inputRate, lowLatency: true) }
         } else {
             resampleIn = nil
-            resampleOut = nil
         }
-        held = [[Float]](repeating: [], count: separator.speakers)
+        output = try RateMatchedOutput(speakers: separator.speakers, modelRate: modelRate, inputRate: inputRate,
+                                       holdBack: 0, lowLatency: true)
         if measuringLatency {
             latencySeconds = try Self.measureLatency(modelRate: modelRate, inputRate: inputRate, settings: settings)
         }
@@ -273,7 +272,7 @@ public final class StreamingSeparator {
     public var windowsProcessed: Int { windower.windowsProcessed }
 
     /// Samples held inside (input buffer, previous window, resampled output), for memory tests.
-    public var bufferedSamples: Int { windower.bufferedSamples + held.reduce(0) { $0 + $1.count } }
+    public var bufferedSamples: Int { windower.bufferedSamples + output.heldSamples }
 
     /// Adds input samples; returns the separated samples that are final (may be empty arrays).
     public func push(_ block: [Float]) throws -> [[Float]] {
@@ -285,7 +284,7 @@ public final class StreamingSeparator {
         }
         samplesIn += x.count
         let m = try resampleIn?.process(x) ?? x
-        return try deliver(windower.push(m), last: false)
+        return try output.deliver(windower.push(m), samplesIn: samplesIn, last: false)
     }
 
     /// Ends the input; returns the remaining separated samples. Call once.
@@ -298,38 +297,7 @@ public final class StreamingSeparator {
         }
         let last = windower.finish()
         for c in 0..<speakers { outs[c] += last[c] }
-        return try deliver(outs, last: true)
-    }
-
-    /// Resamples back to the input rate and releases what every speaker has (at the end: exactly
-    /// the samples that make the total equal the input length).
-    private func deliver(_ modelRateBlocks: [[Float]], last: Bool) throws -> [[Float]] {
-        var blocks = modelRateBlocks
-        if let rs = resampleOut {
-            for c in 0..<speakers {
-                blocks[c] = try rs[c].process(blocks[c])
-                if last { blocks[c] += try rs[c].flush() }
-            }
-        }
-        for c in 0..<speakers { held[c] += blocks[c] }
-        let release: Int
-        if last {
-            release = samplesIn - samplesOut
-            for c in 0..<speakers where held[c].count < release {
-                held[c] += [Float](repeating: 0, count: release - held[c].count)
-            }
-        } else {
-            release = min(held.map(\.count).min() ?? 0, samplesIn - samplesOut)
-        }
-        var out = [[Float]](repeating: [], count: speakers)
-        guard release > 0 else { return out }
-        for c in 0..<speakers {
-            out[c] = Array(held[c][0..<release])
-            held[c].removeFirst(release)
-        }
-        samplesOut += release
-        if last { held = [[Float]](repeating: [], count: speakers) }
-        return out
+        return try output.deliver(outs, samplesIn: samplesIn, last: true)
     }
 
     /// The longest wait of any sample (seconds) through a pipeline of these rates and settings,
