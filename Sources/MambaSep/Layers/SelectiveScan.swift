@@ -146,26 +146,6 @@ public func fastExp2Scan(_ z: Vec8) -> Vec8 {
     return unsafeBitCast(unsafeBitCast(r, to: SIMD8<Int32>.self) &+ nShift, to: Vec8.self)
 }
 
-/// e^x for x ∈ [−87.3, 0] (callers clamp): `fastExp` without the clamp, same accuracy.
-@inlinable @inline(__always) @_optimize(speed)
-public func fastExpNonPositive(_ x: Vec8) -> Vec8 {
-    let magic = Vec8(repeating: 12_582_912.0)
-    let t = magic.addingProduct(x, Vec8(repeating: 1.442_695_040_888_963_4))
-    let n = t - magic
-    var r = x.addingProduct(n, Vec8(repeating: -0.693_359_375))
-    r = r.addingProduct(n, Vec8(repeating: 2.121_944_400_546_905_8e-4))
-    var p = Vec8(repeating: 1.987_569_150_0e-4)
-    p = Vec8(repeating: 1.398_199_950_7e-3).addingProduct(p, r)
-    p = Vec8(repeating: 8.333_451_907_3e-3).addingProduct(p, r)
-    p = Vec8(repeating: 4.166_579_589_4e-2).addingProduct(p, r)
-    p = Vec8(repeating: 1.666_666_545_9e-1).addingProduct(p, r)
-    p = Vec8(repeating: 5.000_000_120_1e-1).addingProduct(p, r)
-    let yv = (r + 1).addingProduct(p, r * r)
-    let tb = unsafeBitCast(t, to: SIMD8<Int32>.self)
-    let scale = unsafeBitCast((tb &- (0x4B40_0000 - 127)) &<< 23, to: Vec8.self)
-    return yv * scale
-}
-
 // MARK: - Reference scan
 
 /// Plain-loop selective scan (one sequence, Foundation `exp`, no SIMD) for tests.

@@ -68,11 +68,13 @@ extension UnsafeMutablePointer where Pointee == Float {
 
 // MARK: - exp / log
 
-/// e^x for 8 lanes; see the file header for accuracy and clamping.
+/// e^x for 8 lanes without clamping: valid for x in [-87.3, 88] (callers clamp or know the range).
+///
+/// n = round(x·log2 e) by the 1.5·2^23 trick, r = x − n·ln 2 (two-part ln 2), a degree-6
+/// polynomial for e^r, then 2^n built in the exponent field.
 @inlinable @inline(__always) @_optimize(speed)
-public func fastExp(_ x: Vec8) -> Vec8 {
-    let x = vmin(vmax(x, Vec8(repeating: -87.3)), Vec8(repeating: 88.0))
-    // n = round(x·log2 e) by the 1.5·2^23 trick: the low mantissa bits of t hold n.
+public func fastExpUnclamped(_ x: Vec8) -> Vec8 {
+    // The low mantissa bits of t hold n.
     let magic = Vec8(repeating: 12_582_912.0)
     let t = magic.addingProduct(x, Vec8(repeating: 1.442_695_040_888_963_4))
     let n = t - magic
@@ -89,6 +91,12 @@ public func fastExp(_ x: Vec8) -> Vec8 {
     let tb = unsafeBitCast(t, to: SIMD8<Int32>.self)
     let scale = unsafeBitCast((tb &- 0x4B40_0000 &+ 127) &<< 23, to: Vec8.self)
     return y * scale
+}
+
+/// e^x for 8 lanes; see the file header for accuracy and clamping.
+@inlinable @inline(__always) @_optimize(speed)
+public func fastExp(_ x: Vec8) -> Vec8 {
+    fastExpUnclamped(vmin(vmax(x, Vec8(repeating: -87.3)), Vec8(repeating: 88.0)))
 }
 
 /// Natural log for 8 lanes of positive normal floats (Cephes logf polynomial; the mantissa is
