@@ -21,30 +21,10 @@ final class EvalCLITests: XCTestCase {
             ?? candidates[0]
     }
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
+    typealias Result = CLIResult
 
     func run(_ args: [String]) throws -> Result {
-        let exe = Self.productsDirectory.appendingPathComponent("mambasep")
-        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
-            throw XCTSkip("mambasep binary not built at \(exe.path)")
-        }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        p.currentDirectoryURL = Self.repoRoot
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        try runMambasep(args, in: Self.repoRoot)
     }
 
     func jsonObject(_ text: String) throws -> [String: Any] {

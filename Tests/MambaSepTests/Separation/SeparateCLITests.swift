@@ -4,25 +4,10 @@ import XCTest
 
 /// `mambasep separate` and `mambasep info` through the built binary, with a tiny random model.
 final class SeparateCLITests: XCTestCase {
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    typealias Result = CLIResult
 
     private func run(_ args: [String]) throws -> Result {
-        let exe = EvalCLITests.productsDirectory.appendingPathComponent("mambasep")
-        guard FileManager.default.isExecutableFile(atPath: exe.path) else {
-            throw XCTSkip("mambasep binary not built at \(exe.path)")
-        }
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self))
+        try runMambasep(args)
     }
 
     private var dir: URL!

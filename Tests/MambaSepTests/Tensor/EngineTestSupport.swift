@@ -5,17 +5,10 @@ import Foundation
 import XCTest
 @testable import MambaSep
 
-/// SplitMix64: a small deterministic generator so test inputs are the same on every run.
-struct EngineRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The engine tests' name for the shared seeded generator (`SeededRandom`, AudioTestSupport.swift).
+typealias EngineRNG = SeededRandom
+
+extension SeededRandom {
     /// Uniform floats in [lo, hi).
     mutating func floats(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
         (0..<n).map { _ in Float.random(in: lo..<hi, using: &self) }
