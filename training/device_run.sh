@@ -19,8 +19,13 @@
 #   5. copies into $OUT: logs.tgz (log.jsonl, summary.json, stdout of each run), NAME/last.pt
 #      (fp32), NAME/best.safetensors, NAME/last16.pt (fp16 weights, 4.6 MB: carry it back as
 #      .carry/resume/NAME/last16.pt when /tmp did not survive); prints a summary.
-# Environment overrides: WORK (/tmp/mambasep), OUT, CARRY (.carry), BATCH (8 per GPU),
-#   VAL_EVERY (400), LR (1e-3), TRAIN_ARGS (extra train.py args for both), MODELS ("a b").
+# Environment overrides: WORK (/tmp/mambasep), OUT, CARRY (.carry), BATCH (8 per GPU, or
+#   "auto": probe.py runs PROBE_BATCHES ("16 32 48 64"), one size per GPU in parallel, and the
+#   smallest batch reaching 85 % of the best examples/s is used), VAL_EVERY (400), LR (1e-3),
+#   TRAIN_ARGS (extra train.py args for all), MODELS ("a b"; one model takes every GPU),
+#   INIT (NAME=FILE: a fresh start of NAME begins from these weights, .safetensors or .pt),
+#   RESUME_DIR (where step 3 looks for NAME/last*.pt; default $CARRY/resume).
+#   MAXPER (GPUs per model at most; default: all of them shared evenly).
 set -uo pipefail
 T0=$(date +%s)
 BUDGET=${1:-540}
@@ -34,6 +39,10 @@ VAL_EVERY=${VAL_EVERY:-400}
 LR=${LR:-1e-3}
 TRAIN_ARGS=${TRAIN_ARGS:-}
 MODELS=${MODELS:-"dpmamba-xs dps4-xs"}
+INIT=${INIT:-}
+RESUME_DIR=${RESUME_DIR:-$CARRY/resume}
+MAXPER=${MAXPER:-64}
+PROBE_BATCHES=${PROBE_BATCHES:-"16 32 48 64"}
 mkdir -p "$WORK/runs" "$OUT"
 elapsed() { echo $(( $(date +%s) - T0 )); }
 log() { echo "[device_run $(elapsed)s] $*"; }
@@ -74,13 +83,39 @@ model_args() {  # name → mixer args
 resume_args() {
   local run="$WORK/runs/$1"
   if [ -f "$run/last.pt" ]; then echo "--resume auto"
-  elif [ -f "$CARRY/resume/$1/last.pt" ] || [ -f "$CARRY/resume/$1/last16.pt" ]; then
-    echo "--resume $CARRY/resume/$1"
+  elif [ -f "$RESUME_DIR/$1/last.pt" ] || [ -f "$RESUME_DIR/$1/last16.pt" ]; then
+    echo "--resume $RESUME_DIR/$1"
+  elif [ -n "$INIT" ] && [ "${INIT%%=*}" = "$1" ]; then echo "--init-weights ${INIT#*=}"
   else echo ""; fi
 }
 
-PIDS=(); i=0
 read -r -a NAMES <<< "$MODELS"
+if [ "$BATCH" = auto ]; then
+  if [ "$NG" -lt 1 ]; then BATCH=8; log "no GPU: batch 8"; else
+    read -r -a PB <<< "$PROBE_BATCHES"; PP=(); j=0
+    for b in "${PB[@]}"; do
+      CUDA_VISIBLE_DEVICES=$(( j % NG )) timeout 240 python3 "$REPO/training/probe.py" \
+        --data "$WORK/decoded" $(model_args "${NAMES[0]}") --batches "$b" \
+        --json "$WORK/probe.$b.json" > "$WORK/probe.$b.txt" 2>&1 &
+      PP+=($!); j=$(( j + 1 ))
+      if [ $(( j % NG )) = 0 ]; then wait "${PP[@]}"; PP=(); fi
+    done
+    [ "${#PP[@]}" -gt 0 ] && wait "${PP[@]}"
+    BATCH=$(python3 -c "
+import json, sys, glob; sys.path.insert(0, '$REPO/training')
+from probe import choose
+rs = []
+for f in glob.glob('$WORK/probe.*.json'): rs += json.load(open(f))
+for r in sorted(rs, key=lambda r: r['batch']): print('[probe]', json.dumps(r), file=sys.stderr)
+print(choose(rs) or 8)")
+    for b in "${PB[@]}"; do [ -f "$WORK/probe.$b.json" ] || { log "probe $b failed:"; tail -n 5 "$WORK/probe.$b.txt"; }; done
+    rm -f "$WORK"/probe.*.json
+    log "probe chose batch $BATCH per GPU"
+  fi
+  TB=$(( DEADLINE - $(date +%s) ))
+  [ "$TB" -gt 10 ] || { log "ERROR: budget too small after the probe"; exit 1; }
+fi
+PIDS=(); i=0
 NM=${#NAMES[@]}
 for name in "${NAMES[@]}"; do
   run="$WORK/runs/$name"; mkdir -p "$run"; rm -f "$run/summary.json"
@@ -89,7 +124,7 @@ for name in "${NAMES[@]}"; do
     --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS"
   log "$name: $(resume_args "$name" | sed 's/^$/fresh start/')"
   if [ "$NG" -ge $(( 2 * NM )) ]; then
-    per=$(( NG / NM )); [ "$per" -gt 2 ] && per=2
+    per=$(( NG / NM )); [ "$per" -gt "$MAXPER" ] && per=$MAXPER
     gpus=$(seq -s, $(( i * per )) $(( i * per + per - 1 )))
     CUDA_VISIBLE_DEVICES=$gpus timeout -s TERM $(( TB + 12 )) python3 -m torch.distributed.run \
       --nnodes 1 --nproc_per_node "$per" --master_addr 127.0.0.1 --master_port $(( 29511 + i )) \

@@ -17,9 +17,10 @@ Run folder (`--run-dir`):
   best.safetensors  export (mambasep_ref.io.save_model) of the best devset SI-SNRi so far
   log.jsonl         one JSON object per log/validation event
 
-`--resume DIR|auto`: continue from DIR's last.pt (else last16.pt, weights widened); optimiser moments are taken from the float32
-files if present (exact), else from last.optim16.pt (close), else fresh with `--rewarm` steps of
-linear warm-up. `--init-weights F.safetensors`: start from exported weights, fresh optimiser.
+`--resume DIR|auto`: continue from DIR's last.pt (else last16.pt, weights widened); optimiser
+moments are taken from the float32 files if present (exact), else from last.optim16.pt (close),
+else fresh with `--rewarm` steps of linear warm-up. `--init-weights F`: start from the weights of
+an exported .safetensors or a checkpoint (.pt) with a fresh optimiser, schedule and step count.
 `--time-budget SEC`: stop cleanly (validate, save) before SEC seconds after start.
 """
 
@@ -173,6 +174,41 @@ def load_optimizer(opt, src: Path) -> str:
     return "fresh"
 
 
+def init_state(path: str, cfg: ModelConfig) -> dict:
+    """Weights to start from: an exported .safetensors or a training checkpoint (last.pt / last16.pt).
+
+    The file's config must equal `cfg`; float16 checkpoint weights are widened to float32.
+    """
+    if path.endswith(".safetensors"):
+        from mambasep_ref.io import load_model  # noqa: PLC0415
+        m0 = load_model(path)
+        got, sd = m0.cfg.to_json(), m0.state_dict()
+    else:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        got = ck.get("config")
+        sd = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
+    if got != cfg.to_json():
+        raise SystemExit(f"error: {path} has config {got}, not {cfg.to_json()}")
+    return sd
+
+
+def skip_nonfinite_step(opt, gnorm: torch.Tensor) -> None:
+    """opt.step(), skipped when the gradient norm is not finite, without waiting for the GPU.
+
+    A fused CUDA AdamW takes the decision on the device through its `found_inf` tensor (the
+    attribute GradScaler sets), so the CPU keeps queueing kernels; elsewhere the check syncs.
+    """
+    if getattr(opt, "_step_supports_amp_scaling", False) and gnorm.is_cuda:
+        opt.found_inf = (~torch.isfinite(gnorm)).float()
+        opt.grad_scale = None
+        try:
+            opt.step()
+        finally:
+            del opt.found_inf, opt.grad_scale
+    elif torch.isfinite(gnorm):
+        opt.step()
+
+
 # MARK: - Main
 
 
@@ -257,12 +293,8 @@ def main(argv=None) -> int:
     elif args.resume and args.resume != "auto":
         raise SystemExit(f"error: --resume {args.resume}: no last.pt or last16.pt there")
     elif args.init_weights:
-        from mambasep_ref.io import load_model  # noqa: PLC0415
-        m0 = load_model(args.init_weights)
-        if m0.cfg.to_json() != cfg.to_json():
-            raise SystemExit(f"error: {args.init_weights} has config {m0.cfg.to_json()}")
-        model.load_state_dict(m0.state_dict())
-        say(f"initialised from {args.init_weights}")
+        model.load_state_dict(init_state(args.init_weights, cfg))
+        say(f"initialised from {args.init_weights} (fresh optimiser and schedule)")
     n_params = sum(p.numel() for p in model.parameters())
     say(f"model {args.name}: {n_params:,} parameters, world {world}, device {dev}, amp {amp}, "
         f"scan {args.scan}, batch {args.batch}x{world}")
@@ -346,8 +378,7 @@ def main(argv=None) -> int:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        if torch.isfinite(gnorm):
-            opt.step()
+        skip_nonfinite_step(opt, gnorm)
         acc_loss += loss.detach()
         acc_n += 1
         st["step"] += 1

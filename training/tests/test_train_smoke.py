@@ -124,6 +124,46 @@ def test_resume_with_other_config_is_an_error(tmp_path):
                     *common, "--override", "num_blocks=2"])
 
 
+def test_init_weights_from_checkpoint_starts_fresh(tmp_path):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--synth-val", "0", "--val-every", "100", *TINY]
+    assert train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "3", *common]) == 0
+    ck = torch.load(tmp_path / "a" / "last16.pt", weights_only=False)
+    sd = train.init_state(str(tmp_path / "a" / "last16.pt"), train.build_config(train.parse_args(
+        ["--run-dir", "x", *common])))
+    for k, v in ck["model"].items():
+        assert sd[k].dtype == (torch.float32 if v.is_floating_point() else v.dtype)
+        assert torch.equal(sd[k], v.float() if v.is_floating_point() else v), k
+    assert train.main(["--run-dir", str(tmp_path / "b"), "--max-steps", "1", "--init-weights",
+                       str(tmp_path / "a" / "last16.pt"), *common]) == 0
+    b = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert b["step"] == 1                       # a fresh step count and schedule
+    with pytest.raises(SystemExit, match="config"):
+        train.main(["--run-dir", str(tmp_path / "c"), "--max-steps", "1", "--init-weights",
+                    str(tmp_path / "a" / "last16.pt"), *common, "--override", "num_blocks=2"])
+
+
+def test_nonfinite_gradient_skips_the_step():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.AdamW([p], lr=0.1)
+    p.grad = torch.tensor([1.0, float("nan"), 1.0])
+    train.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
+    assert torch.equal(p.detach(), torch.ones(3))
+    p.grad = torch.tensor([1.0, 1.0, 1.0])
+    train.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
+    assert bool((p.detach() < 1).all())
+
+
+def test_probe_choose_prefers_the_smallest_batch_near_the_best():
+    from probe import choose
+    rs = [{"batch": 16, "ex_per_s": 100.0}, {"batch": 32, "ex_per_s": 180.0},
+          {"batch": 64, "ex_per_s": 200.0}, {"batch": 128, "error": "oom"}]
+    assert choose(rs) == 32
+    assert choose(rs, keep=0.95) == 64
+    assert choose([{"batch": 8, "error": "oom"}]) == 0
+
+
 # MARK: - device_run.sh end to end (packed Opus data, both models, resume through /tmp)
 
 

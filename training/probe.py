@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Measure training throughput (examples/s, peak memory) of one model at several batch sizes.
+
+    python3 training/probe.py --data /tmp/mambasep/decoded --batches 16 32 --steps 12 --json out.json
+
+Each batch size runs `--warmup` untimed steps, then `--steps` timed ones of the real training
+step (dynamic mixing, bf16 forward, −PIT SI-SNR, backward, clipping, fused AdamW); weights change,
+so run it on a throw-away model. A batch that runs out of GPU memory is reported as "oom".
+`device_run.sh` runs one probe per GPU in parallel and trains with the smallest batch reaching
+`--keep` of the best examples/s (`choose` below), since larger batches take fewer steps per
+example seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from data import MixSampler, load_corpus  # noqa: E402
+from mambasep_ref import scan as scan_mod  # noqa: E402
+from mambasep_ref.config import ModelConfig  # noqa: E402
+from mambasep_ref.model import DPMamba  # noqa: E402
+from train import skip_nonfinite_step  # noqa: E402
+from validate import pit_si_snr  # noqa: E402
+
+
+def probe(model, opt, sampler, batch: int, steps: int, warmup: int, dev, amp: bool) -> dict:
+    """Time `steps` training steps at `batch` after `warmup` untimed ones (first compiles kernels)."""
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    t0 = 0.0
+    for i in range(warmup + steps):
+        if i == warmup:
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            t0 = time.time()
+        mix, src = sampler.batch(i, 0, batch, dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+            est = model(mix)
+        loss = -pit_si_snr(est.float(), src)[0].mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        skip_nonfinite_step(opt, gnorm)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    dt = time.time() - t0
+    peak = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else 0.0
+    return {"batch": batch, "step_time": round(dt / steps, 4), "ex_per_s": round(batch * steps / dt, 1),
+            "peak_gib": round(peak, 2)}
+
+
+def choose(results: list[dict], keep: float = 0.85) -> int:
+    """The smallest batch whose examples/s is at least `keep` × the best; 0 when none ran."""
+    ok = [r for r in results if "ex_per_s" in r]
+    if not ok:
+        return 0
+    best = max(r["ex_per_s"] for r in ok)
+    return min(r["batch"] for r in ok if r["ex_per_s"] >= keep * best)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="decoded cache (corpus8k.npy + index.tsv)")
+    ap.add_argument("--preset", default="xs")
+    ap.add_argument("--intra", default="mamba", choices=["mamba", "s4d"])
+    ap.add_argument("--inter", default="mamba", choices=["mamba", "s4d"])
+    ap.add_argument("--batches", type=int, nargs="+", required=True)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--warmup", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--json", default="", help="also write the results here")
+    args = ap.parse_args(argv)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    scan_mod.set_scan_impl("auto")
+    corpus = load_corpus(args.data).to(dev)
+    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=1)
+    cfg = ModelConfig.preset(args.preset, intra_mixer=args.intra, inter_mixer=args.inter)
+    results = []
+    for b in args.batches:
+        torch.manual_seed(0)
+        model = DPMamba(cfg).to(dev).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
+        try:
+            r = probe(model, opt, sampler, b, args.steps, args.warmup, dev, dev.type == "cuda")
+        except torch.OutOfMemoryError:
+            r = {"batch": b, "error": "oom"}
+        del model, opt
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        print(json.dumps(r), flush=True)
+        results.append(r)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
