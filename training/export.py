@@ -4,6 +4,13 @@
     python training/export.py --preset xs --init random --seed 0 --out xs-random.safetensors
     python training/export.py --preset xs --intra-mixer s4d --inter-mixer s4d --out s4d.safetensors
     python training/export.py --checkpoint run/ckpt.pt --out model.safetensors --name dpmamba-xs
+    python training/export.py --weights run/best.safetensors --output-gain 0.125 --out bundled.safetensors
+
+`--weights` re-exports a .safetensors file and keeps its metadata (other flags override keys).
+`--output-gain G` multiplies `decoder.conv.weight` by G, a power of two, so every output sample is
+exactly G times the original and SI-SNR is unchanged; models trained with scale-invariant SI-SNR
+put out sources at an arbitrary level (ours ~5× the mixture), which clips in 16-bit WAV. The
+metadata key `output_gain` records G.
 
 A checkpoint is a torch file holding {"model": state_dict, "config": config JSON string}
 (prefixes "module." and "_orig_mod." from DDP / torch.compile are stripped). The written file
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -22,7 +30,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mambasep_ref.config import PRESETS, ModelConfig  # noqa: E402
-from mambasep_ref.io import WeightsError, load_model, save_model  # noqa: E402
+from mambasep_ref.io import WeightsError, load_model, read_metadata, save_model  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
 
 
@@ -75,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="output .safetensors path")
     src = ap.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="training checkpoint {'model', 'config'} to export")
+    src.add_argument("--weights", help="exported .safetensors to re-export (metadata kept)")
     src.add_argument("--init", choices=["random"], default=None,
                      help="export a freshly initialised model (default when no --checkpoint)")
     ap.add_argument("--preset", choices=sorted(PRESETS), default="xs")
@@ -86,11 +95,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", help='metadata "name" (default dpmamba-<preset>)')
     ap.add_argument("--license", help='metadata "license"')
     ap.add_argument("--trained-on", help='metadata "trained_on"')
+    ap.add_argument("--output-gain", type=float, default=None,
+                    help="multiply decoder.conv.weight by this power of two (metadata output_gain)")
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                     help="tensor dtype in the file (f16 halves the size; default f32)")
     args = ap.parse_args(argv)
+    meta = {}
     try:
-        if args.checkpoint:
+        if args.weights:
+            if args.intra_mixer or args.inter_mixer or args.set:
+                raise ValueError("--weights takes its config from the file; "
+                                 "drop --intra-mixer/--inter-mixer/--set")
+            model = load_model(args.weights).eval()
+            meta = {k: v for k, v in read_metadata(args.weights).items() if k not in ("config", "format")}
+            default_name = meta.get("name", "dpmamba")
+        elif args.checkpoint:
             if args.intra_mixer or args.inter_mixer or args.set:
                 raise ValueError("--checkpoint takes its config from the checkpoint; "
                                  "drop --intra-mixer/--inter-mixer/--set")
@@ -105,7 +124,15 @@ def main(argv: list[str] | None = None) -> int:
             cfg = ModelConfig.preset(args.preset, **overrides)
             model = random_model(cfg, args.seed)
             default_name = f"dpmamba-{args.preset}"
-        meta = {"name": args.name or default_name}
+        meta["name"] = args.name or default_name
+        if args.output_gain is not None:
+            g = args.output_gain
+            if not (g > 0 and math.frexp(g)[0] == 0.5):
+                raise ValueError(f"--output-gain must be a positive power of two, got {g}")
+            with torch.no_grad():
+                model.decoder.conv.weight.mul_(g)
+            prev = float(meta.get("output_gain", "1"))
+            meta["output_gain"] = f"{prev * g:g}"
         if args.license:
             meta["license"] = args.license
         if args.trained_on:

@@ -5,12 +5,16 @@
         dpmamba-xs=training/checkpoints/dpmamba-xs/log.jsonl \
         dps4-xs=training/checkpoints/dps4-xs/log.jsonl
 
-Each argument is NAME=LOG[,LOG...]: one or more log.jsonl files of one model (train.py's
-format: one JSON object per line, events "train" and "val"). Several logs of one model are
+Each argument is NAME=LOG[,LOG...]: one or more log.jsonl files of one run (train.py's
+format: one JSON object per line, events "train" and "val"). Several logs of one run are
 merged by step, so the logs of successive pieces can be given whether or not each repeats the
 earlier ones; the step counter continues across pieces. A piece boundary is where the "wall"
-clock of train events starts again, and is drawn as a dotted vertical line. Needs matplotlib
-(`python3 -m pip install matplotlib`); draws without a display (Agg).
+clock of train events starts again, and is drawn as a dotted vertical line.
+
+The x axis counts training examples (4 s mixtures), so runs with different batch sizes compare:
+`--batch NAME=B` gives a run's examples per step over all GPUs (default 8), and
+`--after NAME=EARLIER` starts a run where run EARLIER ended (a run initialised from its
+weights). Needs matplotlib (`python3 -m pip install matplotlib`); draws without a display (Agg).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class Curves:
     """One model's events, sorted by step, with duplicate steps removed."""
 
     name: str
+    batch: int = 8                                    # examples per optimiser step
+    offset: float = 0.0                               # examples seen before this run's step 0
     train: list[dict] = field(default_factory=list)   # "train" events
     val: list[dict] = field(default_factory=list)     # "val" events
     piece_starts: list[int] = field(default_factory=list)  # first train step of pieces 2, 3, …
@@ -69,6 +75,11 @@ def read_logs(name: str, paths: list[Path]) -> Curves:
     return c
 
 
+def examples(c: Curves, step: float) -> float:
+    """Examples seen (thousands) at `step` of run c."""
+    return (c.offset + step * c.batch) / 1000.0
+
+
 # MARK: - Plotting
 
 
@@ -90,21 +101,22 @@ def plot(curves: list[Curves], out: Path, smooth_k: int = 9) -> None:
     ax_loss, ax_dev, ax_syn, ax_lr = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
     for i, c in enumerate(curves):
         col = f"C{i}"
-        st = np.array([e["step"] for e in c.train])
+        st = np.array([examples(c, e["step"]) for e in c.train])
         loss = np.array([e["loss"] for e in c.train], dtype=float)
         ax_loss.plot(st, loss, color=col, alpha=0.25, lw=0.8)
         ax_loss.plot(st, smooth(loss, smooth_k), color=col, lw=1.6, label=c.name)
         ax_lr.plot(st, [e["lr"] for e in c.train], color=col, lw=1.4, label=c.name)
-        vs = [e["step"] for e in c.val]
+        vs = [examples(c, e["step"]) for e in c.val]
         ax_dev.plot(vs, [e["dev_sisnri"] for e in c.val], "o-", color=col, ms=4, label=c.name)
         ax_syn.plot(vs, [e["synth_sisnri"] for e in c.val], "o-", color=col, ms=4, label=c.name)
         if c.val:
             b = max(c.val, key=lambda e: e["dev_sisnri"])
-            ax_dev.annotate(f"{b['dev_sisnri']:.2f} dB @ {b['step']}", (b["step"], b["dev_sisnri"]),
-                            textcoords="offset points", xytext=(-95, -4), color=col, fontsize=9)
+            ax_dev.annotate(f"{b['dev_sisnri']:.2f} dB @ step {b['step']}",
+                            (examples(c, b["step"]), b["dev_sisnri"]),
+                            textcoords="offset points", xytext=(4, 6), color=col, fontsize=9)
         for s in c.piece_starts:
             for ax in axes.flat:
-                ax.axvline(s, color=col, ls=":", lw=1)
+                ax.axvline(examples(c, s), color=col, ls=":", lw=1)
     # Loss values start near +40 dB at step 0; keep the interesting range visible.
     lo = min(min(e["loss"] for e in c.train) for c in curves)
     ax_loss.set_ylim(lo - 1, 5)
@@ -118,7 +130,7 @@ def plot(curves: list[Curves], out: Path, smooth_k: int = 9) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=9)
     for ax in axes[1]:
-        ax.set_xlabel("optimiser step (batch 8)")
+        ax.set_xlabel("training examples seen (thousands of 4 s mixtures)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -132,6 +144,10 @@ def main() -> None:
     ap.add_argument("models", nargs="+", metavar="NAME=LOG[,LOG...]")
     ap.add_argument("--out", default="training/curves.png")
     ap.add_argument("--smooth", type=int, default=9, help="moving-average width for the loss (points)")
+    ap.add_argument("--batch", action="append", default=[], metavar="NAME=B",
+                    help="examples per step of run NAME, all GPUs together (default 8)")
+    ap.add_argument("--after", action="append", default=[], metavar="NAME=EARLIER",
+                    help="run NAME started from the weights at the end of run EARLIER")
     args = ap.parse_args()
     curves = []
     try:
@@ -140,6 +156,26 @@ def main() -> None:
             if not sep or not name or not logs:
                 raise ValueError(f"'{spec}': expected NAME=LOG[,LOG...]")
             curves.append(read_logs(name, [Path(p) for p in logs.split(",")]))
+        by_name = {c.name: c for c in curves}
+
+        def pairs(items: list[str], what: str) -> list[tuple[Curves, str]]:
+            out = []
+            for it in items:
+                k, sep, v = it.partition("=")
+                if not sep or k not in by_name:
+                    raise ValueError(f"--{what} '{it}': expected NAME=VALUE with a NAME given above")
+                out.append((by_name[k], v))
+            return out
+
+        for c, v in pairs(args.batch, "batch"):
+            if not v.isdigit() or int(v) < 1:
+                raise ValueError(f"--batch {c.name}={v}: not a positive integer")
+            c.batch = int(v)
+        for c, v in pairs(args.after, "after"):
+            if v not in by_name or by_name[v] is c:
+                raise ValueError(f"--after {c.name}={v}: no other run named {v}")
+            e = by_name[v]
+            c.offset = e.offset + e.train[-1]["step"] * e.batch
         plot(curves, Path(args.out), args.smooth)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
