@@ -16,6 +16,16 @@ Mixing recipe per example (WSJ0-2mix style, dynamic):
      0–5 dB apart (±half the difference each);
   5. a random overall level (mixture RMS −33…−13 dBFS), then everything scaled down jointly if
      any peak of mixture or sources exceeds 0.9. mix = s1 + s2 exactly.
+
+Optional augmentation (`Augment`, off by default), applied to each source before step 4, so the
+reference is the coloured / reverberant source (the model separates, it does not restore):
+  - colour: a random smooth zero-phase EQ (tilt ±6 dB over the band, ±3 dB bumps on a 9-point
+    grid, a high-pass corner at 50–300 Hz), like different microphones and channels;
+  - room: convolution with a synthetic room response: the direct path, then exponentially
+    decaying Gaussian noise from 0.25–3 ms on, RT60 0.1–0.6 s, direct-to-reverberant ratio
+    0–12 dB.
+All random choices are drawn on the CPU from the batch's generator, so batches stay a pure
+function of (seed, step, rank).
 """
 
 from __future__ import annotations
@@ -36,7 +46,8 @@ from torch import Tensor
 
 SR = 8000
 
-__all__ = ["SpeakerRule", "Corpus", "MixSampler", "decode_shards", "load_corpus", "kokoro_families"]
+__all__ = ["SpeakerRule", "Corpus", "MixSampler", "Augment", "room_response", "colour_curve_db",
+           "decode_shards", "load_corpus", "kokoro_families"]
 
 
 # MARK: - Speaker rule
@@ -179,6 +190,83 @@ def load_corpus(cache_dir: str | Path) -> Corpus:
 # MARK: - Mixing
 
 
+def filter_sources(src: Tensor, colour_db: np.ndarray | None, room: np.ndarray | None) -> Tensor:
+    """src [B, C, T] through zero-phase EQ curves [B, C, G] (dB) and room responses [B, C, R].
+
+    One FFT of length ≥ T + R − 1 (no circular wrap); the output is cropped to the first T
+    samples, so a reverberant tail beyond the window is dropped. A 0 dB curve and a unit impulse
+    leave src unchanged up to rounding.
+    """
+    T = src.shape[-1]
+    R = room.shape[-1] if room is not None else 1
+    n = 1 << (T + R - 1 - 1).bit_length()
+    S = torch.fft.rfft(src.double(), n)                                        # [B, C, n/2+1]
+    if colour_db is not None:
+        grid = torch.tensor(colour_db, dtype=torch.float64, device=src.device)  # [B, C, G]
+        pos = torch.linspace(0, grid.shape[-1] - 1, S.shape[-1], dtype=torch.float64, device=src.device)
+        lo = pos.floor().long().clamp(max=grid.shape[-1] - 2)
+        w = pos - lo
+        curve = grid[..., lo] * (1 - w) + grid[..., lo + 1] * w                # [B, C, n/2+1]
+        S = S * 10 ** (curve / 20)
+    if room is not None:
+        S = S * torch.fft.rfft(torch.tensor(room, dtype=torch.float64, device=src.device), n)
+    return torch.fft.irfft(S, n)[..., :T].float()
+
+
+@dataclass
+class Augment:
+    """Per-source augmentation probabilities and ranges (module doc); all zero: none."""
+
+    colour: float = 0.0                       # probability that a source gets a random EQ
+    room: float = 0.0                         # probability that a source gets a room response
+    rt60: tuple[float, float] = (0.1, 0.6)    # seconds
+    drr_db: tuple[float, float] = (0.0, 12.0)
+    tail: float = 0.6                         # room response length (seconds)
+
+    def __post_init__(self) -> None:
+        for name in ("colour", "room"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"augment {name} probability must be in [0, 1], got {v}")
+
+    @property
+    def active(self) -> bool:
+        return self.colour > 0 or self.room > 0
+
+
+COLOUR_GRID = 9  # points of the random EQ curve over 0 … SR/2
+
+
+def colour_curve_db(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n random EQ curves in dB on COLOUR_GRID points over 0 … SR/2: [n, COLOUR_GRID]."""
+    f = np.linspace(0, SR / 2, COLOUR_GRID)                                   # [G]
+    tilt = rng.uniform(-6, 6, size=(n, 1)) * (f / (SR / 2) - 0.5)            # [n, G]
+    bumps = rng.normal(0, 3, size=(n, COLOUR_GRID))
+    corner = rng.uniform(50, 300, size=(n, 1))
+    hp = np.where(f < corner, -12 * np.log2(corner / np.maximum(f, 1.0)), 0.0)
+    return tilt + bumps + np.maximum(hp, -40.0)
+
+
+def room_response(rng: np.random.Generator, n: int, length: int, rt60: tuple[float, float],
+                  drr_db: tuple[float, float]) -> np.ndarray:
+    """n synthetic room responses [n, length]: 1 at t = 0, then a decaying noise tail.
+
+    The tail starts 2–24 samples (0.25–3 ms) late, decays by 60 dB in RT60 seconds and carries
+    1/10^(DRR/10) of the direct path's energy.
+    """
+    t = np.arange(length)                                                     # [R]
+    rt = rng.uniform(*rt60, size=(n, 1))
+    drr = rng.uniform(*drr_db, size=(n, 1))
+    onset = rng.integers(2, 25, size=(n, 1))
+    noise = rng.standard_normal((n, length))
+    env = np.where(t >= onset, np.exp(-6.907755 * (t - onset) / (rt * SR)), 0.0)  # 60 dB = e^-6.91
+    tail = noise * env
+    energy = (tail ** 2).sum(-1, keepdims=True)
+    tail *= np.sqrt(10 ** (-drr / 10) / np.maximum(energy, 1e-20))
+    tail[:, 0] = 1.0
+    return tail
+
+
 @dataclass
 class MixPlan:
     """The random choices for one batch (all on the CPU, float64 where positions matter)."""
@@ -188,6 +276,8 @@ class MixPlan:
     pos0: np.ndarray       # [B, C] source position (samples) of output sample 0 (may be < 0)
     rel_db: np.ndarray     # [B, C] level of each source relative to unit RMS (dB)
     level_db: np.ndarray   # [B] mixture RMS target (dBFS)
+    colour_db: np.ndarray | None = None  # [B, C, COLOUR_GRID] EQ curves (0: none), or None
+    room: np.ndarray | None = None       # [B, C, R] room responses (a unit impulse: none), or None
 
 
 class MixSampler:
@@ -200,7 +290,7 @@ class MixSampler:
     def __init__(self, corpus: Corpus, split: str = "train", seconds: float = 4.0,
                  speed: tuple[float, float] = (0.95, 1.05), gap_db: float = 5.0,
                  level_db: tuple[float, float] = (-33.0, -13.0), peak: float = 0.9,
-                 taps: int = 16, seed: int = 0):
+                 taps: int = 16, seed: int = 0, augment: Augment | None = None):
         self.c = corpus
         self.idx = np.nonzero(corpus.split == split)[0]
         if len(self.idx) < 2:
@@ -211,6 +301,7 @@ class MixSampler:
         self.T = int(round(seconds * SR))
         self.speed, self.gap_db, self.level_db, self.peak = speed, gap_db, level_db, peak
         self.taps, self.seed = taps, seed
+        self.augment = augment if augment is not None and augment.active else None
 
     def _has_pair(self) -> bool:
         """Whether any two utterances of the split may be mixed (blockwise, bounded memory)."""
@@ -240,7 +331,18 @@ class MixSampler:
         sign = np.where(rng.uniform(size=B) < 0.5, 1.0, -1.0)
         rel = np.stack([sign * gap / 2, -sign * gap / 2], 1)
         level = rng.uniform(*self.level_db, size=B)
-        return MixPlan(utt, speed, pos0, rel, level)
+        plan = MixPlan(utt, speed, pos0, rel, level)
+        if self.augment is not None:     # drawn after the rest, so plans without it are unchanged
+            a = self.augment
+            use = rng.uniform(size=(B, 2)) < a.colour
+            plan.colour_db = colour_curve_db(rng, B * 2).reshape(B, 2, -1) * use[..., None]
+            R = max(1, int(round(a.tail * SR)))
+            use = rng.uniform(size=(B, 2)) < a.room
+            rooms = room_response(rng, B * 2, R, a.rt60, a.drr_db).reshape(B, 2, R)
+            rooms[~use] = 0.0
+            rooms[~use, 0] = 1.0
+            plan.room = rooms
+        return plan
 
     def render(self, p: MixPlan, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
         """Waveforms for a plan: (mix [B, T], sources [B, C, T]) float32 on `device`."""
@@ -265,6 +367,8 @@ class MixSampler:
         h = torch.where(d.abs() < P / 2, h, 0.0)
         h = h / h.sum(-1, keepdim=True)
         src = (x * h).sum(-1)                                                               # [B, C, T]
+        if p.colour_db is not None or p.room is not None:
+            src = filter_sources(src, p.colour_db, p.room)                                 # [B, C, T]
         active = (pos >= 0) & (pos <= (length[..., None] - 1))                              # [B, C, T]
         ms = (src.pow(2) * active).sum(-1) / active.sum(-1).clamp(min=1)                    # [B, C]
         gain = 10 ** (torch.tensor(p.rel_db, device=dev, dtype=torch.float32) / 20)

@@ -42,7 +42,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import MixSampler, decode_shards, load_corpus  # noqa: E402
+from data import Augment, MixSampler, decode_shards, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
@@ -74,6 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--run-dir", required=True)
     a("--batch", type=int, default=8, help="examples per process per step")
     a("--seconds", type=float, default=4.0)
+    a("--augment-colour", type=float, default=0.0, metavar="P",
+      help="probability that a training source gets a random EQ (data.Augment; default 0)")
+    a("--augment-room", type=float, default=0.0, metavar="P",
+      help="probability that a training source gets a synthetic room response (default 0)")
     a("--lr", type=float, default=1e-3)
     a("--min-lr", type=float, default=1e-5)
     a("--wd", type=float, default=0.01)
@@ -252,13 +256,18 @@ def main(argv=None) -> int:
         if world > 1:
             dist.barrier()
     corpus = load_corpus(cache).to(dev)
-    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed)
+    try:
+        augment = Augment(colour=args.augment_colour, room=args.augment_room)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment)
     synth = None
     if args.synth_val > 0 and (corpus.split == "heldout").sum() >= 2:
         synth = MixSampler(corpus, "heldout", seconds=args.seconds, seed=args.seed).fixed_set(args.synth_val)
     devset = load_devset(args.devset) if args.devset else None
     say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
-        f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}")
+        f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}; "
+        f"augment colour {args.augment_colour} room {args.augment_room} (training only)")
 
     # Model, optimiser, state.
     cfg = build_config(args)

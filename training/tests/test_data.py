@@ -11,7 +11,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data import Corpus, MixSampler, SpeakerRule, kokoro_families  # noqa: E402
+from data import (COLOUR_GRID, Augment, Corpus, MixSampler, SpeakerRule, colour_curve_db,  # noqa: E402
+                  filter_sources, kokoro_families, room_response)
 from validate import si_snr  # noqa: E402
 
 SPEAKERS = ["kokoro:af_bella", "kokoro:af_bella+bm_george", "kokoro:bm_george+am_liam",
@@ -130,3 +131,70 @@ def test_split_without_mixable_pair_is_an_error():
         MixSampler(c, "heldout")
     with pytest.raises(ValueError, match="has 0 utterances"):
         MixSampler(c, "nope")
+
+
+# MARK: - Augmentation
+
+
+def test_augmentation_off_leaves_batches_unchanged():
+    c = make_corpus()
+    a = MixSampler(c, seed=3).batch(5, 0, 4)
+    b = MixSampler(c, seed=3, augment=Augment(colour=0.0, room=0.0)).batch(5, 0, 4)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+
+
+def test_augmented_batches_are_deterministic_and_still_sum_to_the_mixture():
+    c = make_corpus()
+    aug = Augment(colour=1.0, room=1.0)
+    m1, s1 = MixSampler(c, seed=3, augment=aug).batch(7, 1, 6)
+    m2, s2 = MixSampler(c, seed=3, augment=aug).batch(7, 1, 6)
+    assert torch.equal(m1, m2) and torch.equal(s1, s2)
+    assert torch.allclose(m1, s1.sum(1), atol=1e-6)
+    assert float(torch.maximum(m1.abs().amax(), s1.abs().amax())) <= 0.9 + 1e-5
+    plain = MixSampler(c, seed=3).batch(7, 1, 6)[1]
+    # Same utterances and crops, but the sources now differ (coloured and reverberant).
+    assert float(si_snr(s1.double(), plain.double()).mean()) < 25.0
+
+
+def test_neutral_filters_are_the_identity():
+    g = torch.Generator().manual_seed(0)
+    src = torch.randn(2, 2, 1000, generator=g)
+    room = np.zeros((2, 2, 50))
+    room[..., 0] = 1.0
+    out = filter_sources(src, np.zeros((2, 2, COLOUR_GRID)), room)
+    assert torch.allclose(out, src, atol=1e-5)
+
+
+def test_room_response_decay_and_direct_to_reverberant_ratio():
+    rng = np.random.default_rng(0)
+    r = room_response(rng, 200, 8000, (0.4, 0.4), (6.0, 6.0))
+    assert np.all(r[:, 0] == 1.0)
+    tail = r[:, 1:]
+    drr = 10 * np.log10(1.0 / (tail ** 2).sum(-1))
+    assert np.allclose(drr, 6.0, atol=1e-6)
+    # Schroeder backward integration: −5 → −35 dB slope extrapolated to 60 dB ≈ RT60 = 0.4 s.
+    e = (tail ** 2).mean(0)[::-1].cumsum()[::-1]
+    edc = 10 * np.log10(e / e[0])
+    i5, i35 = np.argmax(edc < -5), np.argmax(edc < -35)
+    rt = (i35 - i5) / 8000 * 2
+    assert abs(rt - 0.4) < 0.04, rt
+
+
+def test_colour_curve_shapes_the_spectrum():
+    rng = np.random.default_rng(1)
+    curve = colour_curve_db(rng, 1)                              # [1, G]
+    noise = torch.randn(1, 1, 2 ** 16, generator=torch.Generator().manual_seed(2))
+    out = filter_sources(noise, curve[None], None)
+    spec_in = torch.fft.rfft(noise.double()).abs().pow(2)
+    spec_out = torch.fft.rfft(out.double()).abs().pow(2)
+    f = np.linspace(0, 4000, COLOUR_GRID)
+    bins = np.linspace(0, 4000, spec_in.shape[-1])
+    for k in range(1, COLOUR_GRID - 1):                          # measured gain near each grid point
+        near = torch.from_numpy(np.abs(bins - f[k]) < 40)
+        gain = 10 * torch.log10(spec_out[..., near].sum() / spec_in[..., near].sum())
+        assert abs(float(gain) - curve[0, k]) < 1.0, (k, float(gain), curve[0, k])
+
+
+def test_augment_probabilities_are_checked():
+    with pytest.raises(ValueError, match="colour"):
+        Augment(colour=1.5)

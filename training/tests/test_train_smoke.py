@@ -144,6 +144,16 @@ def test_init_weights_from_checkpoint_starts_fresh(tmp_path):
                     str(tmp_path / "a" / "last16.pt"), *common, "--override", "num_blocks=2"])
 
 
+def test_training_with_augmentation_runs_and_rejects_bad_probabilities(tmp_path):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--synth-val", "0", "--val-every", "100", *TINY]
+    assert train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "2", "--augment-colour", "0.5",
+                       "--augment-room", "0.5", *common]) == 0
+    with pytest.raises(SystemExit, match="room"):
+        train.main(["--run-dir", str(tmp_path / "b"), "--max-steps", "1", "--augment-room", "2", *common])
+
+
 def test_nonfinite_gradient_skips_the_step():
     p = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.AdamW([p], lr=0.1)
