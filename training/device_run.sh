@@ -25,7 +25,8 @@
 #   TRAIN_ARGS (extra train.py args for all), MODELS ("a b"; one model takes every GPU),
 #   INIT (NAME=FILE: a fresh start of NAME begins from these weights, .safetensors or .pt),
 #   RESUME_DIR (where step 3 looks for NAME/last*.pt; default $CARRY/resume).
-#   MAXPER (GPUs per model at most; default: all of them shared evenly).
+#   MAXPER (GPUs per model at most; default: all of them shared evenly), PROBE_ARGS (extra
+#   probe.py args, e.g. --compile to measure torch.compile; train with TRAIN_ARGS=--compile).
 set -uo pipefail
 T0=$(date +%s)
 BUDGET=${1:-540}
@@ -43,6 +44,7 @@ INIT=${INIT:-}
 RESUME_DIR=${RESUME_DIR:-$CARRY/resume}
 MAXPER=${MAXPER:-64}
 PROBE_BATCHES=${PROBE_BATCHES:-"16 32 48 64"}
+PROBE_ARGS=${PROBE_ARGS:-}
 mkdir -p "$WORK/runs" "$OUT"
 elapsed() { echo $(( $(date +%s) - T0 )); }
 log() { echo "[device_run $(elapsed)s] $*"; }
@@ -67,6 +69,7 @@ log "data ready in $WORK/decoded"
 # MARK: - 3/4. launch
 NG=$(python3 -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
 export NCCL_NVLS_ENABLE=0 OMP_NUM_THREADS=${OMP_NUM_THREADS:-4} TRITON_CACHE_DIR="$WORK/triton"
+export TORCHINDUCTOR_CACHE_DIR="$WORK/inductor"
 export PYTHONUNBUFFERED=1
 DEADLINE=$(( T0 + BUDGET - 20 ))   # 20 s kept for copying results out
 TB=$(( DEADLINE - $(date +%s) ))
@@ -96,7 +99,7 @@ if [ "$BATCH" = auto ]; then
     for b in "${PB[@]}"; do
       CUDA_VISIBLE_DEVICES=$(( j % NG )) timeout 240 python3 "$REPO/training/probe.py" \
         --data "$WORK/decoded" $(model_args "${NAMES[0]}") --batches "$b" \
-        --json "$WORK/probe.$b.json" > "$WORK/probe.$b.txt" 2>&1 &
+        --json "$WORK/probe.$b.json" $PROBE_ARGS > "$WORK/probe.$b.txt" 2>&1 &
       PP+=($!); j=$(( j + 1 ))
       if [ $(( j % NG )) = 0 ]; then wait "${PP[@]}"; PP=(); fi
     done

@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--json", default="", help="also write the results here")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the model (as train.py --compile)")
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
     if dev.type == "cuda":
@@ -92,11 +93,17 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         model = DPMamba(cfg).to(dev).train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=dev.type == "cuda")
+        if args.compile:
+            scan_mod.scan_outside_compiler()
+        net = torch.compile(model) if args.compile else model
         try:
-            r = probe(model, opt, sampler, b, args.steps, args.warmup, dev, dev.type == "cuda")
+            t = time.time()
+            r = probe(net, opt, sampler, b, args.steps, args.warmup, dev, dev.type == "cuda")
+            r["compile"] = args.compile
+            r["warmup_s"] = round(time.time() - t - r["step_time"] * args.steps, 1)
         except torch.OutOfMemoryError:
             r = {"batch": b, "error": "oom"}
-        del model, opt
+        del model, opt, net
         if dev.type == "cuda":
             torch.cuda.empty_cache()
         print(json.dumps(r), flush=True)

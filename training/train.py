@@ -97,6 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=["ref", "fast", "triton", "auto"])
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
+    a("--compile", action="store_true",
+      help="torch.compile the training forward (the scan stays eager); first steps compile")
     a("--device", default="auto")
     a("--threads", type=int, default=0)
     a("--trained-on", default=TRAINED_ON)
@@ -313,6 +315,9 @@ def main(argv=None) -> int:
                 f.write(json.dumps(rec) + "\n")
     net = torch.nn.parallel.DistributedDataParallel(
         model, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else model
+    if args.compile:
+        scan_mod.scan_outside_compiler()
+        net = torch.compile(net)
 
     def log(rec: dict) -> None:
         rec = {"name": args.name, **rec}

@@ -152,7 +152,31 @@ def _load_triton() -> Callable | None:
 
 def selective_scan(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
                    D: Tensor) -> Tensor:
-    """The selective scan through the implementation chosen by `set_scan_impl`."""
+    """The selective scan through the implementation chosen by `set_scan_impl`.
+
+    Under `torch.compile` it runs eagerly (see `scan_outside_compiler`): the Triton kernel is
+    already fused and the loop forms would unroll over time.
+    """
+    if _eager_scan is not None:
+        return _eager_scan(u, delta, A, Bm, Cm, D)
+    return _dispatch(u, delta, A, Bm, Cm, D)
+
+
+_eager_scan = None
+
+
+def scan_outside_compiler() -> None:
+    """Keep the scan out of `torch.compile` graphs (call before compiling a model).
+
+    Done on request, not at import: `torch.compiler.disable` imports TorchDynamo (and with it
+    Triton), which must not happen before a test selects Triton's interpreter.
+    """
+    global _eager_scan
+    if _eager_scan is None:
+        _eager_scan = torch.compiler.disable(_dispatch)
+
+
+def _dispatch(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> Tensor:
     impl = _impl
     if impl == "auto":
         impl = "triton" if (u.is_cuda and _load_triton() is not None) else "fast"
