@@ -4,15 +4,16 @@ import MambaSep
 
 // MARK: - separate
 
-/// `mambasep separate MIX... [-o DIR] [--model NAME|PATH] [--window S] [--threads N]`.
+/// `mambasep separate MIX... [-o DIR] [--model NAME|PATH] [--format F] [--window S] [--threads N]`.
 struct SeparateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "separate",
         abstract: "Split mixtures into one file per speaker (DIR/<stem>_s1.wav, DIR/<stem>_s2.wav, ...).",
         discussion: """
-        Outputs have the input's sample rate and exactly its length (16-bit WAV). Long inputs are \
-        processed in overlapping windows in bounded memory; the speaker order is kept consistent \
-        from window to window.
+        Outputs have the input's sample rate and exactly its length (16-bit WAV unless --format \
+        says otherwise). Long inputs are processed in overlapping windows in bounded memory; the \
+        speaker order is kept consistent from window to window. Integer formats clip samples \
+        beyond full scale; a warning then says how many, and --format float keeps them.
         """)
 
     @Argument(help: "Mixture audio files (WAV, FLAC, Ogg, ... any rate; multi-channel input is mixed to mono).")
@@ -23,6 +24,9 @@ struct SeparateCommand: ParsableCommand {
 
     @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
     var model: String?
+
+    @Option(help: "Output format: wav16, wav24, float (32-bit float WAV) or flac.")
+    var format: String = "wav16"
 
     @Option(help: "Window length in seconds for long inputs.")
     var window: Double = WindowSettings.standard.windowSeconds
@@ -36,10 +40,18 @@ struct SeparateCommand: ParsableCommand {
     func validate() throws {
         if mixtures.isEmpty { throw ValidationError("give at least one mixture file") }
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+        if Self.formats[format] == nil {
+            throw ValidationError("--format must be one of wav16, wav24, float, flac (got '\(format)')")
+        }
         _ = try settings.samples(at: 8000)
     }
 
     private var settings: WindowSettings { WindowSettings(windowSeconds: window, overlapSeconds: overlap) }
+
+    /// `--format` names and the writer formats they select.
+    static let formats: [String: AudioFileFormat] = ["wav16": .wav16, "wav24": .wav24, "float": .wavFloat, "flac": .flac]
+
+    private var fileFormat: AudioFileFormat { Self.formats[format] ?? .wav16 }
 
     func run() throws {
         try reportingErrors {
@@ -52,10 +64,11 @@ struct SeparateCommand: ParsableCommand {
                 _ = try AudioFile.info(mix)
                 let stem = URL(fileURLWithPath: mix).deletingPathExtension().lastPathComponent
                 if let other = seen[stem] {
-                    throw CLIFailure("\(mix) and \(other) would both write \(stem)_s1.wav; separate them into different folders")
+                    throw CLIFailure("\(mix) and \(other) would both write \(stem)_s1.\(fileFormat.fileExtension); separate them into different folders")
                 }
                 seen[stem] = mix
-                let outs = (1...m.config.numSpeakers).map { (dir as NSString).appendingPathComponent("\(stem)_s\($0).wav") }
+                let ext = fileFormat.fileExtension
+                let outs = (1...m.config.numSpeakers).map { (dir as NSString).appendingPathComponent("\(stem)_s\($0).\(ext)") }
                 plans.append((mix, outs))
             }
             let separator = Separator(model: m, threads: threads)
@@ -63,11 +76,14 @@ struct SeparateCommand: ParsableCommand {
             for (i, plan) in plans.enumerated() {
                 let label = plans.count > 1 ? "[\(i + 1)/\(plans.count)] \(plan.input)" : plan.input
                 let bar = ProgressBar(label: label, enabled: showProgress)
-                try separateFile(plan.input, outputs: plan.outputs, separator: separator,
-                                 modelRate: m.config.sampleRate, settings: settings,
-                                 progress: { bar.update($0) })
+                let clipped = try separateFile(plan.input, outputs: plan.outputs, separator: separator,
+                                               modelRate: m.config.sampleRate, settings: settings,
+                                               format: fileFormat, progress: { bar.update($0) })
                 bar.done()
                 for o in plan.outputs { print(o) }
+                for (o, n) in zip(plan.outputs, clipped) where n > 0 {
+                    printError("warning: \(o): \(n) samples beyond full scale were clipped; --format float keeps them")
+                }
             }
         }
     }

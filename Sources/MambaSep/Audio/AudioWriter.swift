@@ -74,6 +74,9 @@ public final class AudioWriter {
     public let format: AudioFileFormat
     /// Frames written so far.
     public private(set) var framesWritten: Int = 0
+    /// Samples written so far that lay beyond [-1, 1] and were clipped (integer formats only;
+    /// always 0 for float WAV, Vorbis and Opus, which keep such samples).
+    public private(set) var clippedSamples: Int = 0
 
     private var handle: OpaquePointer?
     private var done = false
@@ -145,8 +148,12 @@ public final class AudioWriter {
         let frames = samples.count / channels
         if frames == 0 { return }
         var data = samples
+        var clipped = 0
         if format.isPCM {
-            for i in data.indices { data[i] = min(max(data[i], -1), 1) }
+            for i in data.indices where abs(data[i]) > 1 {
+                data[i] = data[i] > 0 ? 1 : -1
+                clipped += 1
+            }
         }
         let written = data.withUnsafeBufferPointer { sf_writef_float(h, $0.baseAddress, sf_count_t(frames)) }
         guard Int(written) == frames else {
@@ -154,6 +161,7 @@ public final class AudioWriter {
             throw AudioError(path: path, kind: .io, reason: "write failed after \(framesWritten + Int(written)) frames (\(msg))")
         }
         framesWritten += frames
+        clippedSamples += clipped
     }
 
     /// Appends planar channels (one array per channel, all the same length).

@@ -177,9 +177,12 @@ struct RateMatchedOutput {
 ///
 /// Output files appear only when complete (temporary file + rename); on error none is left
 /// behind. `progress` receives the fraction of input read (0…1) when the length is known.
+/// Returns, per output, how many samples lay beyond full scale and were clipped (integer
+/// formats such as the default 16-bit WAV; always 0 for `.wavFloat`).
+@discardableResult
 public func separateFile(_ path: String, outputs: [String], separator: WindowSeparator, modelRate: Int,
                          settings: WindowSettings = .standard, format: AudioFileFormat = .wav16,
-                         blockFrames: Int = 1 << 16, progress: ((Double) -> Void)? = nil) throws {
+                         blockFrames: Int = 1 << 16, progress: ((Double) -> Void)? = nil) throws -> [Int] {
     guard outputs.count == separator.speakers else {
         throw SeparationError.outputCount(expected: separator.speakers, got: outputs.count)
     }
@@ -200,6 +203,7 @@ public func separateFile(_ path: String, outputs: [String], separator: WindowSep
         try write(stream.finish())
         for w in writers { try w.finish() }
         progress?(1)
+        return writers.map(\.clippedSamples)
     } catch {
         for w in writers { w.cancel() }
         throw error

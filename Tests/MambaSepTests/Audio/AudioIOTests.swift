@@ -174,6 +174,18 @@ final class AudioIOTests: XCTestCase {
         let y = try AudioFile.read(p).samples
         XCTAssertEqual(y[0], 1, accuracy: 1e-4)
         XCTAssertEqual(y[1], -1, accuracy: 1e-4)
+        // The writer counts what it clipped; float WAV keeps samples beyond full scale.
+        let pcm = try AudioWriter(path: dir.appendingPathComponent("k.wav").path, sampleRate: 8000)
+        try pcm.write(interleaved: [2, -3, 0.5, 1, -1])
+        try pcm.write(interleaved: [1.0001])
+        XCTAssertEqual(pcm.clippedSamples, 3)
+        try pcm.finish()
+        let fp = dir.appendingPathComponent("f.wav").path
+        let fw = try AudioWriter(path: fp, sampleRate: 8000, format: .wavFloat)
+        try fw.write(interleaved: [2, -3, 0.5])
+        XCTAssertEqual(fw.clippedSamples, 0)
+        try fw.finish()
+        XCTAssertEqual(try AudioFile.read(fp).samples, [2, -3, 0.5])
         let w = try AudioWriter(path: dir.appendingPathComponent("n.wav").path, sampleRate: 8000)
         XCTAssertThrowsError(try w.write(interleaved: [0, .nan])) { err in
             XCTAssertEqual((err as? AudioError)?.kind, .nonFinite)

@@ -46,6 +46,25 @@ final class SeparateCLITests: XCTestCase {
         }
     }
 
+    func testOutputFormats() throws {
+        let a = try mixture("a.wav", rate: 8000, count: 4000)
+        for (fmt, ext, encoding) in [("float", "wav", "float"), ("flac", "flac", "16"), ("wav24", "wav", "24")] {
+            let out = dir.appendingPathComponent("out-\(fmt)").path
+            let r = try run(["separate", a, "-o", out, "--model", modelPath, "--format", fmt])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let listed = r.stdout.split(separator: "\n").map(String.init)
+            XCTAssertEqual(listed.map { URL(fileURLWithPath: $0).lastPathComponent }, ["a_s1.\(ext)", "a_s2.\(ext)"])
+            for path in listed {
+                let info = try AudioFile.info(path)
+                XCTAssertEqual(info.frameCount, 4000)
+                XCTAssertTrue(info.encoding.lowercased().contains(encoding), "\(fmt): \(info.encoding)")
+            }
+        }
+        let bad = try run(["separate", a, "-o", dir.path, "--model", modelPath, "--format", "mp3"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("--format must be one of"), bad.stderr)
+    }
+
     func testErrorsAreClearAndComeBeforeAnyWork() throws {
         let a = try mixture("a.wav", rate: 8000, count: 4000)
         // No model named and none bundled (the test build ships none).

@@ -35,6 +35,28 @@ final class SeparationStreamTests: XCTestCase {
         }
     }
 
+    func testSeparateFileReportsClippingAndFloatOutputKeepsFullRange() throws {
+        let dir = try makeTempDir(self)
+        let n = 8000
+        // A float WAV input peaking at 1.5: the pass-through "separator" returns it (and its
+        // negation), so 16-bit outputs must clip exactly the samples beyond ±1.
+        let x = (0..<n).map { Float(1.5 * sin(2 * Double.pi * 200 * Double($0) / 8000)) }
+        let input = dir.appendingPathComponent("loud.wav").path
+        try writeAudio(x, to: input, sampleRate: 8000, format: .wavFloat)
+        let beyond = x.filter { abs($0) > 1 }.count
+        let pcm = ["a_s1.wav", "a_s2.wav"].map { dir.appendingPathComponent($0).path }
+        let clipped = try separateFile(input, outputs: pcm, separator: PassThrough(), modelRate: 8000)
+        XCTAssertGreaterThan(beyond, 1000)
+        // The windowed pass-through is transparent to rounding, so the count matches within a few
+        // samples whose value sits at ±1 within float rounding.
+        for c in clipped { XCTAssertEqual(Double(c), Double(beyond), accuracy: 8) }
+        let flt = ["b_s1.wav", "b_s2.wav"].map { dir.appendingPathComponent($0).path }
+        XCTAssertEqual(try separateFile(input, outputs: flt, separator: PassThrough(), modelRate: 8000,
+                                        format: .wavFloat), [0, 0])
+        let y = try AudioFile.read(flt[0]).samples
+        XCTAssertEqual(y.map { abs($0) }.max()!, 1.5, accuracy: 1e-3)
+    }
+
     func testSeparateFileWritesEveryOutputAtInputRateAndLength() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mambasep-sep-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
