@@ -23,7 +23,10 @@
 #   "auto": probe.py runs PROBE_BATCHES ("16 32 48 64"), one size per GPU in parallel, and the
 #   smallest batch reaching 85 % of the best examples/s is used), VAL_EVERY (400), LR (1e-3),
 #   TRAIN_ARGS (extra train.py args for all), MODELS ("a b"; one model takes every GPU),
-#   INIT (NAME=FILE: a fresh start of NAME begins from these weights, .safetensors or .pt),
+#   INIT (NAME=FILE[,NAME=FILE...]: a fresh start of NAME begins from these weights,
+#   .safetensors or .pt), EXTRA_<NAME> (train.py args for that model alone, NAME with '-' as
+#   '_': e.g. MODELS="dpmamba-xs dpmamba-xs-aug" EXTRA_dpmamba_xs_aug="--augment-room 0.3" for
+#   an A/B on 2 + 2 GPUs; names other than dpmamba-xs / dps4-xs are Mamba XS models),
 #   RESUME_DIR (where step 3 looks for NAME/last*.pt; default $CARRY/resume).
 #   MAXPER (GPUs per model at most; default: all of them shared evenly), PROBE_ARGS (extra
 #   probe.py args, e.g. --compile to measure torch.compile; train with TRAIN_ARGS=--compile).
@@ -83,12 +86,20 @@ model_args() {  # name → mixer args
     *) echo "--preset xs" ;;
   esac
 }
+init_file() {  # name → its INIT file (exit 1 when none)
+  local item; local IFS=,
+  for item in $INIT; do [ "${item%%=*}" = "$1" ] && { echo "${item#*=}"; return 0; }; done
+  return 1
+}
+extra_args() {  # name → EXTRA_<name> (dashes as underscores)
+  local var="EXTRA_${1//-/_}"; echo "${!var:-}"
+}
 resume_args() {
   local run="$WORK/runs/$1"
   if [ -f "$run/last.pt" ]; then echo "--resume auto"
   elif [ -f "$RESUME_DIR/$1/last.pt" ] || [ -f "$RESUME_DIR/$1/last16.pt" ]; then
     echo "--resume $RESUME_DIR/$1"
-  elif [ -n "$INIT" ] && [ "${INIT%%=*}" = "$1" ]; then echo "--init-weights ${INIT#*=}"
+  elif init_file "$1" >/dev/null; then echo "--init-weights $(init_file "$1")"
   else echo ""; fi
 }
 
@@ -124,7 +135,7 @@ for name in "${NAMES[@]}"; do
   run="$WORK/runs/$name"; mkdir -p "$run"; rm -f "$run/summary.json"
   common="--name $name $(model_args "$name") --data $WORK/decoded --devset $CARRY/devset \
     --run-dir $run --batch $BATCH --lr $LR --plan-seconds $PLAN --val-every $VAL_EVERY \
-    --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS"
+    --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS $(extra_args "$name")"
   log "$name: $(resume_args "$name" | sed 's/^$/fresh start/')"
   if [ "$NG" -ge $(( 2 * NM )) ]; then
     per=$(( NG / NM )); [ "$per" -gt "$MAXPER" ] && per=$MAXPER

@@ -74,6 +74,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--run-dir", required=True)
     a("--batch", type=int, default=8, help="examples per process per step")
     a("--seconds", type=float, default=4.0)
+    a("--speed", type=float, nargs=2, default=(0.95, 1.05), metavar=("LO", "HI"),
+      help="speed perturbation range of training sources (resampling: pitch and formants move too)")
     a("--augment-colour", type=float, default=0.0, metavar="P",
       help="probability that a training source gets a random EQ (data.Augment; default 0)")
     a("--augment-room", type=float, default=0.0, metavar="P",
@@ -262,14 +264,18 @@ def main(argv=None) -> int:
         augment = Augment(colour=args.augment_colour, room=args.augment_room)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
-    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment)
+    if not 0.5 <= args.speed[0] <= args.speed[1] <= 2.0:
+        raise SystemExit(f"error: --speed {args.speed[0]} {args.speed[1]}: need 0.5 ≤ LO ≤ HI ≤ 2")
+    sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment,
+                         speed=tuple(args.speed))
     synth = None
     if args.synth_val > 0 and (corpus.split == "heldout").sum() >= 2:
         synth = MixSampler(corpus, "heldout", seconds=args.seconds, seed=args.seed).fixed_set(args.synth_val)
     devset = load_devset(args.devset) if args.devset else None
     say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
         f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}; "
-        f"augment colour {args.augment_colour} room {args.augment_room} (training only)")
+        f"speed {args.speed[0]}–{args.speed[1]}, augment colour {args.augment_colour} "
+        f"room {args.augment_room} (training only)")
 
     # Model, optimiser, state.
     cfg = build_config(args)

@@ -152,6 +152,9 @@ def test_training_with_augmentation_runs_and_rejects_bad_probabilities(tmp_path)
                        "--augment-room", "0.5", *common]) == 0
     with pytest.raises(SystemExit, match="room"):
         train.main(["--run-dir", str(tmp_path / "b"), "--max-steps", "1", "--augment-room", "2", *common])
+    assert train.main(["--run-dir", str(tmp_path / "c"), "--max-steps", "1", "--speed", "0.9", "1.1", *common]) == 0
+    with pytest.raises(SystemExit, match="speed"):
+        train.main(["--run-dir", str(tmp_path / "d"), "--max-steps", "1", "--speed", "1.1", "0.9", *common])
 
 
 def test_compiled_forward_and_backward_match_eager():
