@@ -38,6 +38,7 @@ import numpy as np
 SR = 8000
 GAP = 400            # zero samples between utterances inside a chunk (50 ms)
 MIN_SAMPLES = 2000   # drop utterances shorter than 0.25 s after trimming
+REAL_ENGINES = {"asterisk", "kde"}   # human recordings: never held out
 
 
 # MARK: - Decoding and trimming
@@ -121,7 +122,7 @@ def choose_heldout(rows: list[dict], frac: float, seed: int) -> set[str]:
         engines_of.setdefault(r["speaker"], set()).add(r["engine"])
     held: set[str] = set()
     for eng, spk in sorted(by_engine.items()):
-        if len(spk) < 3 or eng == "asterisk":   # real speech is scarce: keep it all for training
+        if len(spk) < 3 or eng in REAL_ENGINES:  # real speech is scarce: keep it all for training
             continue
         if len(spk) <= 10:
             only = [s for s in spk if engines_of[s] == {eng}]
@@ -170,9 +171,56 @@ def pack_devset(src: Path, dst: Path) -> int:
     return total
 
 
+def read_manifest(corpus: Path) -> list[dict]:
+    """A corpus folder's manifest rows; SystemExit naming the problem when it is unusable."""
+    man = corpus / "manifest.tsv"
+    if not man.exists():
+        raise SystemExit(f"error: {man} not found (a corpus folder needs manifest.tsv)")
+    with open(man, newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    need = {"id", "engine", "speaker", "voice", "seconds"}
+    if not rows or not need <= set(rows[0]):
+        raise SystemExit(f"error: {man} must have columns {sorted(need)}")
+    return rows
+
+
+def parse_caps(items: list[str]) -> dict[str, float]:
+    """--max-hours ENGINE=H items → {engine: hours}."""
+    caps = {}
+    for it in items:
+        eng, sep, h = it.partition("=")
+        try:
+            caps[eng] = float(h)
+        except ValueError:
+            sep = ""
+        if not sep or not eng or caps.get(eng, -1) < 0:
+            raise SystemExit(f"error: --max-hours {it!r}: expected ENGINE=HOURS (HOURS ≥ 0)")
+    return caps
+
+
+def apply_caps(rows: list[dict], audio: list[np.ndarray], caps: dict[str, float],
+               seed: int) -> tuple[list[dict], list[np.ndarray]]:
+    """Keep, per capped engine, a seeded random subset of its utterances of ≤ its hours."""
+    if not caps:
+        return rows, audio
+    rng = np.random.default_rng([seed, 77])
+    keep = np.ones(len(rows), bool)
+    for eng, hours in caps.items():
+        idx = [i for i, r in enumerate(rows) if r["engine"] == eng]
+        used = 0
+        for i in rng.permutation(idx) if idx else []:
+            used += len(audio[i])
+            keep[i] = used <= hours * 3600 * SR
+    return [r for r, k in zip(rows, keep) if k], [a for a, k in zip(audio, keep) if k]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", default="/work/shared/corpus")
+    ap.add_argument("--corpus", action="append", default=[],
+                    help="corpus folder (repeatable; default /work/shared/corpus); ids must be unique")
+    ap.add_argument("--max-hours", action="append", default=[], metavar="ENGINE=H",
+                    help="keep at most H hours of ENGINE's utterances (a seeded random subset), "
+                         "e.g. to make room for another corpus within the upload limit")
     ap.add_argument("--devset", default="/work/shared/devset")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / ".carry"))
     ap.add_argument("--cache", default="/tmp/mambasep_prep", help="decoded-audio cache folder")
@@ -185,22 +233,26 @@ def main() -> None:
     ap.add_argument("--no-trim", action="store_true")
     args = ap.parse_args()
 
-    corpus, out = Path(args.corpus), Path(args.out)
-    man = corpus / "manifest.tsv"
-    if not man.exists():
-        raise SystemExit(f"error: {man} not found (a corpus folder needs manifest.tsv)")
-    with open(man, newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
-    need = {"id", "engine", "speaker", "voice", "seconds"}
-    if not rows or not need <= set(rows[0]):
-        raise SystemExit(f"error: {man} must have columns {sorted(need)}")
-    if args.limit:
-        rows = rows[: args.limit]
+    corpora, out = [Path(c) for c in (args.corpus or ["/work/shared/corpus"])], Path(args.out)
+    caps = parse_caps(args.max_hours)
     if shutil.which("opusenc") is None:
         raise SystemExit("error: opusenc not found (apt install opus-tools)")
-
-    cache = Path(args.cache) if not args.limit else Path(args.cache) / f"limit{args.limit}"
-    audio = decode_corpus(corpus, rows, cache, args.jobs)
+    rows, audio, ids = [], [], set()
+    for k, corpus in enumerate(corpora):
+        r = read_manifest(corpus)
+        if args.limit:
+            r = r[: args.limit]
+        dup = ids & {x["id"] for x in r}
+        if dup:
+            raise SystemExit(f"error: {corpus}: ids also in an earlier corpus, e.g. {sorted(dup)[0]!r}")
+        ids |= {x["id"] for x in r}
+        # The first corpus keeps the cache folder it always had (a cache is reused by row count).
+        cache = Path(args.cache) if k == 0 else Path(args.cache) / f"corpus{k}-{corpus.name}"
+        if args.limit:
+            cache = cache / f"limit{args.limit}"
+        audio += decode_corpus(corpus, r, cache, args.jobs)
+        rows += r
+    rows, audio = apply_caps(rows, audio, caps, args.seed)
     held = choose_heldout(rows, args.heldout_frac, args.seed)
 
     keep, dropped = [], []
@@ -249,7 +301,7 @@ def main() -> None:
             "chunk_samples": pos, "utterances": len(out_rows), "heldout_utterances": n_held,
             "heldout_speakers": sorted(held), "dropped_short": dropped_ids,
             "hours": total / SR / 3600, "opus_bytes": sum(sizes), "trimmed": not args.no_trim,
-            "corpus": str(corpus), "seed": args.seed}
+            "corpus": [str(c) for c in corpora], "max_hours": caps, "seed": args.seed}
     (data / "info.json").write_text(json.dumps(info, indent=1))
     print(f"data: {len(out_rows)} utterances ({n_held} held out, {len(held)} speakers), "
           f"{info['hours']:.2f} h, {sum(sizes) / 1e6:.1f} MB", file=sys.stderr)

@@ -48,12 +48,26 @@ from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
 from validate import pit_si_snr, evaluate_devset, evaluate_synth, load_devset  # noqa: E402
 
-TRAINED_ON = ("mambasep training corpus (Kokoro-82M voice blends, Piper joe, festival/flite CMU "
-              "ARCTIC voices, espeak-ng, Asterisk core-sound prompts), 8 kHz, dynamic two-speaker "
-              "mixing")
-LICENSE = ("weights: Apache-2.0; training audio: Kokoro-82M Apache-2.0, Piper joe MIT (data CC0), "
-           "festival/flite voices (Debian free licences), espeak-ng output, Asterisk core sounds "
-           "CC BY-SA 3.0")
+# Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata.
+SOURCES = {
+    "kokoro": ("Kokoro-82M voice blends", "Kokoro-82M Apache-2.0"),
+    "piper": ("Piper joe", "Piper joe MIT (data CC0)"),
+    "arctic": ("festival/flite CMU ARCTIC voices", "festival/flite voices (Debian free licences)"),
+    "espeak": ("espeak-ng", "espeak-ng output"),
+    "asterisk": ("Asterisk core-sound prompts (4 people)", "Asterisk core sounds CC BY-SA 3.0"),
+    "kde": ("KDE klettres/ktuberling recordings (31 people)", "KDE klettres/ktuberling recordings GPL-2+"),
+}
+
+
+def describe_sources(speakers) -> tuple[str, str]:
+    """trained_on and license metadata for a training set with these speaker names."""
+    prefixes = sorted({str(s).split(":")[0] for s in speakers})
+    known = [p for p in SOURCES if p in prefixes]
+    other = [p for p in prefixes if p not in SOURCES]
+    what = [SOURCES[p][0] for p in known] + other
+    lic = [SOURCES[p][1] for p in known] + [f"{p}: licence not recorded" for p in other]
+    return (f"mambasep training corpus ({', '.join(what)}), 8 kHz, dynamic two-speaker mixing",
+            f"weights: Apache-2.0; training audio: {', '.join(lic)}")
 
 
 # MARK: - Setup
@@ -103,8 +117,8 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="torch.compile the training forward (the scan stays eager); first steps compile")
     a("--device", default="auto")
     a("--threads", type=int, default=0)
-    a("--trained-on", default=TRAINED_ON)
-    a("--license", default=LICENSE)
+    a("--trained-on", default="", help="metadata (default: from the training speakers' sources)")
+    a("--license", default="", help="metadata (default: from the training speakers' sources)")
     args = ap.parse_args(argv)
     if args.total_steps <= 0 and args.plan_seconds <= 0:
         ap.error("give --total-steps or --plan-seconds (the cosine schedule's length)")
@@ -268,6 +282,9 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: --speed {args.speed[0]} {args.speed[1]}: need 0.5 ≤ LO ≤ HI ≤ 2")
     sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment,
                          speed=tuple(args.speed))
+    trained_on, license_text = describe_sources(corpus.speakers[i] for i in sampler.idx)
+    args.trained_on = args.trained_on or trained_on
+    args.license = args.license or license_text
     synth = None
     if args.synth_val > 0 and (corpus.split == "heldout").sum() >= 2:
         synth = MixSampler(corpus, "heldout", seconds=args.seconds, seed=args.seed).fixed_set(args.synth_val)

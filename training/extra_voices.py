@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Build a corpus of real human voices from KDE's educational games (Debian packages).
+
+    python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
+    python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
+
+Why: the training corpus has only four human speakers (Asterisk prompts), and the devset's real
+voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). `klettres-data`
+(letters and syllables spoken in ~20 languages) and `ktuberling-data` (words in ~25 languages)
+hold about 1.3 h of recordings by a few dozen different people; licence GPL-2+ (their
+debian/copyright), which a model trained on them must name in its licence chain.
+
+Output: the corpus format of `../shared/corpus` (`manifest.tsv` with id, engine, speaker, voice,
+seconds, text, and `audio/<id>.flac` at 8 kHz), ready for `prepare_data.py --corpus` (which
+takes several corpora). Recordings are short (one word or syllable), so each speaker's
+recordings are joined in a seeded random order, with 0.1–0.4 s pauses, into utterances of at
+most `--max-seconds` (like the devset's joined FSDD digits), and each speaker keeps at most
+`--max-minutes` of them.
+
+Speakers: one per language code; both games' recordings of a language count as one speaker
+(they may share a voice, and mixing a speaker with itself must not happen), and Serbian script
+variants (sr, sr@latin, ...) are the same files, dropped as byte-identical duplicates. Different
+codes of one language (en, en_GB) are assumed to be different people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
+
+PACKAGES = ("klettres-data", "ktuberling-data")
+AUDIO = (".ogg", ".wav", ".flac", ".mp3")
+
+
+# MARK: - Finding recordings
+
+
+def find_recordings(root: Path) -> dict[str, list[Path]]:
+    """Language code → recording files under an extracted `usr/share` of both packages.
+
+    Byte-identical files are kept once (the first in sorted path order).
+    """
+    share = root / "usr" / "share"
+    found: list[tuple[str, Path]] = []
+    for f in sorted((share / "klettres").glob("*/*/*")):       # klettres/<lang>/{alpha,syllab}/x
+        if f.suffix.lower() in AUDIO:
+            found.append((f.parts[-3], f))
+    for f in sorted((share / "ktuberling" / "sounds").glob("*/*")):  # ktuberling/sounds/<lang>/x
+        if f.suffix.lower() in AUDIO:
+            found.append((f.parts[-2], f))
+    seen: set[str] = set()
+    by_lang: dict[str, list[Path]] = {}
+    for lang, f in found:
+        h = hashlib.sha1(f.read_bytes()).hexdigest()
+        if h in seen:
+            continue
+        seen.add(h)
+        by_lang.setdefault(lang.split("@")[0], []).append(f)
+    return by_lang
+
+
+def download(dst: Path) -> Path:
+    """apt-get download + dpkg -x of PACKAGES into dst; returns dst."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in PACKAGES:
+        subprocess.run(["apt-get", "download", p], cwd=dst, check=True, stdout=subprocess.DEVNULL)
+    for deb in sorted(dst.glob("*.deb")):
+        subprocess.run(["dpkg", "-x", str(deb), str(dst)], check=True)
+    return dst
+
+
+# MARK: - Joining
+
+
+def join_utterances(clips: list[np.ndarray], rng: np.random.Generator, max_samples: int,
+                    gap: tuple[float, float] = (0.1, 0.4)) -> list[np.ndarray]:
+    """Clips (int16) in random order, joined with random pauses into pieces ≤ max_samples.
+
+    A clip longer than max_samples is cut to it. Every clip is used exactly once.
+    """
+    out: list[np.ndarray] = []
+    cur: list[np.ndarray] = []
+    n = 0
+    for i in rng.permutation(len(clips)):
+        c = clips[i][:max_samples]
+        pause = np.zeros(int(rng.uniform(*gap) * SR), np.int16) if cur else np.zeros(0, np.int16)
+        if cur and n + len(pause) + len(c) > max_samples:
+            out.append(np.concatenate(cur))
+            cur, n = [], 0
+            pause = np.zeros(0, np.int16)
+        cur += [pause, c]
+        n += len(pause) + len(c)
+    if cur:
+        out.append(np.concatenate(cur))
+    return out
+
+
+# MARK: - Main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
+    ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
+    ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")
+    ap.add_argument("--max-minutes", type=float, default=6.0,
+                    help="per speaker (keeps one language from dominating; 0: no limit)")
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    import soundfile as sf
+
+    tmp = None
+    if args.root:
+        root = Path(args.root)
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="kde-voices-"))
+        root = download(tmp)
+    by_lang = find_recordings(root)
+    if not by_lang:
+        raise SystemExit(f"error: no klettres/ktuberling recordings under {root}/usr/share")
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "audio").mkdir(parents=True)
+    rng = np.random.default_rng(args.seed)
+    rows, total = [], 0
+    for lang in sorted(by_lang):
+        clips = [trim_silence(_decode_one(str(f)), margin=400) for f in by_lang[lang]]
+        clips = [c for c in clips if len(c) >= SR // 10]
+        apps = sorted({"klettres" if "klettres" in f.parts else "ktuberling" for f in by_lang[lang]})
+        joined = join_utterances(clips, rng, int(args.max_seconds * SR))
+        if args.max_minutes > 0:
+            budget = int(args.max_minutes * 60 * SR)
+            keep = np.cumsum([len(y) for y in joined]) <= budget
+            joined = [y for y, k in zip(joined, keep) if k] or joined[:1]
+        for k, y in enumerate(joined):
+            uid = f"kde_{lang}_{k:04d}"
+            sf.write(out / "audio" / f"{uid}.flac", y, SR, subtype="PCM_16")
+            rows.append([uid, "kde", f"kde:{lang}", "+".join(apps), f"{len(y) / SR:.3f}", ""])
+            total += len(y)
+    with open(out / "manifest.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
+        w.writerows(rows)
+    (out / "README.md").write_text(
+        "# KDE voices\n\nReal recordings from Debian's " + ", ".join(PACKAGES) + " (GPL-2+), "
+        "joined per language by training/extra_voices.py; one speaker per language code.\n")
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"kde voices: {len(by_lang)} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "
+          f"in {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

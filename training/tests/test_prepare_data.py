@@ -1,0 +1,108 @@
+"""Packing: several corpora, engine caps, real engines never held out; the KDE voices builder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(HERE))
+
+import extra_voices  # noqa: E402
+import prepare_data  # noqa: E402
+import train  # noqa: E402
+
+
+def write_corpus(root: Path, engine: str, speakers: list[str], per: int, prefix: str, seed: int) -> Path:
+    """A corpus folder: `per` tone utterances (1–2 s, 16 kHz) for each speaker."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    for si, spk in enumerate(speakers):
+        for k in range(per):
+            n = int(rng.uniform(1.0, 2.0) * 16000)
+            x = 0.3 * np.sin(2 * np.pi * (120 + 30 * si) * np.arange(n) / 16000)
+            uid = f"{prefix}{si}_{k}"
+            sf.write(root / "audio" / f"{uid}.wav", x, 16000, subtype="PCM_16")
+            rows.append([uid, engine, spk, spk, f"{n / 16000:.3f}", ""])
+    with open(root / "manifest.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
+        w.writerows(rows)
+    return root
+
+
+def run_prepare(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(HERE / "prepare_data.py"), "--devset", "", "--out",
+                           str(tmp / "out"), "--cache", str(tmp / "cache"), "--chunks", "2", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="needs opusenc")
+def test_two_corpora_caps_and_real_speakers_kept(tmp_path):
+    a = write_corpus(tmp_path / "a", "kokoro", [f"kokoro:v{i}" for i in range(12)], 3, "k", 1)
+    b = write_corpus(tmp_path / "b", "kde", ["kde:fr", "kde:de", "kde:it"], 3, "d", 2)
+    r = run_prepare(tmp_path, "--corpus", str(a), "--corpus", str(b), "--max-hours", "kokoro=0.005",
+                    "--heldout-frac", "0.2")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "out/data/manifest.tsv"), delimiter="\t"))
+    kde = [x for x in rows if x["engine"] == "kde"]
+    kok = [x for x in rows if x["engine"] == "kokoro"]
+    assert len(kde) == 9 and all(x["split"] == "train" for x in kde)   # real voices: all kept, none held out
+    assert 0 < len(kok) < 36                                            # capped at 18 s of 36 utterances
+    assert sum(float(x["seconds"]) for x in kok) <= 0.005 * 3600 + 0.5
+    info = json.loads((tmp_path / "out/data/info.json").read_text())
+    assert info["corpus"] == [str(a), str(b)] and info["max_hours"] == {"kokoro": 0.005}
+
+
+@pytest.mark.skipif(shutil.which("opusenc") is None, reason="needs opusenc")
+def test_duplicate_ids_and_bad_caps_are_errors(tmp_path):
+    a = write_corpus(tmp_path / "a", "kokoro", ["kokoro:v0", "kokoro:v1"], 1, "x", 1)
+    b = write_corpus(tmp_path / "b", "kde", ["kde:fr", "kde:de"], 1, "x", 2)
+    r = run_prepare(tmp_path, "--corpus", str(a), "--corpus", str(b))
+    assert r.returncode != 0 and "ids also in an earlier corpus" in r.stderr
+    r = run_prepare(tmp_path, "--corpus", str(a), "--max-hours", "kokoro")
+    assert r.returncode != 0 and "--max-hours" in r.stderr
+
+
+def test_join_utterances_uses_every_clip_once_within_the_limit():
+    rng = np.random.default_rng(0)
+    clips = [np.full(int(rng.integers(800, 9000)), i + 1, np.int16) for i in range(40)]
+    out = extra_voices.join_utterances(clips, np.random.default_rng(1), max_samples=24000)
+    assert all(len(o) <= 24000 for o in out)
+    used = np.concatenate(out)
+    for i, c in enumerate(clips):
+        assert (used == i + 1).sum() == len(c)       # each clip exactly once, whole
+    long = extra_voices.join_utterances([np.ones(50000, np.int16)], np.random.default_rng(1), 24000)
+    assert [len(o) for o in long] == [24000]         # a too-long clip is cut
+
+
+def test_find_recordings_merges_variants_and_drops_duplicates(tmp_path):
+    import soundfile as sf
+
+    share = tmp_path / "usr/share"
+    x = (0.2 * np.sin(np.arange(4000) / 5)).astype(np.float32)
+    for rel in ("klettres/fr/alpha/a.ogg", "klettres/fr/syllab/ba.ogg", "ktuberling/sounds/fr/eye.ogg",
+                "ktuberling/sounds/sr/nose.ogg", "ktuberling/sounds/sr@latin/nose.ogg"):
+        (share / rel).parent.mkdir(parents=True, exist_ok=True)
+        y = x * (1 + len(rel) % 3) if "sr" not in rel else x    # the two Serbian files are identical
+        sf.write(share / rel, y, 8000, format="OGG", subtype="VORBIS")
+    (share / "ktuberling/sounds/sr@latin/nose.ogg").write_bytes((share / "ktuberling/sounds/sr/nose.ogg").read_bytes())
+    found = extra_voices.find_recordings(tmp_path)
+    assert sorted(found) == ["fr", "sr"]
+    assert len(found["fr"]) == 3 and len(found["sr"]) == 1
+
+
+def test_metadata_names_the_sources_of_the_training_speakers():
+    what, lic = train.describe_sources(["kokoro:a", "kde:fr", "asterisk:allison"])
+    assert "Kokoro-82M voice blends" in what and "KDE klettres/ktuberling" in what and "Piper" not in what
+    assert "GPL-2+" in lic and "CC BY-SA 3.0" in lic and lic.startswith("weights: Apache-2.0")
