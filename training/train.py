@@ -14,7 +14,8 @@ Run folder (`--run-dir`):
   last.optim2.pt    AdamW second moments + step counts } (each file ≤ 15 MB for XS)
   last.optim16.pt   both moments in bfloat16 (one smaller file for carrying between machines)
   last16.pt         like last.pt with float16 weights (4.6 MB for XS: the file to carry back)
-  best.safetensors  export (mambasep_ref.io.save_model) of the best devset SI-SNRi so far
+  best.safetensors  export (mambasep_ref.io.save_model) of the best devset SI-SNRi so far, its
+                    decoder scaled by `output_gain` (metadata) so estimates ≤ mixture peak
   log.jsonl         one JSON object per log/validation event
 
 `--resume DIR|auto`: continue from DIR's last.pt (else last16.pt, weights widened); optimiser
@@ -214,6 +215,31 @@ def init_state(path: str, cfg: ModelConfig) -> dict:
     return sd
 
 
+def output_gain(peak_ratio: float) -> float:
+    """The largest power of two g ≤ 1 with peak_ratio · g ≤ 1: exported estimates then peak no
+    higher than their mixture on the devset (SI-SNR training leaves the level free; ours came out
+    at 3–6× the mixture and clipped in 16-bit files). 1 for a ratio ≤ 1 or not finite."""
+    if not math.isfinite(peak_ratio) or peak_ratio <= 1.0:
+        return 1.0
+    return 2.0 ** -math.ceil(math.log2(peak_ratio))
+
+
+class scaled_decoder:
+    """Context: decoder.conv.weight × gain (a power of two, so undoing it is exact)."""
+
+    def __init__(self, model, gain: float):
+        self.w, self.gain = model.decoder.conv.weight, gain
+
+    def __enter__(self):
+        with torch.no_grad():
+            self.w.mul_(self.gain)
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            self.w.div_(self.gain)
+        return False
+
+
 def skip_nonfinite_step(opt, gnorm: torch.Tensor) -> None:
     """opt.step(), skipped when the gradient norm is not finite, without waiting for the GPU.
 
@@ -359,6 +385,7 @@ def main(argv=None) -> int:
             r = evaluate_devset(model, devset, dev, rank, world)
             rec["dev_sisnri"] = round(r["mean"], 3)
             rec["dev_groups"] = {k: round(v, 3) for k, v in r["groups"].items()}
+            rec["dev_peak_ratio"] = round(r["peak_ratio"], 3)
         if synth is not None:
             rec["synth_sisnri"] = round(evaluate_synth(model, synth[0], synth[1], dev, 16, rank, world), 3)
         score = rec.get("dev_sisnri", rec.get("synth_sisnri"))
@@ -373,7 +400,10 @@ def main(argv=None) -> int:
                 meta = {"name": args.name, "trained_on": f"{args.trained_on}; {st['step']} steps",
                         "license": args.license,
                         "devset_sisnri": f"{score:.3f}", "step": str(st["step"])}
-                save_model(model, run / "best.safetensors.tmp", meta)
+                gain = output_gain(rec.get("dev_peak_ratio", 1.0))
+                meta["output_gain"] = f"{gain:g}"
+                with scaled_decoder(model, gain):
+                    save_model(model, run / "best.safetensors.tmp", meta)
                 os.replace(run / "best.safetensors.tmp", run / "best.safetensors")
         log(rec)
 

@@ -133,16 +133,22 @@ def load_devset(root: str | Path) -> list[DevItem]:
 def evaluate_devset(model: torch.nn.Module, items: list[DevItem], device, rank: int = 0,
                     world: int = 1) -> dict:
     """Mean and per-group SI-SNRi over `items`; with world > 1 each rank does items[rank::world]
-    and the results are summed over the process group (every rank gets the full result)."""
+    and the results are summed over the process group (every rank gets the full result).
+
+    Also `peak_ratio`: the largest (estimate peak / mixture peak) over the items, the output
+    level that SI-SNR training leaves free (train.py picks the exported output gain from it)."""
     was = model.training
     model.eval()
     scores = torch.zeros(len(items), dtype=torch.float64, device=device)
+    peak = torch.zeros(1, dtype=torch.float64, device=device)
     for k in range(rank, len(items), world):
         it = items[k]
         est = model(it.mix[None].to(device)).float()                             # [1, C, T]
         scores[k] = si_snri(est, it.refs[None].to(device), it.mix[None].to(device))[0]
+        peak = torch.maximum(peak, (est.abs().max() / it.mix.abs().max().clamp(min=1e-9)).double())
     if world > 1:
         torch.distributed.all_reduce(scores)
+        torch.distributed.all_reduce(peak, op=torch.distributed.ReduceOp.MAX)
     model.train(was)
     s = scores.cpu().numpy()
     groups: dict[str, list[float]] = {}
@@ -150,6 +156,7 @@ def evaluate_devset(model: torch.nn.Module, items: list[DevItem], device, rank: 
         for g in it.groups:
             groups.setdefault(g, []).append(float(v))
     return {"mean": float(s.mean()), "groups": {g: float(np.mean(v)) for g, v in sorted(groups.items())},
+            "peak_ratio": float(peak),
             "per_item": {it.id: round(float(v), 3) for it, v in zip(items, s)}}
 
 

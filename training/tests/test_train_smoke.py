@@ -61,6 +61,8 @@ def test_perfect_estimator_scores_refs_minus_mixture():
     assert r["mean"] == pytest.approx(np.mean(expect), abs=1e-9)
     assert r["groups"]["arctic"] == pytest.approx(expect[0], abs=1e-9)
     assert r["groups"]["fsdd"] == pytest.approx(np.mean(expect), abs=1e-9)
+    peaks = [float(it.refs.abs().max() / it.mix.abs().max()) for it in items]
+    assert r["peak_ratio"] == pytest.approx(max(peaks), rel=1e-6)
     # The mixture as its own estimate scores 0 dB improvement.
     it = items[0]
     assert float(si_snri(it.mix.expand(1, 2, -1), it.refs[None], it.mix[None])) == pytest.approx(0, abs=1e-9)
@@ -111,7 +113,9 @@ def test_resume_continues_exactly(tmp_path):
     assert (tmp_path / "a" / "best.safetensors").exists()
     from mambasep_ref.io import read_metadata
     meta = read_metadata(tmp_path / "a" / "best.safetensors")
-    assert {"config", "name", "trained_on", "license"} <= set(meta)
+    assert {"config", "name", "trained_on", "license", "output_gain"} <= set(meta)
+    g = float(meta["output_gain"])
+    assert 0 < g <= 1 and np.log2(g) == round(np.log2(g))     # a power of two
 
 
 def test_resume_with_other_config_is_an_error(tmp_path):
@@ -179,6 +183,19 @@ def test_compiled_forward_and_backward_match_eager():
         # Fused reductions reorder sums; the norm/encoder gradients (~1e-3) differ by < 2 %.
         assert float((p.grad - g_ref[n]).abs().max()) <= 2e-2 * float(g_ref[n].abs().max()) + 1e-9, n
     scan_mod.set_scan_impl("auto")
+
+
+def test_output_gain_keeps_estimates_at_or_below_the_mixture_peak():
+    assert train.output_gain(5.41) == 0.125 and train.output_gain(3.8) == 0.25
+    assert train.output_gain(4.0) == 0.25 and train.output_gain(1.0) == 1.0
+    assert train.output_gain(0.3) == 1.0 and train.output_gain(float("nan")) == 1.0
+    m = torch.nn.Module()
+    m.decoder = torch.nn.Module()
+    m.decoder.conv = torch.nn.ConvTranspose1d(4, 1, 3)
+    w0 = m.decoder.conv.weight.detach().clone()
+    with train.scaled_decoder(m, 0.125):
+        assert torch.equal(m.decoder.conv.weight.detach(), w0 * 0.125)
+    assert torch.equal(m.decoder.conv.weight.detach(), w0)     # restored exactly
 
 
 def test_nonfinite_gradient_skips_the_step():
