@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import sys
 from dataclasses import dataclass
@@ -25,40 +24,13 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mambasep_ref.losses import pit_si_snr, si_snr  # noqa: E402  (the one definition, re-exported)
+
 __all__ = ["DevItem", "load_devset", "si_snr", "pit_si_snr", "si_snri", "evaluate_devset",
            "evaluate_synth", "group_of"]
 
 
 # MARK: - Metric
-
-
-def si_snr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
-    """SI-SNR in dB over the last axis (means removed), broadcasting leading dims.
-
-    s_t = <ŝ,s>/(‖s‖²+ε)·s, e = ŝ − s_t, 10·log10(‖s_t‖²/(‖e‖²+ε) + ε) (DESIGN.md, "Metrics").
-    """
-    est = est - est.mean(-1, keepdim=True)
-    ref = ref - ref.mean(-1, keepdim=True)
-    dot = (est * ref).sum(-1, keepdim=True)
-    s_t = dot / (ref.pow(2).sum(-1, keepdim=True) + eps) * ref
-    e = est - s_t
-    return 10 * torch.log10(s_t.pow(2).sum(-1) / (e.pow(2).sum(-1) + eps) + eps)
-
-
-def pit_si_snr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
-    """Best mean SI-SNR over source permutations: (score [B], perm [B, C]); est, ref [B, C, T].
-
-    perm[b, j] is the estimate paired with reference j. All C! permutations are tried.
-    """
-    if est.dim() != 3 or est.shape != ref.shape:
-        raise ValueError(f"pit_si_snr: expected est, ref [B, C, T] of one shape, got "
-                         f"{tuple(est.shape)} and {tuple(ref.shape)}")
-    c = est.shape[1]
-    pair = si_snr(est[:, :, None, :], ref[:, None, :, :], eps)                  # [B, C_est, C_ref]
-    perms = torch.tensor(list(itertools.permutations(range(c))), device=est.device)  # [P, C]
-    scores = pair[:, perms, torch.arange(c, device=est.device)].mean(-1)        # [B, P]
-    best, idx = scores.max(-1)                                                  # [B]
-    return best, perms[idx]
 
 
 def si_snri(est: Tensor, refs: Tensor, mix: Tensor) -> Tensor:
