@@ -20,8 +20,6 @@ is read back and compared tensor for tensor; any difference is an error.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 
@@ -29,8 +27,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mambasep_ref.config import PRESETS, ModelConfig  # noqa: E402
-from mambasep_ref.io import WeightsError, load_model, read_metadata, save_model  # noqa: E402
+from mambasep_ref.config import PRESETS, ModelConfig, parse_overrides  # noqa: E402
+from mambasep_ref.io import (WeightsError, load_checkpoint, load_model, read_metadata,  # noqa: E402
+                             save_model, scale_output)
 from mambasep_ref.model import DPMamba  # noqa: E402
 
 
@@ -38,44 +37,6 @@ def random_model(cfg: ModelConfig, seed: int) -> DPMamba:
     """The model's own initialisation after torch.manual_seed(seed) (what fixtures.py uses)."""
     torch.manual_seed(seed)
     return DPMamba(cfg).eval()
-
-
-def load_checkpoint(path: str) -> DPMamba:
-    """A training checkpoint {"model": state_dict, "config": json} → model (strict)."""
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"{path}: cannot load checkpoint: {e}") from None
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        raise WeightsError(f"{path}: a checkpoint must be a dict with keys 'model' and 'config'")
-    config = ckpt["config"]
-    cfg = ModelConfig.from_dict(config) if isinstance(config, dict) else ModelConfig.from_json(config)
-    state = {}
-    for k, v in ckpt["model"].items():
-        for prefix in ("module.", "_orig_mod."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        state[k] = v.float()
-    model = DPMamba(cfg)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise WeightsError(f"{path}: checkpoint does not match its config: {e}") from None
-    return model.eval()
-
-
-def parse_set(items: list[str]) -> dict:
-    """--set key=value pairs (values parsed as JSON, else kept as strings)."""
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise ValueError(f"--set expects key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k] = v
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             model = load_checkpoint(args.checkpoint)
             default_name = "dpmamba"
         else:
-            overrides = parse_set(args.set)
+            overrides = parse_overrides(args.set, "--set")
             if args.intra_mixer:
                 overrides["intra_mixer"] = args.intra_mixer
             if args.inter_mixer:
@@ -126,13 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             default_name = f"dpmamba-{args.preset}"
         meta["name"] = args.name or default_name
         if args.output_gain is not None:
-            g = args.output_gain
-            if not (g > 0 and math.frexp(g)[0] == 0.5):
-                raise ValueError(f"--output-gain must be a positive power of two, got {g}")
-            with torch.no_grad():
-                model.decoder.conv.weight.mul_(g)
-            prev = float(meta.get("output_gain", "1"))
-            meta["output_gain"] = f"{prev * g:g}"
+            scale_output(model, args.output_gain)
+            meta["output_gain"] = f"{float(meta.get('output_gain', '1')) * args.output_gain:g}"
         if args.license:
             meta["license"] = args.license
         if args.trained_on:

@@ -28,6 +28,7 @@ an exported .safetensors or a checkpoint (.pt) with a fresh optimiser, schedule 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -45,7 +46,7 @@ sys.path.insert(0, str(HERE))
 
 from data import Augment, MixSampler, decode_shards, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
+from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
 from validate import pit_si_snr, evaluate_devset, evaluate_synth, load_devset  # noqa: E402
 
@@ -127,16 +128,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args) -> ModelConfig:
-    ov = {}
-    for kv in args.override:
-        if "=" not in kv:
-            raise SystemExit(f"error: --override {kv!r} is not KEY=VALUE")
-        k, v = kv.split("=", 1)
-        try:
-            ov[k] = json.loads(v)
-        except json.JSONDecodeError:
-            ov[k] = v
     try:
+        ov = parse_overrides(args.override, "--override")
         return ModelConfig.preset(args.preset, intra_mixer=args.intra, inter_mixer=args.inter, **ov)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
@@ -202,17 +195,14 @@ def init_state(path: str, cfg: ModelConfig) -> dict:
 
     The file's config must equal `cfg`; float16 checkpoint weights are widened to float32.
     """
-    if path.endswith(".safetensors"):
-        from mambasep_ref.io import load_model  # noqa: PLC0415
-        m0 = load_model(path)
-        got, sd = m0.cfg.to_json(), m0.state_dict()
-    else:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-        got = ck.get("config")
-        sd = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
-    if got != cfg.to_json():
-        raise SystemExit(f"error: {path} has config {got}, not {cfg.to_json()}")
-    return sd
+    from mambasep_ref.io import WeightsError, load_checkpoint, load_model  # noqa: PLC0415
+    try:
+        m0 = load_model(path) if path.endswith(".safetensors") else load_checkpoint(path)
+    except WeightsError as e:
+        raise SystemExit(f"error: {e}")
+    if m0.cfg.to_json() != cfg.to_json():
+        raise SystemExit(f"error: {path} has config {m0.cfg.to_json()}, not {cfg.to_json()}")
+    return m0.state_dict()
 
 
 def output_gain(peak_ratio: float) -> float:
@@ -224,20 +214,15 @@ def output_gain(peak_ratio: float) -> float:
     return 2.0 ** -math.ceil(math.log2(peak_ratio))
 
 
-class scaled_decoder:
-    """Context: decoder.conv.weight × gain (a power of two, so undoing it is exact)."""
-
-    def __init__(self, model, gain: float):
-        self.w, self.gain = model.decoder.conv.weight, gain
-
-    def __enter__(self):
-        with torch.no_grad():
-            self.w.mul_(self.gain)
-
-    def __exit__(self, *exc):
-        with torch.no_grad():
-            self.w.div_(self.gain)
-        return False
+@contextlib.contextmanager
+def scaled_decoder(model, gain: float):
+    """Context: the model's output scaled by `gain` (io.scale_output), undone exactly after."""
+    from mambasep_ref.io import scale_output  # noqa: PLC0415
+    scale_output(model, gain)
+    try:
+        yield model
+    finally:
+        scale_output(model, 1.0 / gain)
 
 
 def skip_nonfinite_step(opt, gnorm: torch.Tensor) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelConfig", "PRESETS", "MIXERS", "S4D_INITS"]
+__all__ = ["ModelConfig", "PRESETS", "MIXERS", "S4D_INITS", "parse_overrides"]
 
 MIXERS = ("mamba", "s4d")
 S4D_INITS = ("lin", "legs")
@@ -22,6 +22,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "s": {"n_filters": 256, "num_blocks": 8},
     "m": {"n_filters": 256, "num_blocks": 16},
 }
+
+
+def parse_overrides(items: list[str], flag: str = "--set") -> dict[str, Any]:
+    """KEY=VALUE command-line items → {key: value}; values parse as JSON, else stay strings.
+
+    ValueError naming `flag` for an item without "=".
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k] = v
+    return out
 
 
 def _is_int(v: Any) -> bool:

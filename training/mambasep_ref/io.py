@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from typing import Mapping
@@ -15,8 +16,8 @@ from torch import Tensor
 from .config import ModelConfig
 from .model import DPMamba
 
-__all__ = ["save_model", "load_model", "load_state", "read_metadata", "save_tensors",
-           "WeightsError"]
+__all__ = ["save_model", "load_model", "load_state", "load_checkpoint", "read_metadata",
+           "save_tensors", "scale_output", "WeightsError"]
 
 
 class WeightsError(ValueError):
@@ -128,3 +129,52 @@ def load_model(path: str | os.PathLike) -> DPMamba:
     model.load_state_dict(weights, strict=True)
     model.eval()
     return model
+
+
+# MARK: - Training checkpoints and output level
+
+
+def load_checkpoint(path: str | os.PathLike) -> DPMamba:
+    """A training checkpoint {"model": state_dict, "config": json, ...} → model (strict, float32).
+
+    Prefixes "module." (DDP) and "_orig_mod." (torch.compile) are stripped; float16 weights
+    (`last16.pt`) are widened. A checkpoint is a pickle that also holds RNG states, so it is
+    loaded with `weights_only=False`: load only files you trust (your own training runs).
+    """
+    path = os.fspath(path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise WeightsError(f"{path}: cannot load checkpoint: {e}") from None
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise WeightsError(f"{path}: a checkpoint must be a dict with keys 'model' and 'config'")
+    config = ckpt["config"]
+    try:
+        cfg = ModelConfig.from_dict(config) if isinstance(config, dict) else ModelConfig.from_json(config)
+    except ValueError as e:
+        raise WeightsError(f"{path}: {e}") from None
+    state = {}
+    for k, v in ckpt["model"].items():
+        for prefix in ("module.", "_orig_mod."):
+            if k.startswith(prefix):
+                k = k[len(prefix):]
+        state[k] = v.float()
+    model = DPMamba(cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise WeightsError(f"{path}: checkpoint does not match its config: {e}") from None
+    return model.eval()
+
+
+def scale_output(model: DPMamba, gain: float) -> None:
+    """Multiply `decoder.conv.weight` by `gain`, a positive power of two, in place.
+
+    Every output sample then scales by exactly `gain` (and `scale_output(model, 1 / gain)` undoes
+    it exactly); SI-SNR is unchanged. Models trained with SI-SNR put out an arbitrary level, so
+    exported files record the gain they carry as metadata `output_gain`. ValueError otherwise.
+    """
+    if not (gain > 0 and math.isfinite(gain) and math.frexp(gain)[0] == 0.5):
+        raise ValueError(f"output gain must be a positive power of two, got {gain}")
+    with torch.no_grad():
+        model.decoder.conv.weight.mul_(gain)

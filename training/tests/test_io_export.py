@@ -66,6 +66,17 @@ def test_export_checkpoint(tmp_path) -> None:
     assert read_metadata(out)["license"] == "MIT"
     torch.save({"model": {}, "config": cfg.to_json()}, ckpt)
     assert export.main(["--checkpoint", str(ckpt), "--out", str(out)]) == 1
+    # train.py's own checkpoints: float16 weights plus numpy RNG state (not weights-only).
+    import numpy as np
+    torch.save({"model": {k: v.half() for k, v in model.state_dict().items()}, "config": cfg.to_json(),
+                "rng": {"numpy": np.random.get_state()}}, ckpt)
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out), "--output-gain", "0.5"]) == 0
+    back = load_model(out).state_dict()
+    for k, v in model.state_dict().items():
+        want = v.half().float() * (0.5 if k == "decoder.conv.weight" else 1.0)
+        assert torch.equal(back[k], want), k
+    assert read_metadata(out)["output_gain"] == "0.5"
+    assert export.main(["--checkpoint", str(ckpt), "--out", str(out), "--output-gain", "0.3"]) == 1
 
 
 def test_export_f16_halves_size_and_loads(tmp_path) -> None:
@@ -80,6 +91,8 @@ def test_export_f16_halves_size_and_loads(tmp_path) -> None:
 def test_export_bad_override_is_an_error(tmp_path, capsys) -> None:
     assert export.main(["--out", str(tmp_path / "x"), "--set", "chunk_size=7"]) == 1
     assert "chunk_size" in capsys.readouterr().err
+    assert export.main(["--out", str(tmp_path / "x"), "--set", "chunk_size"]) == 1
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
 
 
 # MARK: - Strict loading
