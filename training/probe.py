@@ -28,8 +28,7 @@ from data import MixSampler, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
-from train import skip_nonfinite_step  # noqa: E402
-from validate import pit_si_snr  # noqa: E402
+from train import train_step  # noqa: E402
 
 
 def probe(model, opt, sampler, batch: int, steps: int, warmup: int, dev, amp: bool) -> dict:
@@ -43,13 +42,7 @@ def probe(model, opt, sampler, batch: int, steps: int, warmup: int, dev, amp: bo
                 torch.cuda.synchronize(dev)
             t0 = time.time()
         mix, src = sampler.batch(i, 0, batch, dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            est = model(mix)
-        loss = -pit_si_snr(est.float(), src)[0].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        skip_nonfinite_step(opt, gnorm)
+        train_step(model, model.parameters(), opt, mix, src, amp, clip=5.0)
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     dt = time.time() - t0

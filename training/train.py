@@ -48,7 +48,8 @@ from data import Augment, MixSampler, decode_shards, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
-from validate import pit_si_snr, evaluate_devset, evaluate_synth, load_devset  # noqa: E402
+from mambasep_ref.losses import pit_loss  # noqa: E402
+from validate import evaluate_devset, evaluate_synth, load_devset  # noqa: E402
 
 # Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata.
 SOURCES = {
@@ -223,6 +224,21 @@ def scaled_decoder(model, gain: float):
         yield model
     finally:
         scale_output(model, 1.0 / gain)
+
+
+def train_step(net, params, opt, mix: torch.Tensor, src: torch.Tensor, amp: bool,
+               clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch (mix [B, T], src [B, C, T]): bf16 forward when `amp`, loss
+    −PIT SI-SNR in float32, backward, clipping to `clip`; returns (loss, gradient norm), both
+    still on the device (no host sync)."""
+    with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=amp):
+        est = net(mix)                                                           # [B, C, T]
+    loss = pit_loss(est.float(), src)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
+    skip_nonfinite_step(opt, gnorm)
+    return loss, gnorm
 
 
 def skip_nonfinite_step(opt, gnorm: torch.Tensor) -> None:
@@ -424,13 +440,7 @@ def main(argv=None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         mix, src = sampler.batch(st["step"], rank, args.batch, dev)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
-            est = net(mix)
-        loss = -pit_si_snr(est.float(), src)[0].mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
-        skip_nonfinite_step(opt, gnorm)
+        loss, gnorm = train_step(net, model.parameters(), opt, mix, src, amp, args.clip)
         acc_loss += loss.detach()
         acc_n += 1
         st["step"] += 1
