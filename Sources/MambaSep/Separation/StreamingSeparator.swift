@@ -88,11 +88,10 @@ public final class StreamingWindower {
     /// Windows separated so far.
     public private(set) var windowsProcessed = 0
 
-    /// Input kept from absolute position `bufferStart`.
-    private var buffer: [Float] = []
-    private var bufferStart = 0
+    /// Input pushed so far (the last window may reach back W before `nextStart`).
+    private var input = InputHistory()
     /// Samples pushed, and the start of the next block to emit (everything before it is out).
-    private var total = 0
+    private var total: Int { input.end }
     private var nextStart = 0
     /// The previous window's outputs (in the aligned speaker order) over `[prevStart, prevStart + n)`.
     private var previous: [[Float]]? = nil
@@ -108,27 +107,25 @@ public final class StreamingWindower {
         self.block = block
         self.lookBack = lookBack
         self.lookAhead = lookAhead
-        let x = min(lookAhead, block)
-        ramp = (0..<x).map { k in Float(0.5 - 0.5 * cos(Double.pi * (Double(k) + 0.5) / Double(x))) }
+        ramp = raisedCosineRamp(min(lookAhead, block))
     }
 
     /// Window length W = L + B + A.
     public var window: Int { lookBack + block + lookAhead }
 
     /// Input samples held (bounded by about 2·W + the largest pushed block); for memory tests.
-    public var bufferedSamples: Int { buffer.count + (previous?.first?.count ?? 0) * separator.speakers }
+    public var bufferedSamples: Int { input.samples.count + (previous?.first?.count ?? 0) * separator.speakers }
 
     /// Adds samples; returns the separated samples that are now final (one array per speaker).
     public func push(_ samples: [Float]) -> [[Float]] {
         precondition(!finished, "push after finish")
-        buffer.append(contentsOf: samples)
-        total += samples.count
+        input.append(samples)
         var out = [[Float]](repeating: [], count: separator.speakers)
         while total >= nextStart + block + lookAhead {
             let end = nextStart + block + lookAhead
             run(from: max(0, nextStart - lookBack), to: end, emitTo: nextStart + block, into: &out)
             nextStart += block
-            trimBuffer()
+            input.discard(before: nextStart - window)
         }
         return out
     }
@@ -148,7 +145,7 @@ public final class StreamingWindower {
             run(from: start, to: total, emitTo: total, into: &out)
         }
         nextStart = total
-        buffer = []
+        input.removeAll()
         previous = nil
         return out
     }
@@ -158,8 +155,7 @@ public final class StreamingWindower {
     /// Separates input `[a, e)`, aligns it to the previous window, emits `[nextStart, emitTo)`.
     private func run(from a: Int, to e: Int, emitTo t: Int, into out: inout [[Float]]) {
         let c = separator.speakers
-        let w = Array(buffer[(a - bufferStart)..<(e - bufferStart)])  // [e − a]
-        var sep = separator.separate(w)                                // C × [e − a]
+        var sep = separator.separate(input.slice(from: a, to: e))      // C × [e − a]
         windowsProcessed += 1
         let s = nextStart
         if let previous {
@@ -188,16 +184,6 @@ public final class StreamingWindower {
         previousStart = a
     }
 
-    /// Drops input no future window needs (the last window may reach back W before `nextStart`).
-    private func trimBuffer() {
-        let keepFrom = max(bufferStart, nextStart - window)
-        let drop = keepFrom - bufferStart
-        // Compact only when the dead prefix is large, so appends stay amortised O(1).
-        if drop > 0 && drop >= buffer.count / 2 {
-            buffer.removeFirst(drop)
-            bufferStart = keepFrom
-        }
-    }
 }
 
 // MARK: - Stream at any rate

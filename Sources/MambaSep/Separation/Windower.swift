@@ -27,13 +27,12 @@ public final class Windower {
     /// Number of windows separated so far.
     public private(set) var windowsProcessed = 0
 
-    /// Input kept from absolute position `bufferStart` (enough history for a full last window).
-    private var buffer: [Float] = []
-    private var bufferStart = 0
+    /// Input pushed so far, keeping enough history for a full last window.
+    private var input = InputHistory()
     /// Absolute position where the next window starts (= start of the pending tail).
     private var nextStart = 0
     /// Total samples pushed.
-    private var total = 0
+    private var total: Int { input.end }
     /// The previous window's outputs over [nextStart, nextStart + O), not yet emitted.
     private var tail: [[Float]]? = nil
     private var finished = false
@@ -46,7 +45,7 @@ public final class Windower {
         self.separator = separator
         self.window = window
         self.overlap = overlap
-        ramp = (0..<overlap).map { k in Float(0.5 - 0.5 * cos(Double.pi * (Double(k) + 0.5) / Double(overlap))) }
+        ramp = raisedCosineRamp(overlap)
     }
 
     private var hop: Int { window - overlap }
@@ -54,15 +53,13 @@ public final class Windower {
     /// Adds samples; returns the separated samples that are now final (one array per speaker).
     public func push(_ samples: [Float]) -> [[Float]] {
         precondition(!finished, "push after finish")
-        buffer.append(contentsOf: samples)
-        total += samples.count
+        input.append(samples)
         var out = [[Float]](repeating: [], count: separator.speakers)
         while total - nextStart >= window {
-            let w = slice(from: nextStart, to: nextStart + window)
-            let sep = separator.separate(w)
+            let sep = separator.separate(input.slice(from: nextStart, to: nextStart + window))
             emit(sep, regionStart: 0, isLast: false, into: &out)
             nextStart += hop
-            trimBuffer()
+            input.discard(before: nextStart - window)   // the last window may reach back W
         }
         return out
     }
@@ -81,29 +78,13 @@ public final class Windower {
         guard remaining > 0 else { return out }
         // Last window: what is left, extended back to at least W/2 samples; only its new part is used.
         let start = max(0, min(nextStart, total - window / 2))
-        let sep = separator.separate(slice(from: start, to: total))
+        let sep = separator.separate(input.slice(from: start, to: total))
         emit(sep, regionStart: nextStart - start, isLast: true, into: &out)
-        buffer = []
+        input.removeAll()
         return out
     }
 
     // MARK: Internals
-
-    private func slice(from a: Int, to b: Int) -> [Float] {
-        Array(buffer[(a - bufferStart)..<(b - bufferStart)])
-    }
-
-    /// Drops input no future window needs (keep W samples before `nextStart` for the last window).
-    /// (W/2 would do; W keeps the rule simple.)
-    private func trimBuffer() {
-        let keepFrom = max(bufferStart, nextStart - window)
-        let drop = keepFrom - bufferStart
-        // Compact only when the dead prefix is large, so appends stay amortised O(1).
-        if drop > 4 * window || (drop > 0 && drop >= buffer.count / 2) {
-            buffer.removeFirst(drop)
-            bufferStart = keepFrom
-        }
-    }
 
     /// Aligns `sep` (whose samples from `regionStart` correspond to absolute `nextStart`) to the
     /// tail, cross-fades the overlap, appends final samples to `out` and keeps the new tail.

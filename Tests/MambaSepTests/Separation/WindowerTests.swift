@@ -34,6 +34,30 @@ final class ShufflingOracleSeparator: WindowSeparator {
 
 /// Windowing, alignment, cross-fade and exact lengths.
 final class WindowerTests: XCTestCase {
+    func testInputHistoryKeepsPositionsAndBoundsMemory() {
+        var h = InputHistory()
+        var pushed: [Float] = []
+        for k in 0..<200 {
+            let block = (0..<(k % 7 * 13 + 1)).map { Float(pushed.count + $0) }
+            h.append(block)
+            pushed += block
+            h.discard(before: h.end - 50)                       // keep the last 50 positions live
+            XCTAssertEqual(h.end, pushed.count)
+            let a = max(0, h.end - 50)
+            XCTAssertEqual(h.slice(from: a, to: h.end), Array(pushed[a...]))
+            XCTAssertLessThanOrEqual(h.samples.count, 2 * 50 + 7 * 13 + 1)
+        }
+        h.discard(before: 3)                                     // already gone: no-op
+        let end = h.end
+        h.removeAll()
+        XCTAssertEqual(h.end, end)
+        XCTAssertEqual(h.slice(from: end, to: end), [])
+        XCTAssertEqual(raisedCosineRamp(0), [])
+        let r = raisedCosineRamp(8)
+        XCTAssertEqual(r.count, 8)
+        for k in 0..<8 { XCTAssertEqual(r[k] + r[7 - k], 1, accuracy: 1e-6) }   // symmetric cross-fade
+    }
+
     /// Sources with pauses that never coincide, plus noise so every window is distinguishable.
     private func sources(count c: Int, length n: Int, rate: Int, seed: UInt64) -> [[Float]] {
         var rng = EngineRNG(seed: seed)
