@@ -47,6 +47,21 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
+// MARK: - Shared options
+
+/// `--model` and `--threads`, shared by the commands that run the separation model.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
+    var model: String?
+
+    @Option(help: "Worker threads (default: all processors).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+    }
+}
+
 // MARK: - Formatting
 
 /// A number with `digits` decimals, for tables.

@@ -22,8 +22,7 @@ struct SeparateCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output folder (created if missing).")
     var output: String = "."
 
-    @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
-    var model: String?
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Output format: wav16, wav24, float (32-bit float WAV) or flac.")
     var format: String = "wav16"
@@ -34,12 +33,8 @@ struct SeparateCommand: ParsableCommand {
     @Option(help: "Overlap between consecutive windows, in seconds.")
     var overlap: Double = WindowSettings.standard.overlapSeconds
 
-    @Option(help: "Worker threads (default: all processors).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
     func validate() throws {
         if mixtures.isEmpty { throw ValidationError("give at least one mixture file") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
         if Self.formats[format] == nil {
             throw ValidationError("--format must be one of wav16, wav24, float, flac (got '\(format)')")
         }
@@ -55,7 +50,7 @@ struct SeparateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let m = try ModelStore.load(model)
+            let m = try ModelStore.load(engine.model)
             let dir = try prepareOutputFolder(output)
             // Plan every output first: missing inputs and name clashes fail before any work.
             var plans: [(input: String, outputs: [String])] = []
@@ -71,7 +66,7 @@ struct SeparateCommand: ParsableCommand {
                 let outs = (1...m.config.numSpeakers).map { (dir as NSString).appendingPathComponent("\(stem)_s\($0).\(ext)") }
                 plans.append((mix, outs))
             }
-            let separator = Separator(model: m, threads: threads)
+            let separator = Separator(model: m, threads: engine.threads)
             let showProgress = stderrIsTerminal
             for (i, plan) in plans.enumerated() {
                 let label = plans.count > 1 ? "[\(i + 1)/\(plans.count)] \(plan.input)" : plan.input

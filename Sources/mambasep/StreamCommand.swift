@@ -38,8 +38,7 @@ struct StreamCommand: ParsableCommand {
           ffmpeg -i in.mp4 -f s16le -ac 1 -ar 8000 - | mambasep stream --rate 8000 | ...
         """)
 
-    @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
-    var model: String?
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Raw input: sample rate in Hz (without it, stdin must be a WAV stream).")
     var rate: Int?
@@ -74,9 +73,6 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "Look-ahead (future context after each block) in seconds.")
     var lookahead: Double = StreamingSettings.standard.lookAheadSeconds
 
-    @Option(help: "Worker threads (default: all processors).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
     @Flag(name: .shortAndLong, help: "Print the stream format and the latency at start, throughput at the end (stderr).")
     var verbose = false
 
@@ -97,7 +93,6 @@ struct StreamCommand: ParsableCommand {
             throw ValidationError("--output-encoding must be s16le, s32le or f32le (got '\(e)')")
         }
         if stem.isEmpty || stem.contains("/") { throw ValidationError("--stem must be a plain file name") }
-        if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
         do { _ = try settings.samples(at: 8000) } catch { throw ValidationError("\(error)") }
     }
 
@@ -120,7 +115,7 @@ struct StreamCommand: ParsableCommand {
         if isatty(STDIN_FILENO) != 0 {
             throw CLIFailure("standard input is a terminal: pipe audio into `mambasep stream` (WAV, or raw PCM with --rate)")
         }
-        let m = try ModelStore.load(model)
+        let m = try ModelStore.load(engine.model)
         let source = FileDescriptorSource(fd: STDIN_FILENO)
         let reader: PCMStreamReader
         do {
@@ -139,7 +134,7 @@ struct StreamCommand: ParsableCommand {
         if let c = channel, c >= inFormat.channels {
             throw CLIFailure("<stdin>: channel \(c) requested but the stream has \(inFormat.channels) channel(s) (0-based)")
         }
-        let separator = try StreamingSeparator(separator: Separator(model: m, threads: threads),
+        let separator = try StreamingSeparator(separator: Separator(model: m, threads: engine.threads),
                                                modelRate: m.config.sampleRate, inputRate: inFormat.sampleRate,
                                                settings: settings)
         let speakers = separator.speakers
@@ -167,7 +162,7 @@ struct StreamCommand: ParsableCommand {
         if verbose {
             let w = separator.windower, mr = Double(m.config.sampleRate)
             let mixNote = inFormat.channels == 1 ? "" : (channel.map { ", channel \($0)" } ?? ", mixed to mono")
-            printError("stream: model \(m.name ?? "?") (\(m.config.sampleRate) Hz, \(speakers) speakers, \(threads) thread(s))")
+            printError("stream: model \(m.name ?? "?") (\(m.config.sampleRate) Hz, \(speakers) speakers, \(engine.threads) thread(s))")
             printError("stream: input \(reader.isWAV ? "WAV" : "raw") \(inFormat.sampleRate) Hz, \(inFormat.channels) ch, \(Self.name(inFormat.encoding))\(mixNote)")
             printError("stream: block \(fixed(Double(w.block) / mr, 3)) s, window \(fixed(Double(w.window) / mr, 3)) s (look-back \(fixed(Double(w.lookBack) / mr, 3)) s, look-ahead \(fixed(Double(w.lookAhead) / mr, 3)) s)")
             printError("stream: algorithmic latency \(fixed(separator.latencySeconds, 3)) s (block + look-ahead \(fixed(Double(w.block + w.lookAhead) / mr, 3)) s, resampling \(fixed(separator.resamplingDelaySeconds, 3)) s)")
