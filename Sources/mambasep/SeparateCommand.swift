@@ -25,7 +25,7 @@ struct SeparateCommand: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     @Option(help: "Output format: wav16, wav24, float (32-bit float WAV) or flac.")
-    var format: String = "wav16"
+    var format: OutputFormat = .wav16
 
     @Option(help: "Window length in seconds for long inputs.")
     var window: Double = WindowSettings.standard.windowSeconds
@@ -35,18 +35,26 @@ struct SeparateCommand: ParsableCommand {
 
     func validate() throws {
         if mixtures.isEmpty { throw ValidationError("give at least one mixture file") }
-        if Self.formats[format] == nil {
-            throw ValidationError("--format must be one of wav16, wav24, float, flac (got '\(format)')")
-        }
         _ = try settings.samples(at: 8000)
     }
 
     private var settings: WindowSettings { WindowSettings(windowSeconds: window, overlapSeconds: overlap) }
 
-    /// `--format` names and the writer formats they select.
-    static let formats: [String: AudioFileFormat] = ["wav16": .wav16, "wav24": .wav24, "float": .wavFloat, "flac": .flac]
+    /// `--format` values and the writer formats they select.
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case wav16, wav24, float, flac
 
-    private var fileFormat: AudioFileFormat { Self.formats[format] ?? .wav16 }
+        var file: AudioFileFormat {
+            switch self {
+            case .wav16: return .wav16
+            case .wav24: return .wav24
+            case .float: return .wavFloat
+            case .flac: return .flac
+            }
+        }
+    }
+
+    private var fileFormat: AudioFileFormat { format.file }
 
     func run() throws {
         try reportingErrors {

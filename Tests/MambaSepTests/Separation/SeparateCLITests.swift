@@ -62,7 +62,7 @@ final class SeparateCLITests: XCTestCase {
         }
         let bad = try run(["separate", a, "-o", dir.path, "--model", modelPath, "--format", "mp3"])
         XCTAssertEqual(bad.status, 64)
-        XCTAssertTrue(bad.stderr.contains("--format must be one of"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("Please provide one of 'wav16'"), bad.stderr)
     }
 
     func testErrorsAreClearAndComeBeforeAnyWork() throws {
