@@ -95,11 +95,11 @@ extra_args() {  # name → EXTRA_<name> (dashes as underscores)
   local var="EXTRA_${1//-/_}"; echo "${!var:-}"
 }
 resume_args() {
-  local run="$WORK/runs/$1"
+  local run="$WORK/runs/$1" f
   if [ -f "$run/last.pt" ]; then echo "--resume auto"
   elif [ -f "$RESUME_DIR/$1/last.pt" ] || [ -f "$RESUME_DIR/$1/last16.pt" ]; then
     echo "--resume $RESUME_DIR/$1"
-  elif init_file "$1" >/dev/null; then echo "--init-weights $(init_file "$1")"
+  elif f=$(init_file "$1"); then echo "--init-weights $f"
   else echo ""; fi
 }
 
