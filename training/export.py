@@ -5,12 +5,18 @@
     python training/export.py --preset xs --intra-mixer s4d --inter-mixer s4d --out s4d.safetensors
     python training/export.py --checkpoint run/ckpt.pt --out model.safetensors --name dpmamba-xs
     python training/export.py --weights run/best.safetensors --output-gain 0.125 --out bundled.safetensors
+    python training/export.py --checkpoint a/last.pt --average b/last.pt --output-gain 0.5 --out soup.safetensors
 
 `--weights` re-exports a .safetensors file and keeps its metadata (other flags override keys).
 `--output-gain G` multiplies `decoder.conv.weight` by G, a power of two, so every output sample is
 exactly G times the original and SI-SNR is unchanged; models trained with scale-invariant SI-SNR
 put out sources at an arbitrary level (ours ~5× the mixture), which clips in 16-bit WAV. The
 metadata key `output_gain` records G.
+`--average FILE...` averages the weights of the source (`--weights` or `--checkpoint`) and these
+files (.safetensors or training checkpoints) uniformly, before `--output-gain`: a "model soup"
+(Wortsman et al., 2022) of runs that started from the same weights. Every file must have the
+same config and the same `output_gain` (1 for a checkpoint), or the decoders would be averaged
+at different scales; the metadata key `averaged` records how many models went in.
 
 A checkpoint is a torch file holding {"model": state_dict, "config": config JSON string}
 (prefixes "module." and "_orig_mod." from DDP / torch.compile are stripped). The written file
@@ -39,6 +45,33 @@ def random_model(cfg: ModelConfig, seed: int) -> DPMamba:
     return DPMamba(cfg).eval()
 
 
+def load_any(path: str) -> tuple[DPMamba, float]:
+    """A model and its output gain from a .safetensors file (metadata) or a training checkpoint (1)."""
+    if str(path).endswith(".safetensors"):
+        return load_model(path), float(read_metadata(path).get("output_gain", "1"))
+    return load_checkpoint(path), 1.0
+
+
+def average_into(model: DPMamba, gain: float, others: list[str]) -> None:
+    """Replace model's weights by the uniform mean of its own and those in `others` (float64 sums).
+
+    Raises ValueError naming the file whose config or output gain differs from model's.
+    """
+    states = [model.state_dict()]
+    for path in others:
+        other, other_gain = load_any(path)
+        if other.cfg != model.cfg:
+            raise ValueError(f"--average {path}: its config differs from the source's")
+        if other_gain != gain:
+            raise ValueError(f"--average {path}: output_gain {other_gain:g} differs from the "
+                             f"source's {gain:g}; export both with the same gain first")
+        states.append(other.state_dict())
+    with torch.no_grad():
+        for k, v in states[0].items():
+            mean = sum(s[k].double() for s in states) / len(states)
+            v.copy_(mean.to(v.dtype))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Export a DPMamba model to .safetensors.")
     ap.add_argument("--out", required=True, help="output .safetensors path")
@@ -58,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trained-on", help='metadata "trained_on"')
     ap.add_argument("--output-gain", type=float, default=None,
                     help="multiply decoder.conv.weight by this power of two (metadata output_gain)")
+    ap.add_argument("--average", nargs="+", default=[], metavar="FILE",
+                    help="average these models' weights (.safetensors or checkpoints, same config "
+                         "and output gain) with the source's, uniformly, before --output-gain")
     ap.add_argument("--dtype", choices=["f32", "f16"], default="f32",
                     help="tensor dtype in the file (f16 halves the size; default f32)")
     args = ap.parse_args(argv)
@@ -86,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             model = random_model(cfg, args.seed)
             default_name = f"dpmamba-{args.preset}"
         meta["name"] = args.name or default_name
+        if args.average:
+            if not (args.weights or args.checkpoint):
+                raise ValueError("--average needs --weights or --checkpoint as its first model")
+            average_into(model, float(meta.get("output_gain", "1")), args.average)
+            meta["averaged"] = str(1 + len(args.average))
         if args.output_gain is not None:
             scale_output(model, args.output_gain)
             meta["output_gain"] = f"{float(meta.get('output_gain', '1')) * args.output_gain:g}"

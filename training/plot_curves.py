@@ -14,7 +14,8 @@ clock of train events starts again, and is drawn as a dotted vertical line.
 The x axis counts training examples (4 s mixtures), so runs with different batch sizes compare:
 `--batch NAME=B` gives a run's examples per step over all GPUs (default 8), and
 `--after NAME=EARLIER` starts a run where run EARLIER ended (a run initialised from its
-weights). Needs matplotlib (`python3 -m pip install matplotlib`); draws without a display (Agg).
+weights), `--after NAME=EARLIER@STEP` where EARLIER was at STEP (a run initialised from that
+checkpoint); give `--after` in the order the runs happened. Needs matplotlib (`python3 -m pip install matplotlib`); draws without a display (Agg).
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def main() -> None:
     ap.add_argument("--batch", action="append", default=[], metavar="NAME=B",
                     help="examples per step of run NAME, all GPUs together (default 8)")
     ap.add_argument("--after", action="append", default=[], metavar="NAME=EARLIER",
-                    help="run NAME started from the weights at the end of run EARLIER")
+                    help="run NAME started from the weights at the end of run EARLIER (or at its step STEP: EARLIER@STEP)")
     args = ap.parse_args()
     curves = []
     try:
@@ -172,10 +173,13 @@ def main() -> None:
                 raise ValueError(f"--batch {c.name}={v}: not a positive integer")
             c.batch = int(v)
         for c, v in pairs(args.after, "after"):
-            if v not in by_name or by_name[v] is c:
-                raise ValueError(f"--after {c.name}={v}: no other run named {v}")
-            e = by_name[v]
-            c.offset = e.offset + e.train[-1]["step"] * e.batch
+            earlier, at, step = v.rpartition("@") if "@" in v else (v, "", "")
+            if earlier not in by_name or by_name[earlier] is c:
+                raise ValueError(f"--after {c.name}={v}: no other run named {earlier}")
+            if at and not step.isdigit():
+                raise ValueError(f"--after {c.name}={v}: STEP must be a step number")
+            e = by_name[earlier]
+            c.offset = e.offset + (int(step) if at else e.train[-1]["step"]) * e.batch
         plot(curves, Path(args.out), args.smooth)
     except ValueError as e:
         raise SystemExit(f"error: {e}")

@@ -161,3 +161,34 @@ def test_fixture_io_tensors_are_ignored_by_load_model(small_file, tmp_path) -> N
     withio = tmp_path / "fx.safetensors"
     rewrite(withio, {**state, "io.input": torch.zeros(1, 10)}, {"config": model.cfg.to_json()})
     assert same_weights(load_model(withio), model)
+
+
+def test_export_average_is_the_mean_and_checks_its_inputs(tmp_path) -> None:
+    cfg = ModelConfig.preset("xs", n_filters=16, num_blocks=1, chunk_size=10, d_state=2)
+    models, ckpts = [], []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        models.append(DPMamba(cfg))
+        ckpts.append(tmp_path / f"c{seed}.pt")
+        torch.save({"model": models[-1].state_dict(), "config": cfg.to_json()}, ckpts[-1])
+    out = tmp_path / "avg.safetensors"
+    assert export.main(["--checkpoint", str(ckpts[0]), "--average", str(ckpts[1]), str(ckpts[2]),
+                        "--output-gain", "0.5", "--out", str(out)]) == 0
+    got = load_model(out).state_dict()
+    for k in got:
+        want = (sum(m.state_dict()[k].double() for m in models) / 3).float()
+        assert torch.equal(got[k], want * (0.5 if k == "decoder.conv.weight" else 1.0)), k
+    assert read_metadata(out)["averaged"] == "3" and read_metadata(out)["output_gain"] == "0.5"
+    # A model averaged with itself is itself (the .safetensors path, gains equal).
+    self_avg = tmp_path / "self.safetensors"
+    assert export.main(["--weights", str(out), "--average", str(out), "--out", str(self_avg)]) == 0
+    assert same_weights(load_model(self_avg), load_model(out))
+    # Different output gains (0.5 vs a checkpoint's 1) or configs are errors; nothing averaged alone.
+    bad = tmp_path / "bad.safetensors"
+    assert export.main(["--weights", str(out), "--average", str(ckpts[1]), "--out", str(bad)]) == 1
+    other = ModelConfig.preset("xs", n_filters=16, num_blocks=2, chunk_size=10, d_state=2)
+    torch.save({"model": DPMamba(other).state_dict(), "config": other.to_json()}, tmp_path / "o.pt")
+    assert export.main(["--checkpoint", str(ckpts[0]), "--average", str(tmp_path / "o.pt"),
+                        "--out", str(bad)]) == 1
+    assert export.main(["--preset", "xs", "--average", str(ckpts[1]), "--out", str(bad)]) == 1
+    assert not bad.exists()
