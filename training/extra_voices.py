@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Build a corpus of real human voices from KDE's educational games (Debian packages).
+"""Build a corpus of real human voices from Debian packages: KDE's educational games or Fish Fillets.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
+    python3 training/extra_voices.py --source fillets --out /tmp/fillets-voices
 
 Why: the training corpus has only four human speakers (Asterisk prompts), and the devset's real
 voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). `klettres-data`
@@ -21,6 +22,12 @@ Speakers: one per language code; both games' recordings of a language count as o
 (they may share a voice, and mixing a speaker with itself must not happen), and Serbian script
 variants (sr, sr@latin, ...) are the same files, dropped as byte-identical duplicates. Different
 codes of one language (en, en_GB) are assumed to be different people.
+
+`--source fillets`: the spoken dialogue of the puzzle game Fish Fillets NG, Czech and Dutch
+casts (`fillets-ng-data-cs`, `fillets-ng-data-nl`; GPL-2). Only the two fish who speak most of
+the lines are kept, as four speakers (language × fish: `fillets:cs-m`, `cs-v`, `nl-m`, `nl-v`;
+about 35 min each): the other characters' lines are few and some may share an actor. Lines are
+acted dialogue, 1–10 s each, and are joined the same way (use `--max-seconds 10`).
 """
 
 from __future__ import annotations
@@ -41,8 +48,11 @@ sys.path.insert(0, str(HERE))
 
 from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
 
-PACKAGES = ("klettres-data", "ktuberling-data")
+PACKAGES = {"kde": ("klettres-data", "ktuberling-data"),
+            "fillets": ("fillets-ng-data-cs", "fillets-ng-data-nl")}
+LICENCE = {"kde": "GPL-2+", "fillets": "GPL-2"}
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
+FILLETS_ROLES = ("m", "v")   # the small and the big fish
 
 
 # MARK: - Finding recordings
@@ -72,10 +82,27 @@ def find_recordings(root: Path) -> dict[str, list[Path]]:
     return by_lang
 
 
-def download(dst: Path) -> Path:
-    """apt-get download + dpkg -x of PACKAGES into dst; returns dst."""
+def find_fillets(root: Path) -> dict[str, list[Path]]:
+    """'<lang>-<fish>' → the fish's lines under an extracted `usr/share/games/fillets-ng`.
+
+    Files are `sound/<level>/<lang>/<prefix>-<role>-<line>.ogg` (the prefix is a short level
+    code, e.g. `vit` in `city/`); roles other than FILLETS_ROLES are skipped.
+    """
+    by_speaker: dict[str, list[Path]] = {}
+    for f in sorted((root / "usr/share/games/fillets-ng/sound").glob("*/*/*")):
+        lang, parts = f.parts[-2], f.stem.split("-")
+        if f.suffix.lower() not in AUDIO or len(parts) < 3:
+            continue
+        role = parts[1]
+        if role in FILLETS_ROLES:
+            by_speaker.setdefault(f"{lang}-{role}", []).append(f)
+    return by_speaker
+
+
+def download(dst: Path, packages: tuple[str, ...]) -> Path:
+    """apt-get download + dpkg -x of packages into dst; returns dst."""
     dst.mkdir(parents=True, exist_ok=True)
-    for p in PACKAGES:
+    for p in packages:
         subprocess.run(["apt-get", "download", p], cwd=dst, check=True, stdout=subprocess.DEVNULL)
     for deb in sorted(dst.glob("*.deb")):
         subprocess.run(["dpkg", "-x", str(deb), str(dst)], check=True)
@@ -113,6 +140,8 @@ def join_utterances(clips: list[np.ndarray], rng: np.random.Generator, max_sampl
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", choices=sorted(PACKAGES), default="kde",
+                    help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")
@@ -126,11 +155,11 @@ def main(argv=None) -> int:
     if args.root:
         root = Path(args.root)
     else:
-        tmp = Path(tempfile.mkdtemp(prefix="kde-voices-"))
-        root = download(tmp)
-    by_lang = find_recordings(root)
+        tmp = Path(tempfile.mkdtemp(prefix=f"{args.source}-voices-"))
+        root = download(tmp, PACKAGES[args.source])
+    by_lang = find_recordings(root) if args.source == "kde" else find_fillets(root)
     if not by_lang:
-        raise SystemExit(f"error: no klettres/ktuberling recordings under {root}/usr/share")
+        raise SystemExit(f"error: no {' / '.join(PACKAGES[args.source])} recordings under {root}/usr/share")
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
@@ -140,27 +169,30 @@ def main(argv=None) -> int:
     for lang in sorted(by_lang):
         clips = [trim_silence(_decode_one(str(f)), margin=400) for f in by_lang[lang]]
         clips = [c for c in clips if len(c) >= SR // 10]
-        apps = sorted({"klettres" if "klettres" in f.parts else "ktuberling" for f in by_lang[lang]})
+        if args.source == "kde":
+            apps = sorted({"klettres" if "klettres" in f.parts else "ktuberling" for f in by_lang[lang]})
+        else:
+            apps = ["fillets-ng"]
         joined = join_utterances(clips, rng, int(args.max_seconds * SR))
         if args.max_minutes > 0:
             budget = int(args.max_minutes * 60 * SR)
             keep = np.cumsum([len(y) for y in joined]) <= budget
             joined = [y for y, k in zip(joined, keep) if k] or joined[:1]
         for k, y in enumerate(joined):
-            uid = f"kde_{lang}_{k:04d}"
+            uid = f"{args.source}_{lang}_{k:04d}"
             sf.write(out / "audio" / f"{uid}.flac", y, SR, subtype="PCM_16")
-            rows.append([uid, "kde", f"kde:{lang}", "+".join(apps), f"{len(y) / SR:.3f}", ""])
+            rows.append([uid, args.source, f"{args.source}:{lang}", "+".join(apps), f"{len(y) / SR:.3f}", ""])
             total += len(y)
     with open(out / "manifest.tsv", "w", newline="") as f:
         w = csv.writer(f, delimiter="\t")
         w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
         w.writerows(rows)
     (out / "README.md").write_text(
-        "# KDE voices\n\nReal recordings from Debian's " + ", ".join(PACKAGES) + " (GPL-2+), "
-        "joined per language by training/extra_voices.py; one speaker per language code.\n")
+        f"# {args.source} voices\n\nReal recordings from Debian's " + ", ".join(PACKAGES[args.source])
+        + f" ({LICENCE[args.source]}), joined per speaker by training/extra_voices.py --source {args.source}.\n")
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"kde voices: {len(by_lang)} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "
+    print(f"{args.source} voices: {len(by_lang)} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "
           f"in {out}", file=sys.stderr)
     return 0
 

@@ -102,7 +102,21 @@ def test_find_recordings_merges_variants_and_drops_duplicates(tmp_path):
     assert len(found["fr"]) == 3 and len(found["sr"]) == 1
 
 
+def test_find_fillets_keeps_the_two_fish_per_language(tmp_path):
+    snd = tmp_path / "usr/share/games/fillets-ng/sound"
+    for rel in ("city/cs/vit-m-hello.ogg", "city/cs/vit-v-bye.ogg", "city/nl/vit-m-hello.ogg",
+                "city/cs/vit-hs-parrot.ogg", "city/cs/vit-m.ogg", "city/cs/vit-m-notes.txt",
+                "bar/cs/bar-v-1.ogg"):
+        (snd / rel).parent.mkdir(parents=True, exist_ok=True)
+        (snd / rel).write_bytes(b"x")
+    found = extra_voices.find_fillets(tmp_path)
+    assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
+        "cs-m": ["vit-m-hello.ogg"], "cs-v": ["bar-v-1.ogg", "vit-v-bye.ogg"], "nl-m": ["vit-m-hello.ogg"]}
+    assert "fillets" in prepare_data.REAL_ENGINES
+
+
 def test_metadata_names_the_sources_of_the_training_speakers():
+    assert "GPL-2" in train.describe_sources(["fillets:cs-m"])[1]
     what, lic = train.describe_sources(["kokoro:a", "kde:fr", "asterisk:allison"])
     assert "Kokoro-82M voice blends" in what and "KDE klettres/ktuberling" in what and "Piper" not in what
     assert "GPL-2+" in lic and "CC BY-SA 3.0" in lic and lic.startswith("weights: Apache-2.0")
