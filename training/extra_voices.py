@@ -28,6 +28,13 @@ casts (`fillets-ng-data-cs`, `fillets-ng-data-nl`; GPL-2). Only the two fish who
 the lines are kept, as four speakers (language × fish: `fillets:cs-m`, `cs-v`, `nl-m`, `nl-v`;
 about 35 min each): the other characters' lines are few and some may share an actor. Lines are
 acted dialogue, 1–10 s each, and are joined the same way (use `--max-seconds 10`).
+
+`--source tuxpaint`: the spoken descriptions of Tux Paint's stamps ("a frog", …;
+`tuxpaint-stamps-default`, GPL-2+), recorded by volunteers per language (its changelog names
+them: Belarusian, Bulgarian, French, Romanian, Russian by Google Code-in students, Danish, Greek,
+Spanish and others by translators); about 3 h in 13 languages, 1–3 s per clip. One speaker per
+language (a language recorded by two people counts as one, which only forbids mixing them);
+use `--min-minutes 3` to drop languages with a few clips.
 """
 
 from __future__ import annotations
@@ -49,8 +56,9 @@ sys.path.insert(0, str(HERE))
 from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
 
 PACKAGES = {"kde": ("klettres-data", "ktuberling-data"),
-            "fillets": ("fillets-ng-data-cs", "fillets-ng-data-nl")}
-LICENCE = {"kde": "GPL-2+", "fillets": "GPL-2"}
+            "fillets": ("fillets-ng-data-cs", "fillets-ng-data-nl"),
+            "tuxpaint": ("tuxpaint-stamps-default",)}
+LICENCE = {"kde": "GPL-2+", "fillets": "GPL-2", "tuxpaint": "GPL-2+"}
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish
 
@@ -71,15 +79,33 @@ def find_recordings(root: Path) -> dict[str, list[Path]]:
     for f in sorted((share / "ktuberling" / "sounds").glob("*/*")):  # ktuberling/sounds/<lang>/x
         if f.suffix.lower() in AUDIO:
             found.append((f.parts[-2], f))
+    return group_unique([(lang.split("@")[0], f) for lang, f in found])
+
+
+def group_unique(found: list[tuple[str, Path]]) -> dict[str, list[Path]]:
+    """Speaker → files, in the given order; a file byte-identical to an earlier one is dropped."""
     seen: set[str] = set()
-    by_lang: dict[str, list[Path]] = {}
-    for lang, f in found:
+    by_speaker: dict[str, list[Path]] = {}
+    for speaker, f in found:
         h = hashlib.sha1(f.read_bytes()).hexdigest()
         if h in seen:
             continue
         seen.add(h)
-        by_lang.setdefault(lang.split("@")[0], []).append(f)
-    return by_lang
+        by_speaker.setdefault(speaker, []).append(f)
+    return by_speaker
+
+
+def find_tuxpaint(root: Path) -> dict[str, list[Path]]:
+    """Language code → the spoken stamp descriptions (`*_desc_<lang>.ogg`) of Tux Paint's stamps.
+
+    Descriptions without a language suffix (a few English ones) are skipped; duplicates dropped.
+    """
+    found = []
+    for f in sorted((root / "usr/share/tuxpaint/stamps").rglob("*_desc_*")):
+        lang = f.stem.rsplit("_desc_", 1)[1]
+        if f.suffix.lower() in AUDIO and lang:
+            found.append((lang, f))
+    return group_unique(found)
 
 
 def find_fillets(root: Path) -> dict[str, list[Path]]:
@@ -141,12 +167,15 @@ def join_utterances(clips: list[np.ndarray], rng: np.random.Generator, max_sampl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", choices=sorted(PACKAGES), default="kde",
-                    help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4)")
+                    help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
+                         "tuxpaint: Tux Paint stamp descriptions (one speaker per language)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")
     ap.add_argument("--max-minutes", type=float, default=6.0,
                     help="per speaker (keeps one language from dominating; 0: no limit)")
+    ap.add_argument("--min-minutes", type=float, default=0.0,
+                    help="drop speakers with less speech than this (before joining)")
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     import soundfile as sf
@@ -157,7 +186,8 @@ def main(argv=None) -> int:
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f"{args.source}-voices-"))
         root = download(tmp, PACKAGES[args.source])
-    by_lang = find_recordings(root) if args.source == "kde" else find_fillets(root)
+    finder = {"kde": find_recordings, "fillets": find_fillets, "tuxpaint": find_tuxpaint}[args.source]
+    by_lang = finder(root)
     if not by_lang:
         raise SystemExit(f"error: no {' / '.join(PACKAGES[args.source])} recordings under {root}/usr/share")
     out = Path(args.out)
@@ -172,7 +202,9 @@ def main(argv=None) -> int:
         if args.source == "kde":
             apps = sorted({"klettres" if "klettres" in f.parts else "ktuberling" for f in by_lang[lang]})
         else:
-            apps = ["fillets-ng"]
+            apps = [{"fillets": "fillets-ng", "tuxpaint": "tuxpaint-stamps"}[args.source]]
+        if sum(len(c) for c in clips) < args.min_minutes * 60 * SR:
+            continue
         joined = join_utterances(clips, rng, int(args.max_seconds * SR))
         if args.max_minutes > 0:
             budget = int(args.max_minutes * 60 * SR)
@@ -192,7 +224,7 @@ def main(argv=None) -> int:
         + f" ({LICENCE[args.source]}), joined per speaker by training/extra_voices.py --source {args.source}.\n")
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{args.source} voices: {len(by_lang)} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "
+    print(f"{args.source} voices: {len({r[2] for r in rows})} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "
           f"in {out}", file=sys.stderr)
     return 0
 

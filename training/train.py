@@ -60,6 +60,8 @@ SOURCES = {
     "asterisk": ("Asterisk core-sound prompts (4 people)", "Asterisk core sounds CC BY-SA 3.0"),
     "kde": ("KDE klettres/ktuberling recordings (31 people)", "KDE klettres/ktuberling recordings GPL-2+"),
     "fillets": ("Fish Fillets NG dialogue (4 voices, Czech and Dutch casts)", "Fish Fillets NG voices GPL-2"),
+    "tuxpaint": ("Tux Paint stamp descriptions (volunteers, one speaker label per language)",
+                 "Tux Paint stamp descriptions GPL-2+"),
 }
 
 

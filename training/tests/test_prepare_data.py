@@ -112,7 +112,19 @@ def test_find_fillets_keeps_the_two_fish_per_language(tmp_path):
     found = extra_voices.find_fillets(tmp_path)
     assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
         "cs-m": ["vit-m-hello.ogg"], "cs-v": ["bar-v-1.ogg", "vit-v-bye.ogg"], "nl-m": ["vit-m-hello.ogg"]}
-    assert "fillets" in prepare_data.REAL_ENGINES
+    assert {"fillets", "tuxpaint"} <= prepare_data.REAL_ENGINES
+
+
+def test_find_tuxpaint_groups_descriptions_by_language(tmp_path):
+    st = tmp_path / "usr/share/tuxpaint/stamps"
+    for rel, data in (("animals/frog_desc_fr.ogg", b"a"), ("animals/frog_desc_ru.ogg", b"b"),
+                      ("food/pear_desc_fr.ogg", b"c"), ("food/pear-2_desc_fr.ogg", b"c"),  # duplicate
+                      ("food/pear_desc.ogg", b"d"), ("food/pear.ogg", b"e"), ("food/pear_desc_fr.txt", b"f")):
+        (st / rel).parent.mkdir(parents=True, exist_ok=True)
+        (st / rel).write_bytes(data)
+    found = extra_voices.find_tuxpaint(tmp_path)
+    assert {k: [f.name for f in v] for k, v in found.items()} == {
+        "fr": ["frog_desc_fr.ogg", "pear-2_desc_fr.ogg"], "ru": ["frog_desc_ru.ogg"]}
 
 
 def test_metadata_names_the_sources_of_the_training_speakers():
