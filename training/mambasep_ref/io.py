@@ -26,12 +26,27 @@ class WeightsError(ValueError):
 
 def save_tensors(tensors: Mapping[str, Tensor], path: str | os.PathLike,
                  metadata: Mapping[str, str]) -> None:
-    """Write tensors (contiguous, on CPU, dtype kept) and string metadata to `path`."""
+    """Write tensors (contiguous, on CPU, dtype kept) and string metadata to `path`.
+
+    The file is written next to `path` under a temporary name and renamed into place, so an
+    interrupted write never leaves a truncated file at `path`; it gets the usual permissions
+    (0666 less the umask; safetensors alone would create it 0600).
+    """
     bad = [k for k, v in metadata.items() if not isinstance(v, str)]
     if bad:
         raise ValueError(f"metadata values must be strings: {', '.join(bad)}")
     data = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    save_file(data, os.fspath(path), metadata=dict(metadata))
+    path = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.tmp-{os.getpid()}")
+    try:
+        save_file(data, tmp, metadata=dict(metadata))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def save_model(model: DPMamba, path: str | os.PathLike,

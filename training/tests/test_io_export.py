@@ -192,3 +192,19 @@ def test_export_average_is_the_mean_and_checks_its_inputs(tmp_path) -> None:
                         "--out", str(bad)]) == 1
     assert export.main(["--preset", "xs", "--average", str(ckpts[1]), "--out", str(bad)]) == 1
     assert not bad.exists()
+
+
+def test_saved_files_are_renamed_into_place_with_usual_permissions(tmp_path) -> None:
+    import os
+    out = tmp_path / "m.safetensors"
+    assert export.main(["--preset", "xs", "--init", "random", "--out", str(out), *SMALL]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]      # no temporary left
+    # A failing write (metadata that is not a string) leaves the old file untouched.
+    from mambasep_ref.io import save_tensors
+    before = out.read_bytes()
+    with pytest.raises(ValueError):
+        save_tensors({"x": torch.zeros(2)}, out, {"n": 1})
+    assert out.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
