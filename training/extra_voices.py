@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Build a corpus of real human voices from Debian packages: KDE's educational games or Fish Fillets.
+"""Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets or Tux Paint.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
-    python3 training/extra_voices.py --source fillets --out /tmp/fillets-voices
+    python3 training/extra_voices.py --source fillets --max-seconds 10 --max-minutes 30 --out /tmp/fillets-voices
+    python3 training/extra_voices.py --source tuxpaint --min-minutes 3 --max-minutes 12 --out /tmp/tuxpaint-voices
 
-Why: the training corpus has only four human speakers (Asterisk prompts), and the devset's real
-voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). `klettres-data`
+Why: the shared training corpus has only four human speakers (Asterisk prompts), and the
+devset's real voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). The
+default source, `kde`: `klettres-data`
 (letters and syllables spoken in ~20 languages) and `ktuberling-data` (words in ~25 languages)
 hold about 1.3 h of recordings by a few dozen different people; licence GPL-2+ (their
 debian/copyright), which a model trained on them must name in its licence chain.
