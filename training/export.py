@@ -34,8 +34,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mambasep_ref.config import PRESETS, ModelConfig, parse_overrides  # noqa: E402
-from mambasep_ref.io import (WeightsError, load_checkpoint, load_model, read_metadata,  # noqa: E402
-                             save_model, scale_output)
+from mambasep_ref.io import (WeightsError, load_model, load_weights, save_model,  # noqa: E402
+                             scale_output)
 from mambasep_ref.model import DPMamba  # noqa: E402
 
 
@@ -45,13 +45,6 @@ def random_model(cfg: ModelConfig, seed: int) -> DPMamba:
     return DPMamba(cfg).eval()
 
 
-def load_any(path: str) -> tuple[DPMamba, float]:
-    """A model and its output gain from a .safetensors file (metadata) or a training checkpoint (1)."""
-    if str(path).endswith(".safetensors"):
-        return load_model(path), float(read_metadata(path).get("output_gain", "1"))
-    return load_checkpoint(path), 1.0
-
-
 def average_into(model: DPMamba, gain: float, others: list[str]) -> None:
     """Replace model's weights by the uniform mean of its own and those in `others` (float64 sums).
 
@@ -59,7 +52,8 @@ def average_into(model: DPMamba, gain: float, others: list[str]) -> None:
     """
     states = [model.state_dict()]
     for path in others:
-        other, other_gain = load_any(path)
+        other, other_meta = load_weights(path)
+        other_gain = float(other_meta.get("output_gain", "1"))
         if other.cfg != model.cfg:
             raise ValueError(f"--average {path}: its config differs from the source's")
         if other_gain != gain:
@@ -99,19 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     meta = {}
     try:
-        if args.weights:
+        if source := args.weights or args.checkpoint:
             if args.intra_mixer or args.inter_mixer or args.set:
-                raise ValueError("--weights takes its config from the file; "
-                                 "drop --intra-mixer/--inter-mixer/--set")
-            model = load_model(args.weights).eval()
-            meta = {k: v for k, v in read_metadata(args.weights).items() if k not in ("config", "format")}
+                raise ValueError(f"{'--weights' if args.weights else '--checkpoint'} takes its config "
+                                 "from the file; drop --intra-mixer/--inter-mixer/--set")
+            model, file_meta = load_weights(source)            # metadata {} for a checkpoint
+            meta = {k: v for k, v in file_meta.items() if k not in ("config", "format")}
             default_name = meta.get("name", "dpmamba")
-        elif args.checkpoint:
-            if args.intra_mixer or args.inter_mixer or args.set:
-                raise ValueError("--checkpoint takes its config from the checkpoint; "
-                                 "drop --intra-mixer/--inter-mixer/--set")
-            model = load_checkpoint(args.checkpoint)
-            default_name = "dpmamba"
         else:
             overrides = parse_overrides(args.set, "--set")
             if args.intra_mixer:
@@ -123,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             default_name = f"dpmamba-{args.preset}"
         meta["name"] = args.name or default_name
         if args.average:
-            if not (args.weights or args.checkpoint):
+            if not source:
                 raise ValueError("--average needs --weights or --checkpoint as its first model")
             average_into(model, float(meta.get("output_gain", "1")), args.average)
             meta["averaged"] = str(1 + len(args.average))

@@ -199,9 +199,9 @@ def init_state(path: str, cfg: ModelConfig) -> dict:
 
     The file's config must equal `cfg`; float16 checkpoint weights are widened to float32.
     """
-    from mambasep_ref.io import WeightsError, load_checkpoint, load_model  # noqa: PLC0415
+    from mambasep_ref.io import WeightsError, load_weights  # noqa: PLC0415
     try:
-        m0 = load_model(path) if path.endswith(".safetensors") else load_checkpoint(path)
+        m0, _ = load_weights(path)
     except WeightsError as e:
         raise SystemExit(f"error: {e}")
     if m0.cfg.to_json() != cfg.to_json():
@@ -407,8 +407,7 @@ def main(argv=None) -> int:
                 gain = output_gain(rec.get("dev_peak_ratio", 1.0))
                 meta["output_gain"] = f"{gain:g}"
                 with scaled_decoder(model, gain):
-                    save_model(model, run / "best.safetensors.tmp", meta)
-                os.replace(run / "best.safetensors.tmp", run / "best.safetensors")
+                    save_model(model, run / "best.safetensors", meta)   # written aside, renamed
         log(rec)
 
     def checkpoint() -> None:

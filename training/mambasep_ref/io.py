@@ -16,8 +16,8 @@ from torch import Tensor
 from .config import ModelConfig
 from .model import DPMamba
 
-__all__ = ["save_model", "load_model", "load_state", "load_checkpoint", "read_metadata",
-           "save_tensors", "scale_output", "WeightsError"]
+__all__ = ["save_model", "load_model", "load_weights", "load_state", "load_checkpoint",
+           "read_metadata", "save_tensors", "scale_output", "WeightsError"]
 
 
 class WeightsError(ValueError):
@@ -125,7 +125,19 @@ def load_model(path: str | os.PathLike) -> DPMamba:
     Every state-dict key must be present with its exact shape and no other tensor may be in
     the file (fixture `io.*` tensors are ignored); errors name the offending tensor.
     """
-    cfg, tensors, _ = load_state(path)
+    return _load_model(path)[0]
+
+
+def load_weights(path: str | os.PathLike) -> tuple[DPMamba, dict[str, str]]:
+    """A model and its metadata from an exported `.safetensors` file (`load_model`, read once),
+    or from a training checkpoint (`load_checkpoint`; metadata `{}`): whatever a run starts from."""
+    if os.fspath(path).endswith(".safetensors"):
+        return _load_model(path)
+    return load_checkpoint(path), {}
+
+
+def _load_model(path: str | os.PathLike) -> tuple[DPMamba, dict[str, str]]:
+    cfg, tensors, meta = load_state(path)
     model = DPMamba(cfg)
     expected = model.state_dict()
     weights = {k: v for k, v in tensors.items() if not k.startswith("io.")}
@@ -143,7 +155,7 @@ def load_model(path: str | os.PathLike) -> DPMamba:
                                f"{tuple(weights[k].shape)}, expected {tuple(v.shape)}")
     model.load_state_dict(weights, strict=True)
     model.eval()
-    return model
+    return model, meta
 
 
 # MARK: - Training checkpoints and output level
