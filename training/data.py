@@ -157,6 +157,18 @@ def decode_shards(data_dir: str | Path, cache_dir: str | Path | None = None,
     return cache
 
 
+def decoded_cache(data: str | Path, cache: str | Path | None = None) -> Path:
+    """The decoded cache of `data` for `load_corpus`: `data` itself when it already is one
+    (corpus8k.npy), else `decode_shards(data, cache)` (decodes once, then reused while its stamp
+    matches). ValueError when `data` is neither a packed corpus (info.json) nor a decoded cache."""
+    data = Path(data)
+    if (data / "corpus8k.npy").exists():
+        return data
+    if not (data / "info.json").exists():
+        raise ValueError(f"{data}: neither a packed corpus (info.json) nor a decoded cache (corpus8k.npy)")
+    return decode_shards(data, cache)
+
+
 @dataclass
 class Corpus:
     """Decoded corpus: one int16 waveform plus per-utterance start/length/speaker/split."""

@@ -24,12 +24,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from data import SR, Corpus, MixSampler, decode_shards, load_corpus  # noqa: E402
+from data import SR, Corpus, MixSampler, decoded_cache, load_corpus  # noqa: E402
 
 
 def write_set(corpus: Corpus, out: Path, n: int, seconds: float, seed: int) -> int:
@@ -65,14 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--n {args.n}: need at least one mixture")
         if (out / "mix_clean").exists():
             raise ValueError(f"{out / 'mix_clean'} exists; choose a new --out")
-        if (data / "corpus8k.npy").exists():
-            cache = data
-        else:
-            if not (data / "info.json").exists():
-                raise ValueError(f"{data}: neither a packed corpus (info.json) nor a decoded cache (corpus8k.npy)")
-            cache = Path(args.cache or Path(tempfile.gettempdir()) / "mambasep-decoded")
-            decode_shards(data, cache)
-        corpus = load_corpus(cache)
+        # Not train.py's default cache (DATA/decoded): that would land in .carry and travel.
+        corpus = load_corpus(decoded_cache(data, args.cache or Path(tempfile.gettempdir()) / "mambasep-decoded"))
         if len({s for s, p in zip(corpus.speakers, corpus.split) if p == "heldout"}) < 2:
             raise ValueError(f"{data}: fewer than two held-out speakers; nothing to mix")
         out.parent.mkdir(parents=True, exist_ok=True)

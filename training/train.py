@@ -44,7 +44,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import Augment, MixSampler, decode_shards, load_corpus  # noqa: E402
+from data import Augment, MixSampler, decoded_cache, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
@@ -293,17 +293,15 @@ def main(argv=None) -> int:
         if main_proc:
             print(f"[{args.name} {time.time() - t_start:6.1f}s]", *a, flush=True)
 
-    # Data (rank 0 decodes; the others wait and read the cache).
-    data = Path(args.data)
-    if (data / "corpus8k.npy").exists():
-        cache = data
-    else:
-        cache = Path(args.cache) if args.cache else data / "decoded"
+    # Data (rank 0 decodes; the others wait, then find the cache ready).
+    try:
         if main_proc:
-            decode_shards(data, cache)
+            decoded_cache(args.data, args.cache)
         if world > 1:
             dist.barrier()
-    corpus = load_corpus(cache).to(dev)
+        corpus = load_corpus(decoded_cache(args.data, args.cache)).to(dev)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
     try:
         augment = Augment(colour=args.augment_colour, room=args.augment_room)
     except ValueError as e:
