@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -57,10 +58,6 @@ sys.path.insert(0, str(HERE))
 
 from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
 
-PACKAGES = {"kde": ("klettres-data", "ktuberling-data"),
-            "fillets": ("fillets-ng-data-cs", "fillets-ng-data-nl"),
-            "tuxpaint": ("tuxpaint-stamps-default",)}
-LICENCE = {"kde": "GPL-2+", "fillets": "GPL-2", "tuxpaint": "GPL-2+"}
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish
 
@@ -127,6 +124,27 @@ def find_fillets(root: Path) -> dict[str, list[Path]]:
     return by_speaker
 
 
+def app_of(f: Path) -> str:
+    """The program a recording belongs to: the folder under `usr/share` (or `usr/share/games`)."""
+    parts = f.parts[f.parts.index("share") + 1:]
+    return parts[1] if parts[0] == "games" else parts[0]
+
+
+class Source(NamedTuple):
+    """A Debian source of recordings: its packages, their licence, and speaker → files."""
+
+    packages: tuple[str, ...]
+    licence: str
+    find: Callable[[Path], dict[str, list[Path]]]
+
+
+SOURCES = {
+    "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings),
+    "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets),
+    "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint),
+}
+
+
 def download(dst: Path, packages: tuple[str, ...]) -> Path:
     """apt-get download + dpkg -x of packages into dst; returns dst."""
     dst.mkdir(parents=True, exist_ok=True)
@@ -168,7 +186,7 @@ def join_utterances(clips: list[np.ndarray], rng: np.random.Generator, max_sampl
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", choices=sorted(PACKAGES), default="kde",
+    ap.add_argument("--source", choices=sorted(SOURCES), default="kde",
                     help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
                          "tuxpaint: Tux Paint stamp descriptions (one speaker per language)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
@@ -182,16 +200,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import soundfile as sf
 
+    source = SOURCES[args.source]
     tmp = None
     if args.root:
         root = Path(args.root)
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f"{args.source}-voices-"))
-        root = download(tmp, PACKAGES[args.source])
-    finder = {"kde": find_recordings, "fillets": find_fillets, "tuxpaint": find_tuxpaint}[args.source]
-    by_lang = finder(root)
+        root = download(tmp, source.packages)
+    by_lang = source.find(root)
     if not by_lang:
-        raise SystemExit(f"error: no {' / '.join(PACKAGES[args.source])} recordings under {root}/usr/share")
+        raise SystemExit(f"error: no {' / '.join(source.packages)} recordings under {root}/usr/share")
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
@@ -201,12 +219,9 @@ def main(argv=None) -> int:
     for lang in sorted(by_lang):
         clips = [trim_silence(_decode_one(str(f)), margin=400) for f in by_lang[lang]]
         clips = [c for c in clips if len(c) >= SR // 10]
-        if args.source == "kde":
-            apps = sorted({"klettres" if "klettres" in f.parts else "ktuberling" for f in by_lang[lang]})
-        else:
-            apps = [{"fillets": "fillets-ng", "tuxpaint": "tuxpaint-stamps"}[args.source]]
         if sum(len(c) for c in clips) < args.min_minutes * 60 * SR:
             continue
+        apps = sorted({app_of(f) for f in by_lang[lang]})
         joined = join_utterances(clips, rng, int(args.max_seconds * SR))
         if args.max_minutes > 0:
             budget = int(args.max_minutes * 60 * SR)
@@ -222,8 +237,8 @@ def main(argv=None) -> int:
         w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
         w.writerows(rows)
     (out / "README.md").write_text(
-        f"# {args.source} voices\n\nReal recordings from Debian's " + ", ".join(PACKAGES[args.source])
-        + f" ({LICENCE[args.source]}), joined per speaker by training/extra_voices.py --source {args.source}.\n")
+        f"# {args.source} voices\n\nReal recordings from Debian's " + ", ".join(source.packages)
+        + f" ({source.licence}), joined per speaker by training/extra_voices.py --source {args.source}.\n")
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.source} voices: {len({r[2] for r in rows})} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "

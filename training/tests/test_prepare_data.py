@@ -100,6 +100,7 @@ def test_find_recordings_merges_variants_and_drops_duplicates(tmp_path):
     found = extra_voices.find_recordings(tmp_path)
     assert sorted(found) == ["fr", "sr"]
     assert len(found["fr"]) == 3 and len(found["sr"]) == 1
+    assert sorted({extra_voices.app_of(f) for f in found["fr"]}) == ["klettres", "ktuberling"]
 
 
 def test_find_fillets_keeps_the_two_fish_per_language(tmp_path):
@@ -113,6 +114,7 @@ def test_find_fillets_keeps_the_two_fish_per_language(tmp_path):
     assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
         "cs-m": ["vit-m-hello.ogg"], "cs-v": ["bar-v-1.ogg", "vit-v-bye.ogg"], "nl-m": ["vit-m-hello.ogg"]}
     assert {"fillets", "tuxpaint"} <= prepare_data.REAL_ENGINES
+    assert {extra_voices.app_of(f) for v in found.values() for f in v} == {"fillets-ng"}
 
 
 def test_find_tuxpaint_groups_descriptions_by_language(tmp_path):
@@ -125,6 +127,7 @@ def test_find_tuxpaint_groups_descriptions_by_language(tmp_path):
     found = extra_voices.find_tuxpaint(tmp_path)
     assert {k: [f.name for f in v] for k, v in found.items()} == {
         "fr": ["frog_desc_fr.ogg", "pear-2_desc_fr.ogg"], "ru": ["frog_desc_ru.ogg"]}
+    assert extra_voices.app_of(found["ru"][0]) == "tuxpaint"
 
 
 def test_metadata_names_the_sources_of_the_training_speakers():
