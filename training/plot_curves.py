@@ -173,7 +173,7 @@ def main() -> None:
                 raise ValueError(f"--batch {c.name}={v}: not a positive integer")
             c.batch = int(v)
         for c, v in pairs(args.after, "after"):
-            earlier, at, step = v.rpartition("@") if "@" in v else (v, "", "")
+            earlier, at, step = v.partition("@")
             if earlier not in by_name or by_name[earlier] is c:
                 raise ValueError(f"--after {c.name}={v}: no other run named {earlier}")
             if at and not step.isdigit():
