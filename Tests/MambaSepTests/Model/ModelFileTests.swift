@@ -155,7 +155,7 @@ final class ModelStoreTests: XCTestCase {
     }
 
     /// The shipped model is a trained one: on one second of the bundled example (never used in
-    /// training) it improves SI-SNR by 7.74 dB; a random or broken model scores about 0. Skipped
+    /// training) it improves SI-SNR by 8.10 dB; a random or broken model scores about 0. Skipped
     /// when the build bundles no model. The release CLI gives the same value:
     /// `for f in mix s1 s2; do sox audio-fixtures/mix/$f.wav /tmp/ex_$f.wav trim 0.5 1.0; done`,
     /// `mambasep separate /tmp/ex_mix.wav -o /tmp/exo`, then
