@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets or Tux Paint.
+"""Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint
+or Flight of the Amazon Queen.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
     python3 training/extra_voices.py --source fillets --max-seconds 10 --max-minutes 30 --out /tmp/fillets-voices
     python3 training/extra_voices.py --source tuxpaint --min-minutes 3 --max-minutes 12 --out /tmp/tuxpaint-voices
+    python3 training/extra_voices.py --source fotaq --max-seconds 10 --max-minutes 8 --out /tmp/fotaq-voices
 
 Why: the shared training corpus has only four human speakers (Asterisk prompts), and the
 devset's real voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). The
@@ -37,6 +39,19 @@ them: Belarusian, Bulgarian, French, Romanian, Russian by Google Code-in student
 Spanish and others by translators); about 3 h in 13 languages, 1–3 s per clip. One speaker per
 language (a language recorded by two people counts as one, which only forbids mixing them);
 use `--min-minutes 3` to drop languages with a few clips.
+
+`--source fotaq`: the speech of the adventure game Flight of the Amazon Queen (CD version,
+`flight-of-the-amazon-queen`; its licence allows free redistribution and modification, and it
+asks that the game's readme and copyright notices stay with it). All speech sits in one ScummVM
+resource file, `queen.1c`, as MP3 entries (`.SB`, 11 kHz, from 8-bit originals). A
+conversation's lines are named `KKhhhhJn.SB` (Joe, the hero) and `KKhhhhPn.SB` (the person he
+talks to), where KK is the conversation's key; the key is also stored in the conversation's
+dialogue file (`NAME.DOG`), whose name gives the character (`SPARKY1` … `SPARKY8` → `SPARKY`).
+Speakers: `fotaq:JOE` (his conversation lines and `JOE*.SB` descriptions) and one per character
+(29); cut-scene lines (`C*.SB`) and lines whose key has no dialogue file are skipped, since
+their speaker is not known. A small cast voiced the characters, so two character labels may be
+one actor: a few training mixtures may then pair a voice with itself. Use `--max-seconds 10
+--max-minutes 8`: Joe alone has 70 minutes.
 """
 
 from __future__ import annotations
@@ -44,7 +59,9 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -124,10 +141,77 @@ def find_fillets(root: Path) -> dict[str, list[Path]]:
     return by_speaker
 
 
+FOTAQ_DIR = "usr/share/scummvm/flight-of-the-amazon-queen"
+FOTAQ_LINE = re.compile(r"^(\d\d)[0-9A-FX]{4}([JP])\d\.SB$")   # KKhhhhJn / KKhhhhPn
+
+
+def read_queen_table(data: bytes) -> dict[str, bytes]:
+    """Entry name → bytes of a ScummVM Queen resource file (`queen.1c`).
+
+    Layout: "QTBL", 8 bytes of version and flags, the compression (1 byte: 1 = MP3), the entry
+    count (uint16 big-endian), then per entry a NUL-padded 12-byte name, a bundle number (1 byte),
+    offset and size (uint32 big-endian each). Raises ValueError on another layout or an entry
+    outside the file.
+    """
+    if len(data) < 15 or data[:4] != b"QTBL":
+        raise ValueError("not a ScummVM Queen resource file (no QTBL header)")
+    count = struct.unpack(">H", data[13:15])[0]
+    if 15 + 21 * count > len(data):
+        raise ValueError(f"resource table of {count} entries runs past the end of the file")
+    entries = {}
+    for i in range(count):
+        e = data[15 + 21 * i: 36 + 21 * i]
+        name = e[:12].split(b"\0")[0].decode("ascii", "replace")
+        off, size = struct.unpack(">II", e[13:21])
+        if off + size > len(data):
+            raise ValueError(f"entry {name} ({off}+{size}) runs past the end of the file")
+        entries[name] = data[off:off + size]
+    return entries
+
+
+def fotaq_speakers(entries: dict[str, bytes]) -> dict[str, list[str]]:
+    """Speaker ('JOE' or a character name) → the `.SB` entry names of their lines."""
+    character = {}                                            # conversation key → character
+    for name, dog in entries.items():
+        if name.endswith(".DOG") and len(dog) >= 24 and dog[:4] == b"AmBk" and dog[12:20] == b"Datas   ":
+            key = struct.unpack(">H", dog[22:24])[0]
+            character[key] = re.sub(r"\d+$", "", name[:-4])
+    by_speaker: dict[str, list[str]] = {}
+    for name in sorted(entries):
+        m = FOTAQ_LINE.match(name)
+        if (name.startswith("JOE") and name.endswith(".SB")) or (m and m.group(2) == "J"):
+            by_speaker.setdefault("JOE", []).append(name)
+        elif m and int(m.group(1)) in character:
+            by_speaker.setdefault(character[int(m.group(1))], []).append(name)
+    return by_speaker
+
+
+def find_fotaq(root: Path) -> dict[str, list[Path]]:
+    """Speaker → MP3 files of Flight of the Amazon Queen's speech, extracted from `queen.1c`.
+
+    The lines are written next to the resource file, under `speech/` (in the extracted package
+    tree, not the system's), so that they decode like any other recording.
+    """
+    res = root / FOTAQ_DIR / "queen.1c"
+    if not res.exists():
+        return {}
+    entries = read_queen_table(res.read_bytes())
+    out = root / FOTAQ_DIR / "speech"
+    out.mkdir(exist_ok=True)
+    found: dict[str, list[Path]] = {}
+    for speaker, names in fotaq_speakers(entries).items():
+        for name in names:
+            f = out / (name[:-3] + ".mp3")
+            f.write_bytes(entries[name])
+            found.setdefault(speaker, []).append(f)
+    return found
+
+
 def app_of(f: Path) -> str:
-    """The program a recording belongs to: the folder under `usr/share` (or `usr/share/games`)."""
+    """The program a recording belongs to: the folder under `usr/share` (or under
+    `usr/share/games` or `usr/share/scummvm`)."""
     parts = f.parts[f.parts.index("share") + 1:]
-    return parts[1] if parts[0] == "games" else parts[0]
+    return parts[1] if parts[0] in ("games", "scummvm") else parts[0]
 
 
 class Source(NamedTuple):
@@ -142,6 +226,8 @@ SOURCES = {
     "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings),
     "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets),
     "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint),
+    "fotaq": Source(("flight-of-the-amazon-queen",), "Flight of the Amazon Queen licence (free "
+                    "redistribution and modification)", find_fotaq),
 }
 
 
@@ -188,7 +274,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", choices=sorted(SOURCES), default="kde",
                     help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
-                         "tuxpaint: Tux Paint stamp descriptions (one speaker per language)")
+                         "tuxpaint: Tux Paint stamp descriptions (one speaker per language); "
+                         "fotaq: Flight of the Amazon Queen (Joe and 29 characters)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")

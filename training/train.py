@@ -62,6 +62,8 @@ SOURCES = {
     "fillets": ("Fish Fillets NG dialogue (4 voices, Czech and Dutch casts)", "Fish Fillets NG voices GPL-2"),
     "tuxpaint": ("Tux Paint stamp descriptions (volunteers, one speaker label per language)",
                  "Tux Paint stamp descriptions GPL-2+"),
+    "fotaq": ("Flight of the Amazon Queen speech (Joe and 29 characters, a small cast)",
+              "Flight of the Amazon Queen speech (its licence: free redistribution and modification)"),
 }
 
 

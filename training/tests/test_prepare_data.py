@@ -130,6 +130,57 @@ def test_find_tuxpaint_groups_descriptions_by_language(tmp_path):
     assert extra_voices.app_of(found["ru"][0]) == "tuxpaint"
 
 
+def queen_file(entries: list[tuple[str, bytes]]) -> bytes:
+    """A ScummVM Queen resource file (`queen.1c` layout) holding these entries."""
+    import struct
+
+    head = b"QTBL" + b"CEM10\0\0\0" + bytes([1]) + struct.pack(">H", len(entries))
+    off = len(head) + 21 * len(entries)
+    table, blobs = b"", b""
+    for name, data in entries:
+        table += name.encode().ljust(12, b"\0") + b"\1" + struct.pack(">II", off + len(blobs), len(data))
+        blobs += data
+    return head + table + blobs
+
+
+def dog(key: int) -> bytes:
+    """The start of a dialogue file: its AmBk header, then the conversation key at byte 22."""
+    import struct
+
+    return b"AmBk\0\x0f\0\x01\x80\0\x09\xbe" + b"Datas   " + struct.pack(">HH", 2, key) + b"\0" * 8
+
+
+def test_find_fotaq_labels_lines_by_conversation_character(tmp_path):
+    entries = [("SPARKY1.DOG", dog(51)), ("SPARKY2.DOG", dog(52)), ("ZOMBIE1.DOG", dog(61)),
+               ("330001P1.SB", b"s1"), ("340002P2.SB", b"s2"), ("3300B3J1.SB", b"j1"),   # key 33: no .DOG
+               ("510001P1.SB", b"a"), ("520006P3.SB", b"b"), ("52XXXXP1.SB", b"c"),
+               ("610001P1.SB", b"z"), ("610001J2.SB", b"j2"), ("JOE01121.SB", b"j3"),
+               ("C103F242.SB", b"cut"), ("106SSSSS.SB", b"?"), ("ROOM.PCX", b"img")]
+    res = tmp_path / extra_voices.FOTAQ_DIR / "queen.1c"
+    res.parent.mkdir(parents=True)
+    res.write_bytes(queen_file(entries))
+    found = extra_voices.find_fotaq(tmp_path)
+    assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
+        "JOE": ["3300B3J1.mp3", "610001J2.mp3", "JOE01121.mp3"],
+        "SPARKY": ["510001P1.mp3", "520006P3.mp3", "52XXXXP1.mp3"], "ZOMBIE": ["610001P1.mp3"]}
+    assert found["ZOMBIE"][0].read_bytes() == b"z"
+    assert extra_voices.app_of(found["JOE"][0]) == "flight-of-the-amazon-queen"
+    assert "fotaq" in prepare_data.REAL_ENGINES
+    assert "Amazon Queen" in train.describe_sources(["fotaq:JOE"])[1]
+    assert extra_voices.find_fotaq(tmp_path / "elsewhere") == {}
+
+
+def test_queen_table_rejects_other_files():
+    with pytest.raises(ValueError, match="QTBL"):
+        extra_voices.read_queen_table(b"RIFF" + b"\0" * 40)
+    good = queen_file([("A.SB", b"abc")])
+    assert extra_voices.read_queen_table(good) == {"A.SB": b"abc"}
+    with pytest.raises(ValueError, match="A.SB"):
+        extra_voices.read_queen_table(good[:-1])                 # the entry runs past the end
+    with pytest.raises(ValueError, match="past the end"):
+        extra_voices.read_queen_table(good[:20])                 # the table itself is cut
+
+
 def test_metadata_names_the_sources_of_the_training_speakers():
     assert "GPL-2" in train.describe_sources(["fillets:cs-m"])[1]
     what, lic = train.describe_sources(["kokoro:a", "kde:fr", "asterisk:allison"])
