@@ -11,6 +11,12 @@ random choices. So `mambasep eval` on it reproduces the `synth_sisnri` column of
 for any exported model, on the CPU. Files are 32-bit float WAV (no quantisation; mixture = sum
 of the sources up to float rounding): `mix_clean/yNNN.wav`, `s1/yNNN.wav`, `s2/yNNN.wav`, ….
 
+`--engine NAME` writes mixtures of that source's speakers instead (speaker names `NAME:…`,
+e.g. `fotaq`, whatever their split), drawn the same way: a check of how the model does on the
+voices of a corpus before or after training on them, e.g. before packing a new one:
+
+    python3 training/synth_set.py --data .carry/data --engine fotaq --n 60 --out /tmp/fotaqmix
+
 `--data` is a packed corpus (`prepare_data.py`'s Opus shards, decoded into `--cache` once) or a
 decoded cache (a folder with corpus8k.npy). It is an error when the corpus holds fewer than two
 held-out speakers, or when `--out` already has a `mix_clean` folder (nothing is overwritten).
@@ -19,16 +25,24 @@ held-out speakers, or when `--out` already has a `mix_clean` folder (nothing is 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from data import SR, Corpus, MixSampler, decoded_cache, load_corpus  # noqa: E402
+
+
+def only_engine(corpus: Corpus, engine: str) -> Corpus:
+    """The corpus with the utterances of `engine`'s speakers as its held-out split, others unused."""
+    mine = np.array([s.split(":")[0] == engine for s in corpus.speakers])                 # [U]
+    return dataclasses.replace(corpus, split=np.where(mine, "heldout", "unused"))
 
 
 def write_set(corpus: Corpus, out: Path, n: int, seconds: float, seed: int) -> int:
@@ -57,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=200, help="mixtures (train.py --synth-val; default 200)")
     ap.add_argument("--seconds", type=float, default=4.0, help="mixture length (train.py --seconds)")
     ap.add_argument("--seed", type=int, default=0, help="train.py --seed")
+    ap.add_argument("--engine", help="mix this source's speakers (NAME:…) instead of the held-out ones")
     args = ap.parse_args(argv)
     data, out = Path(args.data), Path(args.out)
     try:
@@ -66,14 +81,17 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"{out / 'mix_clean'} exists; choose a new --out")
         # Not train.py's default cache (DATA/decoded): that would land in .carry and travel.
         corpus = load_corpus(decoded_cache(data, args.cache or Path(tempfile.gettempdir()) / "mambasep-decoded"))
+        if args.engine:
+            corpus = only_engine(corpus, args.engine)
+        which = f"speakers of {args.engine}" if args.engine else "held-out speakers"
         if len({s for s, p in zip(corpus.speakers, corpus.split) if p == "heldout"}) < 2:
-            raise ValueError(f"{data}: fewer than two held-out speakers; nothing to mix")
+            raise ValueError(f"{data}: fewer than two {which}; nothing to mix")
         out.parent.mkdir(parents=True, exist_ok=True)
         n = write_set(corpus, out, args.n, args.seconds, args.seed)
     except (ValueError, OSError) as e:
         print(f"synth_set: error: {e}", file=sys.stderr)
         return 1
-    print(f"{out}: {n} mixtures of held-out speakers, {args.seconds:g} s each", file=sys.stderr)
+    print(f"{out}: {n} mixtures of {which}, {args.seconds:g} s each", file=sys.stderr)
     return 0
 
 

@@ -46,3 +46,17 @@ def test_bad_inputs_are_errors_and_nothing_is_overwritten(tmp_path, capsys) -> N
     assert "exists" in capsys.readouterr().err
     assert (tmp_path / "o" / "mix_clean" / "keep.wav").read_bytes() == b"x"
     assert synth_set.main(["--data", str(tmp_path), "--out", str(tmp_path / "p"), "--n", "0"]) == 1
+
+
+def test_engine_set_mixes_only_that_sources_speakers(tmp_path) -> None:
+    corpus = make_corpus(n_per=2)                         # every utterance in the train split
+    mine = synth_set.only_engine(corpus, "kokoro")
+    assert corpus.split.tolist() == ["train"] * len(corpus.split)      # the input is not changed
+    picked = {s for s, p in zip(mine.speakers, mine.split) if p == "heldout"}
+    assert picked == {s for s in corpus.speakers if s.startswith("kokoro:")} and len(picked) == 4
+    mix, srcs = MixSampler(mine, "heldout", seconds=1.0, seed=0).fixed_set(4)
+    assert synth_set.write_set(mine, tmp_path / "e", n=4, seconds=1.0, seed=0) == 4
+    m, _ = sf.read(tmp_path / "e" / "mix_clean" / "y000.wav", dtype="float32")
+    assert np.array_equal(m, mix[0].numpy())
+    assert synth_set.main(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
+                           "--engine", "kokoro"]) == 1
