@@ -185,6 +185,11 @@ class Corpus:
         return self
 
 
+def engine_mask(corpus: Corpus, engines: set[str]) -> np.ndarray:
+    """[U] bool: whether each utterance's speaker comes from one of `engines` (`fotaq:JOE` → fotaq)."""
+    return np.array([s.split(":")[0] in engines for s in corpus.speakers], dtype=bool)
+
+
 def load_corpus(cache_dir: str | Path) -> Corpus:
     """Load a decoded cache (see `decode_shards`)."""
     cache = Path(cache_dir)

@@ -36,13 +36,12 @@ import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from data import SR, Corpus, MixSampler, decoded_cache, load_corpus  # noqa: E402
+from data import SR, Corpus, MixSampler, decoded_cache, engine_mask, load_corpus  # noqa: E402
 
 
 def only_engine(corpus: Corpus, engine: str) -> Corpus:
     """The corpus with the utterances of `engine`'s speakers as its held-out split, others unused."""
-    mine = np.array([s.split(":")[0] == engine for s in corpus.speakers])                 # [U]
-    return dataclasses.replace(corpus, split=np.where(mine, "heldout", "unused"))
+    return dataclasses.replace(corpus, split=np.where(engine_mask(corpus, {engine}), "heldout", "unused"))
 
 
 def write_set(corpus: Corpus, out: Path, n: int, seconds: float, seed: int) -> int:

@@ -44,7 +44,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import Augment, MixSampler, decoded_cache, load_corpus  # noqa: E402
+from data import Augment, MixSampler, decoded_cache, engine_mask, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
@@ -102,6 +102,9 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="probability that a training source gets a random EQ (data.Augment; default 0)")
     a("--augment-room", type=float, default=0.0, metavar="P",
       help="probability that a training source gets a synthetic room response (default 0)")
+    a("--exclude-engine", action="append", default=[], metavar="NAME",
+      help="train without this source's speakers (NAME:…, e.g. fotaq; repeatable): an A/B of a "
+           "new corpus on one packing")
     a("--lr", type=float, default=1e-3)
     a("--min-lr", type=float, default=1e-5)
     a("--wd", type=float, default=0.01)
@@ -310,6 +313,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"error: {e}")
     if not 0.5 <= args.speed[0] <= args.speed[1] <= 2.0:
         raise SystemExit(f"error: --speed {args.speed[0]} {args.speed[1]}: need 0.5 ≤ LO ≤ HI ≤ 2")
+    if args.exclude_engine:
+        gone = engine_mask(corpus, set(args.exclude_engine)) & (corpus.split == "train")
+        if not gone.any():
+            raise SystemExit(f"error: --exclude-engine {' '.join(args.exclude_engine)}: no such "
+                             "speakers in the training split")
+        corpus.split = np.where(gone, "unused", corpus.split)
     sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment,
                          speed=tuple(args.speed))
     trained_on, license_text = describe_sources(corpus.speakers[i] for i in sampler.idx)

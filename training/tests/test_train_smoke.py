@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import train  # noqa: E402
 from test_data import make_corpus  # noqa: E402
+from mambasep_ref.io import load_weights  # noqa: E402
 from validate import DevItem, evaluate_devset, si_snr, si_snri  # noqa: E402
 
 TINY = ["--override", "n_filters=8", "--override", "num_blocks=1", "--override", "d_state=2",
@@ -159,6 +160,20 @@ def test_training_with_augmentation_runs_and_rejects_bad_probabilities(tmp_path)
     assert train.main(["--run-dir", str(tmp_path / "c"), "--max-steps", "1", "--speed", "0.9", "1.1", *common]) == 0
     with pytest.raises(SystemExit, match="speed"):
         train.main(["--run-dir", str(tmp_path / "d"), "--max-steps", "1", "--speed", "1.1", "0.9", *common])
+
+
+def test_exclude_engine_trains_without_that_source(tmp_path):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--synth-val", "4", "--val-every", "1",
+              "--max-steps", "1", *TINY]
+    assert train.main(["--run-dir", str(tmp_path / "a"), "--exclude-engine", "kokoro", *common]) == 0
+    _, meta = load_weights(tmp_path / "a" / "best.safetensors")
+    assert "Kokoro" not in meta["trained_on"] and "ARCTIC" in meta["trained_on"]
+    assert train.main(["--run-dir", str(tmp_path / "b"), *common]) == 0
+    assert "Kokoro" in load_weights(tmp_path / "b" / "best.safetensors")[1]["trained_on"]
+    with pytest.raises(SystemExit, match="fotaq"):
+        train.main(["--run-dir", str(tmp_path / "c"), "--exclude-engine", "fotaq", *common])
 
 
 def test_compiled_forward_and_backward_match_eager():
