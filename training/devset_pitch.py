@@ -4,13 +4,13 @@
     mambasep eval /tmp/devmix --est-dir /tmp/est --json > eval.json
     python3 training/devset_pitch.py --devset ../shared/devset eval.json [more.json ...]
 
-Each devset source (`dNNN/s1.wav`, `dNNN/s2.wav`) is labelled by its median fundamental
-frequency: "F" above `--split` Hz (165), else "M". That is a crude stand-in for the speaker's
+Each devset source (read by `validate.load_devset`: `dNNN/s1.wav`, `dNNN/s2.wav`, or the
+packed `.carry/devset`) is labelled by its median fundamental frequency: "F" above `--split` Hz (165), else "M". That is a crude stand-in for the speaker's
 sex (the devset has no such label): a low female voice or a high male one lands on the other
 side. The F0 of a 40 ms frame (10 ms hop) is the lag of the autocorrelation peak between 60 and
 400 Hz, kept when the peak is at least half the frame's energy (voiced) and the frame is not
 quiet (energy ≥ 0.3 × the median frame energy); the median is over the kept frames. A source
-with no voiced frame is an error naming the file.
+with no voiced frame is an error naming the mixture and source.
 
 For each `mambasep eval --json` file, prints the mean SI-SNRi (dB) and the count per pair.
 """
@@ -23,7 +23,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from validate import load_devset  # noqa: E402
+
+SR = 8000                    # the devset's rate (load_devset checks it)
 
 FRAME_S, HOP_S = 0.040, 0.010
 F0_MIN, F0_MAX = 60.0, 400.0
@@ -49,19 +54,17 @@ def median_f0(x: np.ndarray, sr: int) -> float:
 
 
 def pitch_pairs(devset: Path, split: float = 165.0) -> dict[str, str]:
-    """Pair label ("FF", "FM" or "MM") of every mixture folder dNNN of devset."""
+    """Pair label ("FF", "FM" or "MM") of every mixture of the devset (read by `load_devset`)."""
     pairs = {}
-    for d in sorted(p for p in devset.iterdir() if p.is_dir() and (p / "mix.wav").exists()):
+    for it in load_devset(devset):
         labels = []
-        for src in sorted(d.glob("s[0-9]*.wav")):
-            x, sr = sf.read(src, dtype="float64", always_2d=True)
-            f0 = median_f0(x.mean(axis=1), sr)
+        for k, ref in enumerate(it.refs.double().numpy()):
+            f0 = median_f0(ref, SR)
             if np.isnan(f0):
-                raise ValueError(f"{src}: no voiced frame, cannot estimate its pitch")
+                raise ValueError(f"devset item {it.id}: source s{k + 1} has no voiced frame, "
+                                 "cannot estimate its pitch")
             labels.append("F" if f0 > split else "M")
-        pairs[d.name] = "".join(sorted(labels))
-    if not pairs:
-        raise ValueError(f"{devset}: no mixture folders (dNNN/mix.wav)")
+        pairs[it.id] = "".join(sorted(labels))
     return pairs
 
 

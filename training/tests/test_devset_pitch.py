@@ -73,4 +73,4 @@ def test_bad_inputs_are_one_line_errors(tmp_path, capsys) -> None:
     sf.write(dev / "d000" / "s2.wav", np.zeros(SR), SR)       # a silent source has no pitch
     ev.write_text(json.dumps({"items": []}))
     assert devset_pitch.main(["--devset", str(dev), str(ev)]) == 1
-    assert "s2.wav" in capsys.readouterr().err
+    assert "d000: source s2" in capsys.readouterr().err
