@@ -59,6 +59,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import re
 import shutil
 import struct
@@ -186,30 +187,37 @@ def fotaq_speakers(entries: dict[str, bytes]) -> dict[str, list[str]]:
     return by_speaker
 
 
-def find_fotaq(root: Path) -> dict[str, list[Path]]:
-    """Speaker → MP3 files of Flight of the Amazon Queen's speech, extracted from `queen.1c`.
+class Member(NamedTuple):
+    """A recording stored inside an archive file: the archive's path, the entry's name and bytes."""
 
-    The lines are written next to the resource file, under `speech/` (in the extracted package
-    tree, not the system's), so that they decode like any other recording.
-    """
+    archive: Path
+    name: str
+    data: bytes
+
+
+Recording = Path | Member
+
+
+def find_fotaq(root: Path) -> dict[str, list[Recording]]:
+    """Speaker → Flight of the Amazon Queen's speech lines, as MP3 members of `queen.1c` (read
+    in memory; nothing is extracted)."""
     res = root / FOTAQ_DIR / "queen.1c"
     if not res.exists():
         return {}
     entries = read_queen_table(res.read_bytes())
-    out = root / FOTAQ_DIR / "speech"
-    out.mkdir(exist_ok=True)
-    found: dict[str, list[Path]] = {}
-    for speaker, names in fotaq_speakers(entries).items():
-        for name in names:
-            f = out / (name[:-3] + ".mp3")
-            f.write_bytes(entries[name])
-            found.setdefault(speaker, []).append(f)
-    return found
+    return {speaker: [Member(res, name, entries[name]) for name in names]
+            for speaker, names in fotaq_speakers(entries).items()}
 
 
-def app_of(f: Path) -> str:
+def decode(rec: Recording) -> np.ndarray:
+    """A recording (a file, or an archive member) as mono int16 at 8 kHz."""
+    return _decode_one(io.BytesIO(rec.data) if isinstance(rec, Member) else str(rec))
+
+
+def app_of(rec: Recording) -> str:
     """The program a recording belongs to: the folder under `usr/share` (or under
-    `usr/share/games` or `usr/share/scummvm`)."""
+    `usr/share/games` or `usr/share/scummvm`) of its file or archive."""
+    f = rec.archive if isinstance(rec, Member) else rec
     parts = f.parts[f.parts.index("share") + 1:]
     return parts[1] if parts[0] in ("games", "scummvm") else parts[0]
 
@@ -219,7 +227,7 @@ class Source(NamedTuple):
 
     packages: tuple[str, ...]
     licence: str
-    find: Callable[[Path], dict[str, list[Path]]]
+    find: Callable[[Path], dict[str, list[Recording]]]
 
 
 SOURCES = {
@@ -304,7 +312,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     rows, total = [], 0
     for lang in sorted(by_lang):
-        clips = [trim_silence(_decode_one(str(f)), margin=400) for f in by_lang[lang]]
+        clips = [trim_silence(decode(f), margin=400) for f in by_lang[lang]]
         clips = [c for c in clips if len(c) >= SR // 10]
         if sum(len(c) for c in clips) < args.min_minutes * 60 * SR:
             continue

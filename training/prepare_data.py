@@ -44,8 +44,8 @@ REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq"}   # human rec
 # MARK: - Decoding and trimming
 
 
-def _decode_one(path: str) -> np.ndarray:
-    """Decode one file to mono int16 at 8 kHz (polyphase resampling)."""
+def _decode_one(path) -> np.ndarray:
+    """Decode one file (a path, or a binary file object) to mono int16 at 8 kHz (polyphase resampling)."""
     import soundfile as sf
     from scipy.signal import resample_poly
 

@@ -161,9 +161,17 @@ def test_find_fotaq_labels_lines_by_conversation_character(tmp_path):
     res.write_bytes(queen_file(entries))
     found = extra_voices.find_fotaq(tmp_path)
     assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
-        "JOE": ["3300B3J1.mp3", "610001J2.mp3", "JOE01121.mp3"],
-        "SPARKY": ["510001P1.mp3", "520006P3.mp3", "52XXXXP1.mp3"], "ZOMBIE": ["610001P1.mp3"]}
-    assert found["ZOMBIE"][0].read_bytes() == b"z"
+        "JOE": ["3300B3J1.SB", "610001J2.SB", "JOE01121.SB"],
+        "SPARKY": ["510001P1.SB", "520006P3.SB", "52XXXXP1.SB"], "ZOMBIE": ["610001P1.SB"]}
+    assert found["ZOMBIE"][0].data == b"z"
+    assert sorted(p.name for p in res.parent.iterdir()) == ["queen.1c"]     # nothing extracted
+    import io
+
+    import soundfile as sf
+    wav = io.BytesIO()
+    sf.write(wav, np.full(1600, 0.25), 16000, format="WAV", subtype="PCM_16")
+    clip = extra_voices.decode(extra_voices.Member(res, "X.SB", wav.getvalue()))
+    assert clip.dtype == np.int16 and len(clip) == 800 and abs(int(clip[400]) - 8192) <= 2
     assert extra_voices.app_of(found["JOE"][0]) == "flight-of-the-amazon-queen"
     assert "fotaq" in prepare_data.REAL_ENGINES
     assert "Amazon Queen" in train.describe_sources(["fotaq:JOE"])[1]
