@@ -185,9 +185,14 @@ class Corpus:
         return self
 
 
+def engine_of(speaker: str) -> str:
+    """The source of a corpus speaker name, its prefix before ':' (`fotaq:JOE` → `fotaq`)."""
+    return str(speaker).split(":")[0]
+
+
 def engine_mask(corpus: Corpus, engines: set[str]) -> np.ndarray:
-    """[U] bool: whether each utterance's speaker comes from one of `engines` (`fotaq:JOE` → fotaq)."""
-    return np.array([s.split(":")[0] in engines for s in corpus.speakers], dtype=bool)
+    """[U] bool: whether each utterance's speaker comes from one of `engines`."""
+    return np.array([engine_of(s) in engines for s in corpus.speakers], dtype=bool)
 
 
 def load_corpus(cache_dir: str | Path) -> Corpus:

@@ -44,7 +44,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import Augment, MixSampler, decoded_cache, engine_mask, load_corpus  # noqa: E402
+from data import Augment, MixSampler, decoded_cache, engine_mask, engine_of, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
@@ -69,7 +69,7 @@ SOURCES = {
 
 def describe_sources(speakers) -> tuple[str, str]:
     """trained_on and license metadata for a training set with these speaker names."""
-    prefixes = sorted({str(s).split(":")[0] for s in speakers})
+    prefixes = sorted({engine_of(s) for s in speakers})
     known = [p for p in SOURCES if p in prefixes]
     other = [p for p in prefixes if p not in SOURCES]
     what = [SOURCES[p][0] for p in known] + other
