@@ -29,7 +29,9 @@
 #   an A/B on 2 + 2 GPUs; names other than dpmamba-xs / dps4-xs are Mamba XS models),
 #   RESUME_DIR (where step 3 looks for NAME/last*.pt; default $CARRY/resume).
 #   MAXPER (GPUs per model at most; default: all of them shared evenly), PROBE_ARGS (extra
-#   probe.py args, e.g. --compile to measure torch.compile; train with TRAIN_ARGS=--compile).
+#   probe.py args, e.g. --compile to measure torch.compile; train with TRAIN_ARGS=--compile),
+#   COMPILE ("auto": probe BATCH eager and compiled on GPU 0 and train with --compile when that
+#   is ≥ 10 % faster; the choice is kept in $WORK/compile.choice for later pieces).
 set -uo pipefail
 T0=$(date +%s)
 BUDGET=${1:-540}
@@ -48,6 +50,7 @@ RESUME_DIR=${RESUME_DIR:-$CARRY/resume}
 MAXPER=${MAXPER:-64}
 PROBE_BATCHES=${PROBE_BATCHES:-"16 32 48 64"}
 PROBE_ARGS=${PROBE_ARGS:-}
+COMPILE=${COMPILE:-}
 mkdir -p "$WORK/runs" "$OUT"
 elapsed() { echo $(( $(date +%s) - T0 )); }
 log() { echo "[device_run $(elapsed)s] $*"; }
@@ -128,6 +131,29 @@ print(choose(rs) or 8)")
   fi
   TB=$(( DEADLINE - $(date +%s) ))
   [ "$TB" -gt 10 ] || { log "ERROR: budget too small after the probe"; exit 1; }
+fi
+if [ "$COMPILE" = auto ]; then   # decided once per warm machine; later pieces reuse it
+  if [ ! -f "$WORK/compile.choice" ]; then
+    if [ "$NG" -lt 1 ]; then echo "" > "$WORK/compile.choice"; else
+      for c in "" --compile; do
+        CUDA_VISIBLE_DEVICES=0 timeout 240 python3 "$REPO/training/probe.py" --data "$WORK/decoded" \
+          $(model_args "${NAMES[0]}") --batches "$BATCH" $c --json "$WORK/probe.c$c.json" \
+          > "$WORK/probe.c$c.txt" 2>&1 || { log "probe $c failed:"; tail -n 5 "$WORK/probe.c$c.txt"; }
+      done
+      python3 -c "
+import json, sys
+def eps(f):
+    try: return json.load(open(f))[0].get('ex_per_s', 0.0)
+    except Exception: return 0.0
+e, c = eps('$WORK/probe.c.json'), eps('$WORK/probe.c--compile.json')
+print(f'[probe] eager {e} ex/s, compiled {c} ex/s', file=sys.stderr)
+print('--compile' if e > 0 and c >= 1.1 * e else '')" > "$WORK/compile.choice"
+    fi
+  fi
+  TRAIN_ARGS="$TRAIN_ARGS $(cat "$WORK/compile.choice")"
+  log "compile choice: '$(cat "$WORK/compile.choice")'"
+  TB=$(( DEADLINE - $(date +%s) ))
+  [ "$TB" -gt 10 ] || { log "ERROR: budget too small after the compile probe"; exit 1; }
 fi
 PIDS=(); i=0
 NM=${#NAMES[@]}
