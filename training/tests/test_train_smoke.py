@@ -275,12 +275,15 @@ def test_device_run_end_to_end(tmp_path):
     assert info["heldout_utterances"] >= 0 and (carry / "devset" / "d000_mix.flac").exists()
     env = dict(os.environ, WORK=str(tmp_path / "work"), OUT=str(tmp_path / "out"), CARRY=str(carry),
                VAL_EVERY="2", TRAIN_ARGS=" ".join(TINY + ["--synth-val", "0", "--log-every", "1"]),
-               CUDA_VISIBLE_DEVICES="")
+               CUDA_VISIBLE_DEVICES="", COMPILE="auto")
     for piece in (1, 2):
         r = subprocess.run(["bash", str(HERE / "device_run.sh"), "40", "60"], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "SUMMARY" in r.stdout and "FAILED" not in r.stdout, r.stdout
+        # COMPILE=auto without a GPU: no probe, eager training; the choice is kept for piece 2
+        assert "compile choice: ''" in r.stdout, r.stdout
+    assert (tmp_path / "work" / "compile.choice").read_text().strip() == ""
     assert "resumed from" in (tmp_path / "work" / "runs" / "dps4-xs" / "stdout.txt").read_text()
     out = tmp_path / "out"
     for n in ("dpmamba-xs", "dps4-xs"):
