@@ -135,17 +135,18 @@ fi
 if [ "$COMPILE" = auto ]; then   # decided once per warm machine; later pieces reuse it
   if [ ! -f "$WORK/compile.choice" ]; then
     if [ "$NG" -lt 1 ]; then echo "" > "$WORK/compile.choice"; else
-      for c in "" --compile; do
+      for mode in eager compiled; do
+        flag=""; [ "$mode" = compiled ] && flag=--compile
         CUDA_VISIBLE_DEVICES=0 timeout 240 python3 "$REPO/training/probe.py" --data "$WORK/decoded" \
-          $(model_args "${NAMES[0]}") --batches "$BATCH" $c --json "$WORK/probe.c$c.json" \
-          > "$WORK/probe.c$c.txt" 2>&1 || { log "probe $c failed:"; tail -n 5 "$WORK/probe.c$c.txt"; }
+          $(model_args "${NAMES[0]}") --batches "$BATCH" $flag --json "$WORK/probe.$mode.json" \
+          > "$WORK/probe.$mode.txt" 2>&1 || { log "probe ($mode) failed:"; tail -n 5 "$WORK/probe.$mode.txt"; }
       done
       python3 -c "
 import json, sys
 def eps(f):
     try: return json.load(open(f))[0].get('ex_per_s', 0.0)
     except Exception: return 0.0
-e, c = eps('$WORK/probe.c.json'), eps('$WORK/probe.c--compile.json')
+e, c = eps('$WORK/probe.eager.json'), eps('$WORK/probe.compiled.json')
 print(f'[probe] eager {e} ex/s, compiled {c} ex/s', file=sys.stderr)
 print('--compile' if e > 0 and c >= 1.1 * e else '')" > "$WORK/compile.choice"
     fi
