@@ -277,7 +277,7 @@ def test_device_run_end_to_end(tmp_path):
                VAL_EVERY="2", TRAIN_ARGS=" ".join(TINY + ["--synth-val", "0", "--log-every", "1"]),
                CUDA_VISIBLE_DEVICES="", COMPILE="auto")
     for piece in (1, 2):
-        r = subprocess.run(["bash", str(HERE / "device_run.sh"), "40", "60"], env=env,
+        r = subprocess.run(["bash", str(HERE / "device_run.sh"), "55", "80"], env=env,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "SUMMARY" in r.stdout and "FAILED" not in r.stdout, r.stdout
