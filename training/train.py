@@ -298,15 +298,16 @@ def main(argv=None) -> int:
         if main_proc:
             print(f"[{args.name} {time.time() - t_start:6.1f}s]", *a, flush=True)
 
-    # Data (rank 0 decodes; the others wait, then find the cache ready).
+    # Data: rank 0 decodes (or finds the cache ready); the others wait for it, then find it ready.
     try:
-        if main_proc:
-            decoded_cache(args.data, args.cache)
-        if world > 1:
+        if world > 1 and not main_proc:
             dist.barrier()
-        corpus = load_corpus(decoded_cache(args.data, args.cache)).to(dev)
+        cache = decoded_cache(args.data, args.cache)
+        if world > 1 and main_proc:
+            dist.barrier()
     except ValueError as e:
         raise SystemExit(f"error: {e}")
+    corpus = load_corpus(cache).to(dev)
     try:
         augment = Augment(colour=args.augment_colour, room=args.augment_room)
     except ValueError as e:
