@@ -142,13 +142,11 @@ if [ "$COMPILE" = auto ]; then   # decided once per warm machine; later pieces r
           > "$WORK/probe.$mode.txt" 2>&1 || { log "probe ($mode) failed:"; tail -n 5 "$WORK/probe.$mode.txt"; }
       done
       python3 -c "
-import json, sys
-def eps(f):
-    try: return json.load(open(f))[0].get('ex_per_s', 0.0)
-    except Exception: return 0.0
-e, c = eps('$WORK/probe.eager.json'), eps('$WORK/probe.compiled.json')
-print(f'[probe] eager {e} ex/s, compiled {c} ex/s', file=sys.stderr)
-print('--compile' if e > 0 and c >= 1.1 * e else '')" > "$WORK/compile.choice"
+import json, os, sys; sys.path.insert(0, '$REPO/training')
+from probe import prefer_compiled
+rs = [json.load(open(f)) if os.path.exists(f) else [] for f in ('$WORK/probe.eager.json', '$WORK/probe.compiled.json')]
+print('[probe] eager', rs[0], 'compiled', rs[1], file=sys.stderr)
+print('--compile' if prefer_compiled(*rs) else '')" > "$WORK/compile.choice"
     fi
   fi
   TRAIN_ARGS="$TRAIN_ARGS $(cat "$WORK/compile.choice")"

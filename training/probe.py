@@ -60,6 +60,17 @@ def choose(results: list[dict], keep: float = 0.85) -> int:
     return min(r["batch"] for r in ok if r["ex_per_s"] >= keep * best)
 
 
+def prefer_compiled(eager: list[dict], compiled: list[dict], gain: float = 1.1) -> bool:
+    """Whether the compiled probe's best examples/s is at least `gain` × the eager one's.
+
+    False when either probe has no result (it failed, ran out of memory or timed out).
+    """
+    def best(results: list[dict]) -> float:
+        return max((r["ex_per_s"] for r in results if "ex_per_s" in r), default=0.0)
+    e, c = best(eager), best(compiled)
+    return e > 0 and c >= gain * e
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="decoded cache (corpus8k.npy + index.tsv)")

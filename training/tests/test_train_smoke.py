@@ -233,6 +233,15 @@ def test_probe_choose_prefers_the_smallest_batch_near_the_best():
     assert choose([{"batch": 8, "error": "oom"}]) == 0
 
 
+def test_probe_prefer_compiled_needs_ten_percent_and_both_results():
+    from probe import prefer_compiled
+    eager = [{"batch": 16, "ex_per_s": 55.2}]
+    assert prefer_compiled(eager, [{"batch": 16, "ex_per_s": 71.7}])        # run 5's H200: 1.30×
+    assert not prefer_compiled(eager, [{"batch": 16, "ex_per_s": 60.0}])    # 1.09×: not worth it
+    assert not prefer_compiled(eager, [{"batch": 16, "error": "oom"}])
+    assert not prefer_compiled([], [{"batch": 16, "ex_per_s": 71.7}])       # eager probe failed
+
+
 # MARK: - device_run.sh end to end (packed Opus data, both models, resume through /tmp)
 
 
