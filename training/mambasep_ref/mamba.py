@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import scan
 from .config import ModelConfig
 from .scan import selective_scan
 
@@ -86,7 +87,50 @@ class BiMamba(nn.Module):
         """h [B', L', N] -> [B', L', N]."""
         xz = self.in_proj(h)                                                   # [B', L', 2E]
         x, z = xz.chunk(2, dim=-1)                                             # [B', L', E] each
+        if scan.fused_active(x):
+            return self.out_proj(self._fused_inner(x, z))                      # [B', L', N]
         y_f = self._direction(x, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D)
         y_b = self._direction(x.flip(1), self.conv1d_b, self.x_proj_b, self.dt_proj_b,
                               self.A_b_log, self.D_b).flip(1)                  # [B', L', E]
         return self.out_proj((y_f + y_b) / 2 * F.silu(z))                      # [B', L', N]
+
+    # MARK: - Fused path (training on the GPU)
+
+    def _fused_inner(self, x: Tensor, z: Tensor) -> Tensor:
+        """((y_fwd + flip(y_bwd)) / 2) · SiLU(z) with both directions in original time order.
+
+        The same maths as `forward`'s reference path: direction 1's causal convolution of the
+        flipped sequence is an anti-causal one of x; its projections are per step, so they need
+        no flip either; the scan walks direction 1 from the end (`bimamba_triton`). softplus,
+        dt_proj's bias, exp(A), D, the gate and the merge happen inside the scan kernel.
+        """
+        from .bimamba_triton import bimamba_scan  # noqa: PLC0415 (Triton imports lazily)
+        b, L, e = x.shape
+        r, m = self.dt_rank, self.d_state
+        xc = F.silu(self._bidirectional_conv(x.float())).to(x.dtype)          # [2, B', L', E]
+        w_x = torch.stack([self.x_proj.weight, self.x_proj_b.weight])         # [2, R+2M, E]
+        dbc = torch.bmm(xc.view(2, b * L, e), w_x.transpose(1, 2))            # [2, B'·L', R+2M]
+        w_dt = torch.stack([self.dt_proj.weight, self.dt_proj_b.weight])      # [2, E, R]
+        dt = torch.bmm(dbc[..., :r], w_dt.transpose(1, 2))                    # [2, B'·L', E]
+        dbc = dbc.view(2, b, L, r + 2 * m)
+        return bimamba_scan(
+            xc, dt.view(2, b, L, e), dbc[..., r:r + m], dbc[..., r + m:], z,  # [B', L', E]
+            torch.stack([self.A_log, self.A_b_log]), torch.stack([self.D, self.D_b]),
+            torch.stack([self.dt_proj.bias, self.dt_proj_b.bias]))
+
+    def _bidirectional_conv(self, x: Tensor) -> Tensor:
+        """Both directions' depthwise convolutions of x [B', L', E] → [2, B', L', E] (before SiLU).
+
+        Direction 0: Σ_k w[k]·x[t − (W−1) + k] (causal); direction 1, the causal convolution of
+        the flipped sequence flipped back: Σ_k w_b[k]·x[t + (W−1) − k]. Written as W shifted
+        multiply-adds so that torch.compile fuses them (and their backward) with the SiLU.
+        """
+        w = self.d_conv
+        L = x.shape[1]
+        xp = F.pad(x, (0, 0, w - 1, w - 1))                                   # [B', L'+2(W−1), E]
+        wf = self.conv1d.weight[:, 0].to(x.dtype)                              # [E, W]
+        wb = self.conv1d_b.weight[:, 0].to(x.dtype)                            # [E, W]
+        yf = self.conv1d.bias.to(x.dtype) + sum(xp[:, k:k + L] * wf[:, k] for k in range(w))
+        yb = self.conv1d_b.bias.to(x.dtype) + sum(
+            xp[:, 2 * (w - 1) - k:2 * (w - 1) - k + L] * wb[:, k] for k in range(w))
+        return torch.stack([yf, yb])                                           # [2, B', L', E]

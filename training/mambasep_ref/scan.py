@@ -16,9 +16,9 @@ import torch
 from torch import Tensor
 
 __all__ = ["selective_scan_ref", "selective_scan_fast", "selective_scan", "set_scan_impl",
-           "get_scan_impl", "SCAN_IMPLS"]
+           "get_scan_impl", "fused_active", "SCAN_IMPLS"]
 
-SCAN_IMPLS = ("ref", "fast", "triton", "auto")
+SCAN_IMPLS = ("ref", "fast", "triton", "fused", "auto")
 _impl = "auto"
 _triton_fn: Callable | None = None
 _triton_error: str | None = None
@@ -123,15 +123,18 @@ def selective_scan_fast(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Ten
 
 
 def set_scan_impl(name: str) -> None:
-    """Choose the implementation `selective_scan` uses: "ref", "fast", "triton" or "auto".
+    """Choose the scan: "ref", "fast", "triton", "fused" or "auto".
 
-    "auto" picks triton for CUDA tensors when `mambasep_ref.scan_triton` imports, else "fast".
+    "ref", "fast" and "triton" are implementations of `selective_scan`, one direction at a
+    time. "fused" makes BiMamba run both directions, the gate and the merge as one op
+    (`mambasep_ref.bimamba_triton`; GPU, or CPU under TRITON_INTERPRET=1). "auto" picks
+    "fused" for CUDA tensors when Triton imports, else "fast".
     """
     global _impl
     if name not in SCAN_IMPLS:
         raise ValueError(f"unknown scan implementation {name!r}; choose one of {SCAN_IMPLS}")
-    if name == "triton" and _load_triton() is None:
-        raise RuntimeError(f"scan implementation 'triton' is unavailable: {_triton_error}")
+    if name in ("triton", "fused") and _load_triton() is None:
+        raise RuntimeError(f"scan implementation {name!r} is unavailable: {_triton_error}")
     _impl = name
 
 
@@ -139,11 +142,19 @@ def get_scan_impl() -> str:
     return _impl
 
 
+def fused_active(x: Tensor) -> bool:
+    """Whether BiMamba takes the fused path for activations x: "fused", or "auto" on CUDA."""
+    if _impl == "fused":
+        return True
+    return _impl == "auto" and x.is_cuda and _load_triton() is not None
+
+
 def _load_triton() -> Callable | None:
     global _triton_fn, _triton_error
     if _triton_fn is None and _triton_error is None:
         try:
             from .scan_triton import selective_scan_triton  # noqa: PLC0415 (lazy on purpose)
+            from . import bimamba_triton  # noqa: F401, PLC0415 (the fused path needs it too)
             _triton_fn = selective_scan_triton
         except Exception as e:  # ImportError, or triton failing to initialise
             _triton_error = f"{type(e).__name__}: {e}"
@@ -178,7 +189,7 @@ def scan_outside_compiler() -> None:
 
 def _dispatch(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> Tensor:
     impl = _impl
-    if impl == "auto":
+    if impl in ("auto", "fused"):  # a direction scanned alone (BiMamba's fused path bypasses this)
         impl = "triton" if (u.is_cuda and _load_triton() is not None) else "fast"
     if impl == "ref":
         return selective_scan_ref(u, delta, A, Bm, Cm, D)

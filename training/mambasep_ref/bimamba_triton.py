@@ -1,0 +1,552 @@
+"""Fused bidirectional selective scan for training: both directions, gate and merge in one op.
+
+Glossary of dimension letters (docs/MODEL.md's, as in scan_triton.py):
+  B  sequences scanned independently (B·S or B·K inside the dual-path model)
+  L  time steps of one scan
+  E  channels, Mamba's inner width (expand · N)
+  M  state size per channel (Mamba's d_state)
+  T  time steps of one tile (a power of two; the unit of the chunked scan and its checkpoints)
+  d  direction: 0 scans t = 0..L-1, 1 scans t = L-1..0 (the "backward" direction of BiMamba)
+
+What it computes, per direction d, sequence b, channel e, state m (inputs stacked over d):
+
+    delta_d = softplus(dt_d + dt_bias_d)                  A_d = −exp(A_log_d)
+    h_d,t   = exp(delta_d,t·A_d) · h_d,t∓1 + delta_d,t · Bm_d,t · u_d,t   (h before the first step = 0)
+    y_d,t   = Σ_m Cm_d,t · h_d,t + D_d · u_d,t
+    out_t   = (y_0,t + y_1,t) / 2 · SiLU(z_t)
+
+with direction 1 stepping through time backwards (h_1,t depends on h_1,t+1). This is BiMamba's
+`(y_fwd + flip(y_bwd)) / 2 · SiLU(z)` with no flipped copies: direction 1's inputs are in the
+original time order and the kernel walks them from the end. `bimamba_scan_ref` below is the
+definition (the plain-loop `selective_scan_ref` per direction); the test compares against it.
+
+Shapes: u, dt `[2, B, L, E]`; Bm, Cm `[2, B, L, M]`; z `[B, L, E]`; A_log `[2, E, M]`; D, dt_bias
+`[2, E]`; out `[B, L, E]` in z's dtype. Big inputs may be strided views (the last dimension must
+be contiguous) in float32, float16 or bfloat16; every sum is accumulated in float32.
+
+Kernels. One program per (sequence, block of BLOCK_E channels) runs both directions one after
+the other (direction 0's y is parked in `out`, in out's dtype, until direction 1 adds its own).
+Time goes in tiles of T steps: a tile's decays a = exp(delta·A) and inputs delta·Bm·u form a
+[T, M, BLOCK_E] block, and the recurrence over the tile is one `tl.associative_scan` of the
+affine maps h ↦ a·h + b, with the state carried in from the previous tile. The forward kernel,
+when gradients will be needed, also writes the state entering each tile (the checkpoints,
+float32 `[2, B, n_eblk, n_tiles, M', E']`: 4 · 2 · M / T bytes per element of u).
+
+The backward kernel walks the tiles from last to first (in each direction's own scan order k):
+  - h_{k−1} for the tile by a second associative scan whose inputs are loaded one row earlier
+    (row 0 is the checkpoint), and h_k = a_k·h_{k−1} + delta_k·Bm_k·u_k;
+  - g_k = ∂loss/∂h_k by a reverse associative scan of g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, with
+    a_{k+1} loaded one row later and g carried in from the tile after;
+  - then, with dy = dout·SiLU(z)/2 and q = g·a·h_{k−1}:
+        du      = Σ_m g·Bm·delta + D·dy          dBm = Σ_e g·delta·u      dCm = Σ_e dy·h
+        ddelta  = Σ_m q·A + u·Σ_m g·Bm           ddt = ddelta · sigmoid(dt + dt_bias)
+        dA      = Σ_{b,t} q·delta                dD  = Σ_{b,t} dy·u       ddt_bias = Σ_{b,t} ddt
+        dz      = dout · (y_0 + y_1)/2 · SiLU'(z)   (y recomputed from h; direction 0's parked in dz)
+No per-step state is stored. Sums over E (dBm, dCm) are per-block partials and sums over B
+(dA, dD, ddt_bias) per-program partials (BPG sequences per program), finished with a torch
+`sum`: deterministic, no atomics.
+
+The ops are registered with `torch.library` (`mambasep::bimamba_scan_fwd` / `_bwd`, with fake
+implementations), so `torch.compile` keeps them as two opaque kernels and fuses the element-wise
+work around them into its own graph.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from .scan import selective_scan_ref
+
+__all__ = ["bimamba_scan", "bimamba_scan_ref", "interpreter_enabled", "TileConfig", "tile_config",
+           "set_tile_config"]
+
+_INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# Triton's `jit` reads TRITON_INTERPRET when a kernel is defined, i.e. when this module is imported.
+_INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+_LOG2E = 1.4426950408889634
+_LN2 = 0.6931471805599453
+
+
+def interpreter_enabled() -> bool:
+    """Whether the kernels were defined for Triton's CPU interpreter (`TRITON_INTERPRET=1`)."""
+    return _INTERPRETED
+
+
+# MARK: - Reference
+
+
+def bimamba_scan_ref(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor,
+                     D: Tensor, dt_bias: Tensor) -> Tensor:
+    """The definition (module docstring) from torch ops and the plain-loop scan; differentiable.
+
+    Direction 1 is computed exactly as BiMamba's reference path does: flip, scan, flip back.
+    """
+    y = []
+    for d in range(2):
+        delta = torch.nn.functional.softplus(dt[d].float() + dt_bias[d].float())  # [B, L, E]
+        A = -torch.exp(A_log[d].float())                                          # [E, M]
+        args = (u[d].float(), delta, A, Bm[d].float(), Cm[d].float(), D[d].float())
+        if d == 1:
+            args = tuple(a.flip(1) if a.dim() == 3 else a for a in args)
+        yd = selective_scan_ref(*args)                                            # [B, L, E]
+        y.append(yd.flip(1) if d == 1 else yd)
+    zf = z.float()
+    return ((y[0] + y[1]) / 2 * torch.nn.functional.silu(zf)).to(z.dtype)         # [B, L, E]
+
+
+# MARK: - Kernels
+
+
+@triton.jit
+def _combine(a1, b1, a2, b2):
+    """Composition of the affine maps h ↦ a1·h + b1, then h ↦ a2·h + b2."""
+    return a1 * a2, a2 * b1 + b2
+
+
+@triton.jit
+def _softplus(v):
+    """log(1 + e^v) = max(v, 0) + log1p(e^−|v|), with log1p(w) = log(1+w)·w/((1+w)−1) (exact
+    to a few ulp where 1+w rounds, unlike log(1+w))."""
+    w = tl.exp(-tl.abs(v))
+    one_w = 1.0 + w
+    l1p = tl.where(one_w == 1.0, w, tl.log(one_w) * w / (one_w - 1.0))
+    return tl.maximum(v, 0.0) + l1p
+
+
+@triton.jit
+def _sigmoid(v):
+    return 1.0 / (1.0 + tl.exp(-v))
+
+
+@triton.jit
+def _rows(ptr, t, s_l, ok, cols, cols_ok):
+    """Rows t of a [L, cols] view (row stride s_l, contiguous columns) as float32; 0 where masked."""
+    return tl.load(ptr + t[:, None] * s_l + cols[None, :], mask=ok[:, None] & cols_ok[None, :],
+                   other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _time_of(k, L, REV: tl.constexpr):
+    """Time index of scan position k (direction 1 scans from the end)."""
+    if REV:
+        return L - 1 - k
+    else:
+        return k
+
+
+@triton.jit
+def _fwd_tile(u_p, dt_p, B_p, C_p, z_p, o_p, ws_p, h, i, A2, Dv, bias, e, e_ok, m, m_ok,
+              L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_ol,
+              T: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_E: tl.constexpr,
+              REV: tl.constexpr, SAVE: tl.constexpr):
+    """Tile i of one direction: y into o_p (direction 0) or the merged, gated output (direction
+    1); takes and returns the state h [BM, BE] entering / leaving the tile."""
+    j = tl.arange(0, T)  # [T] row of the tile
+    k = i * T + j  # [T] scan positions
+    ok = k < L
+    t = _time_of(k, L, REV)
+    u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
+    v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+    delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
+    Bt = _rows(B_p, t, s_Bl, ok, m, m_ok)  # [T, BM]
+    Ct = _rows(C_p, t, s_Cl, ok, m, m_ok)  # [T, BM]
+    if SAVE:
+        tl.store(ws_p + i * (BLOCK_M * BLOCK_E) + m[:, None] * BLOCK_E + tl.arange(0, BLOCK_E)[None, :], h)
+    a = tl.exp2(delta[:, None, :] * A2[None, :, :])  # [T, BM, BE]
+    bx = Bt[:, :, None] * (delta * u)[:, None, :]  # [T, BM, BE]
+    bx = tl.where((j == 0)[:, None, None], bx + a * h[None, :, :], bx)
+    _, hs = tl.associative_scan((a, bx), 0, _combine)  # [T, BM, BE] states h_k
+    y = tl.sum(Ct[:, :, None] * hs, axis=1) + Dv[None, :] * u  # [T, BE]
+    o_ptrs = o_p + t[:, None] * s_ol + e[None, :]
+    o_ok = ok[:, None] & e_ok[None, :]
+    if REV:
+        zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
+        y0 = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
+        tl.store(o_ptrs, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=o_ok)
+    else:
+        tl.store(o_ptrs, y, mask=o_ok)
+    return tl.sum(tl.where((j == T - 1)[:, None, None], hs, 0.0), axis=0)  # [BM, BE]
+
+
+@triton.jit
+def _bimamba_fwd_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
+    BATCH, L, E, M, NT,
+    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
+):
+    """out [B, L, E] for one sequence and BLOCK_E channels; checkpoints into ws when SAVE."""
+    b = tl.program_id(0).to(tl.int64)
+    pid_e = tl.program_id(1)
+    n_eblk = tl.num_programs(1)
+    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    am_ok = m_ok[:, None] & e_ok[None, :]
+    slots = NT * BLOCK_M * BLOCK_E  # one program's checkpoints
+    o_p = out_ptr + b * L * E
+    for d in tl.static_range(2):
+        # Padding lanes: A = 0, Bm = Cm = 0, u = delta = 0, so their state stays exactly 0.
+        A2 = -tl.exp(tl.load(Alog_ptr + d * E * M + e[None, :] * M + m[:, None], mask=am_ok,
+                             other=float("-inf")).to(tl.float32)) * 1.4426950408889634  # [BM, BE]
+        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * slots
+        u_p = u_ptr + d * s_ud + b * s_ub
+        dt_p = dt_ptr + d * s_dd + b * s_db
+        B_p = B_ptr + d * s_Bd + b * s_Bb
+        C_p = C_ptr + d * s_Cd + b * s_Cb
+        h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+        for i in range(0, NT):
+            h = _fwd_tile(u_p, dt_p, B_p, C_p, z_ptr + b * s_zb, o_p, ws_p, h, i, A2, Dv, bias,
+                          e, e_ok, m, m_ok, L, s_ul, s_dl, s_Bl, s_Cl, s_zl, E,
+                          T, BLOCK_M, BLOCK_E, d == 1, SAVE)
+        tl.debug_barrier()  # direction 0's y is in out before direction 1 reads it
+
+
+@triton.jit
+def _bwd_tile(u_p, dt_p, B_p, C_p, z_p, g_p, ws_p, du_p, ddt_p, dB_p, dC_p, dz_p, g_in, i,
+              A2, Dv, bias, e, e_ok, m, m_ok, b_ok, L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_gl, E, M,
+              T: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_E: tl.constexpr, REV: tl.constexpr):
+    """Gradients of tile i of one direction. Takes g_in, the adjoint state g of the next tile's
+    row 0; returns (g of this tile's row 0, and this tile's sums over t of dA, dD, ddt_bias)."""
+    j = tl.arange(0, T)  # [T]
+    first = (j == 0)[:, None, None]
+    k = i * T + j  # [T] scan positions
+    ok = (k < L) & b_ok
+    ok_m1 = ok & (j > 0)  # row 0's previous step is the checkpoint instead
+    ok_p1 = (k + 1 < L) & b_ok
+    t = _time_of(k, L, REV)
+    t_m1 = _time_of(k - 1, L, REV)
+    t_p1 = _time_of(k + 1, L, REV)
+    # Inputs at k, k−1 and k+1 (the shifted rows come from L1/L2).
+    u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
+    v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+    delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE]
+    Bt = _rows(B_p, t, s_Bl, ok, m, m_ok)  # [T, BM]
+    Ct = _rows(C_p, t, s_Cl, ok, m, m_ok)  # [T, BM]
+    dout = _rows(g_p, t, s_gl, ok, e, e_ok)  # [T, BE]
+    zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
+    u_m1 = _rows(u_p, t_m1, s_ul, ok_m1, e, e_ok)  # [T, BE]
+    v_m1 = _rows(dt_p, t_m1, s_dl, ok_m1, e, e_ok) + bias[None, :]
+    delta_m1 = tl.where(ok_m1[:, None], _softplus(v_m1), 0.0)  # [T, BE]
+    B_m1 = _rows(B_p, t_m1, s_Bl, ok_m1, m, m_ok)  # [T, BM]
+    v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, e, e_ok) + bias[None, :]
+    delta_p1 = tl.where(ok_p1[:, None], _softplus(v_p1), 0.0)  # [T, BE]
+    h0 = tl.load(ws_p + i * (BLOCK_M * BLOCK_E) + m[:, None] * BLOCK_E
+                 + tl.arange(0, BLOCK_E)[None, :])  # [BM, BE] state before row 0
+
+    # States: h_{k−1} by a scan of the previous rows' maps, then h_k.
+    a_m1 = tl.where(first, 0.0, tl.exp2(delta_m1[:, None, :] * A2[None, :, :]))  # [T, BM, BE]
+    b_m1 = tl.where(first, h0[None, :, :], B_m1[:, :, None] * (delta_m1 * u_m1)[:, None, :])
+    _, hp = tl.associative_scan((a_m1, b_m1), 0, _combine)  # [T, BM, BE] h_{k−1}
+    a = tl.exp2(delta[:, None, :] * A2[None, :, :])  # [T, BM, BE]
+    du_t = delta * u  # [T, BE]
+    h = a * hp + Bt[:, :, None] * du_t[:, None, :]  # [T, BM, BE] h_k
+
+    # Output gate: dy for the scan; dz once both directions' y are known.
+    sz = _sigmoid(zz)  # [T, BE]
+    dy = dout * zz * sz * 0.5  # [T, BE]
+    y = tl.sum(Ct[:, :, None] * h, axis=1) + Dv[None, :] * u  # [T, BE]
+    dz_ptrs = dz_p + t[:, None] * E + e[None, :]
+    o_ok = ok[:, None] & e_ok[None, :]
+    if REV:
+        y0 = tl.load(dz_ptrs, mask=o_ok, other=0.0).to(tl.float32)
+        tl.store(dz_ptrs, dout * (y0 + y) * 0.5 * sz * (1.0 + zz * (1.0 - sz)), mask=o_ok)
+    else:
+        tl.store(dz_ptrs, y, mask=o_ok)
+
+    # Adjoint states g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, by a reverse scan.
+    a_p1 = tl.exp2(delta_p1[:, None, :] * A2[None, :, :])  # [T, BM, BE]
+    c = Ct[:, :, None] * dy[:, None, :]  # [T, BM, BE]
+    c = tl.where((j == T - 1)[:, None, None], c + a_p1 * g_in[None, :, :], c)
+    _, g = tl.associative_scan((a_p1, c), 0, _combine, reverse=True)  # [T, BM, BE]
+
+    # Gradients.
+    dC = tl.sum(h * dy[:, None, :], axis=2)  # [T, BM]
+    dB = tl.sum(g * du_t[:, None, :], axis=2)  # [T, BM]
+    gB = tl.sum(g * Bt[:, :, None], axis=1)  # [T, BE]
+    q = g * a * hp  # [T, BM, BE]
+    ddelta = tl.sum(q * A2[None, :, :], axis=1) * 0.6931471805599453 + gB * u  # [T, BE]
+    ddt = tl.where(ok[:, None], ddelta * _sigmoid(v), 0.0)  # [T, BE]
+    du = gB * delta + Dv[None, :] * dy  # [T, BE]
+    tl.store(du_p + t[:, None] * E + e[None, :], du, mask=o_ok)
+    tl.store(ddt_p + t[:, None] * E + e[None, :], ddt, mask=o_ok)
+    bm_ok = ok[:, None] & m_ok[None, :]
+    tl.store(dB_p + t[:, None] * M + m[None, :], dB, mask=bm_ok)
+    tl.store(dC_p + t[:, None] * M + m[None, :], dC, mask=bm_ok)
+    return (tl.sum(tl.where(first, g, 0.0), axis=0), tl.sum(q * delta[:, None, :], axis=0),
+            tl.sum(dy * u, axis=0), tl.sum(ddt, axis=0))
+
+
+@triton.jit
+def _bimamba_bwd_kernel(
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr,
+    du_ptr, ddt_ptr, dB_part_ptr, dC_part_ptr, dz_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
+    BATCH, L, E, M, NT, BPG,
+    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
+    s_gb, s_gl,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+):
+    """Gradients for BPG sequences and BLOCK_E channels (outputs' layouts: see `_backward`)."""
+    pid_g = tl.program_id(0).to(tl.int64)
+    pid_e = tl.program_id(1)
+    n_g = tl.num_programs(0)
+    n_eblk = tl.num_programs(1)
+    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    am_ok = m_ok[:, None] & e_ok[None, :]
+    slots = NT * BLOCK_M * BLOCK_E
+    for d in tl.static_range(2):
+        A2 = -tl.exp(tl.load(Alog_ptr + d * E * M + e[None, :] * M + m[:, None], mask=am_ok,
+                             other=float("-inf")).to(tl.float32)) * 1.4426950408889634  # [BM, BE]
+        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        dA = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE] Σ over this program's b, t
+        dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+        db = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+        for bb in range(0, BPG):
+            b = pid_g * BPG + bb
+            b_ok = b < BATCH
+            bs = tl.minimum(b, BATCH - 1)  # keeps a padding sequence's pointers in bounds
+            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * slots
+            row = (d * n_eblk + pid_e) * BATCH + bs  # this program's [L, M] partial rows
+            g_in = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+            for ii in range(0, NT):
+                g_in, dA_t, dD_t, db_t = _bwd_tile(
+                    u_ptr + d * s_ud + bs * s_ub, dt_ptr + d * s_dd + bs * s_db,
+                    B_ptr + d * s_Bd + bs * s_Bb, C_ptr + d * s_Cd + bs * s_Cb,
+                    z_ptr + bs * s_zb, dout_ptr + bs * s_gb, ws_p,
+                    du_ptr + (d * BATCH + bs) * L * E, ddt_ptr + (d * BATCH + bs) * L * E,
+                    dB_part_ptr + row * L * M, dC_part_ptr + row * L * M, dz_ptr + bs * L * E,
+                    g_in, NT - 1 - ii, A2, Dv, bias, e, e_ok, m, m_ok, b_ok,
+                    L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_gl, E, M, T, BLOCK_M, BLOCK_E, d == 1)
+                dA += dA_t
+                dD += dD_t
+                db += db_t
+        part = d * n_g + pid_g
+        tl.store(dA_part_ptr + part * M * E + m[:, None] * E + e[None, :], dA, mask=am_ok)
+        tl.store(dD_part_ptr + part * E + e, dD, mask=e_ok)
+        tl.store(db_part_ptr + part * E + e, db, mask=e_ok)
+        tl.debug_barrier()  # direction 0's y is in dz before direction 1 reads it
+
+
+# MARK: - Launch configuration
+
+
+class TileConfig:
+    """Launch parameters: T (tile steps), BLOCK_E, warps, and sequences per backward program.
+
+    Defaults chosen by `bench_bimamba.py --sweep` on one H200 (see BENCHMARKS.md); any setting
+    gives the same result up to float32 rounding.
+    """
+
+    def __init__(self, T: int = 16, block_e: int = 32, num_warps: int = 4, bwd_num_warps: int = 4,
+                 bpg: int = 0):
+        for name, x in (("T", T), ("block_e", block_e)):
+            if x < 1 or x & (x - 1):
+                raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
+        self.T, self.block_e, self.num_warps, self.bwd_num_warps, self.bpg = T, block_e, num_warps, bwd_num_warps, bpg
+
+    def __repr__(self) -> str:
+        return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
+                f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg})")
+
+
+_config = TileConfig()
+
+
+def tile_config() -> TileConfig:
+    return _config
+
+
+def set_tile_config(cfg: TileConfig) -> None:
+    global _config
+    _config = cfg
+
+
+def _shape(u: Tensor, A_log: Tensor, cfg: TileConfig) -> tuple[int, int, int, int, int, int, int, int]:
+    """(B, L, E, M, T, BLOCK_E, BLOCK_M, n_tiles) for inputs u [2, B, L, E], A_log [2, E, M]."""
+    _, Bsz, L, E = u.shape
+    M = A_log.shape[-1]
+    T = max(2, min(cfg.T, triton.next_power_of_2(max(L, 1))))
+    BE = min(cfg.block_e, max(16, triton.next_power_of_2(E)))
+    BM = triton.next_power_of_2(M)
+    return Bsz, L, E, M, T, BE, BM, triton.cdiv(max(L, 1), T)
+
+
+def _ws_numel(u: Tensor, A_log: Tensor, cfg: TileConfig) -> int:
+    Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
+    return 2 * Bsz * triton.cdiv(E, BE) * NT * BM * BE
+
+
+def _bpg(Bsz: int, n_eblk: int, cfg: TileConfig) -> int:
+    """Sequences per backward program: enough programs to fill the GPU (≥ 4096), fewer partials."""
+    if cfg.bpg > 0:
+        return cfg.bpg
+    return max(1, min(16, (Bsz * n_eblk) // 4096))
+
+
+# MARK: - Checks
+
+
+def _check(u, dt, Bm, Cm, z, A_log, D, dt_bias) -> None:
+    names = ("u", "dt", "Bm", "Cm", "z", "A_log", "D", "dt_bias")
+    tensors = (u, dt, Bm, Cm, z, A_log, D, dt_bias)
+    for name, x in zip(names, tensors):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"bimamba_scan: {name} must be a torch.Tensor, got {type(x).__name__}")
+        if not x.is_floating_point():
+            raise TypeError(f"bimamba_scan: {name} must be floating point, got {x.dtype}")
+    for name, x in zip(names[:5], tensors[:5]):
+        if x.dtype not in _INPUT_DTYPES:
+            raise TypeError(f"bimamba_scan: {name} must be float32/float16/bfloat16, got {x.dtype}")
+    if u.dim() != 4 or u.shape[0] != 2:
+        raise ValueError(f"bimamba_scan: u must be [2, B, L, E], got shape {list(u.shape)}")
+    _, Bsz, L, E = u.shape
+    if A_log.dim() != 3 or tuple(A_log.shape[:2]) != (2, E):
+        raise ValueError(f"bimamba_scan: A_log must be [2, E, M] with E={E}, got shape {list(A_log.shape)}")
+    M = A_log.shape[2]
+    expected = {"dt": (2, Bsz, L, E), "Bm": (2, Bsz, L, M), "Cm": (2, Bsz, L, M), "z": (Bsz, L, E),
+                "D": (2, E), "dt_bias": (2, E)}
+    for name, x in zip(("dt", "Bm", "Cm", "z", "D", "dt_bias"), (dt, Bm, Cm, z, D, dt_bias)):
+        if tuple(x.shape) != expected[name]:
+            raise ValueError(f"bimamba_scan: {name} must have shape {list(expected[name])} "
+                             f"(u is {list(u.shape)}, A_log is {list(A_log.shape)}), got {list(x.shape)}")
+    devices = {x.device for x in tensors}
+    if len(devices) != 1:
+        raise ValueError(f"bimamba_scan: all inputs must be on one device, got {sorted(map(str, devices))}")
+    if u.device.type != "cuda" and not _INTERPRETED:
+        raise RuntimeError(f"bimamba_scan needs CUDA tensors (got {u.device}); on CPU set "
+                           "TRITON_INTERPRET=1 before importing this module, or use bimamba_scan_ref")
+
+
+def _inner(x: Tensor) -> Tensor:
+    """x with a contiguous last dimension (a copy only when it has none)."""
+    return x if x.stride(-1) == 1 else x.contiguous()
+
+
+# MARK: - Launchers
+
+
+def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -> tuple[Tensor, Tensor]:
+    u, dt, Bm, Cm, z = (_inner(x) for x in (u, dt, Bm, Cm, z))
+    A_log, D, dt_bias = (x.contiguous() for x in (A_log, D, dt_bias))
+    Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
+    out = torch.empty(Bsz, L, E, device=u.device, dtype=z.dtype)  # [B, L, E]
+    ws = torch.empty(_ws_numel(u, A_log, cfg) if save else 0, device=u.device, dtype=torch.float32)
+    if out.numel() == 0:
+        return out, ws
+    grid = (Bsz, triton.cdiv(E, BE))
+    _bimamba_fwd_kernel[grid](
+        u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
+        Bsz, L, E, M, NT,
+        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
+        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
+    )
+    return out, ws
+
+
+def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
+    """Returns (du, ddt, dBm, dCm, dz, dA_log, dD, ddt_bias) in the inputs' dtypes and shapes."""
+    u, dt, Bm, Cm, z, dout = (_inner(x) for x in (u, dt, Bm, Cm, z, dout))
+    A_log, D, dt_bias = (x.contiguous() for x in (A_log, D, dt_bias))
+    Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
+    dev, f32 = u.device, torch.float32
+    n_eblk = triton.cdiv(E, BE)
+    du = torch.empty(2, Bsz, L, E, device=dev, dtype=u.dtype)  # [2, B, L, E]
+    ddt = torch.empty(2, Bsz, L, E, device=dev, dtype=dt.dtype)  # [2, B, L, E]
+    dz = torch.empty(Bsz, L, E, device=dev, dtype=z.dtype)  # [B, L, E]
+    if du.numel() == 0:
+        zeros = [torch.zeros_like(x) for x in (Bm, Cm)]
+        return (du, ddt, *zeros, dz, torch.zeros_like(A_log), torch.zeros_like(D), torch.zeros_like(dt_bias))
+    bpg = _bpg(Bsz, n_eblk, cfg)
+    n_g = triton.cdiv(Bsz, bpg)
+    dB_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
+    dC_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
+    dA_part = torch.empty(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
+    dD_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
+    db_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
+    _bimamba_bwd_kernel[(n_g, n_eblk)](
+        u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws,
+        du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
+        Bsz, L, E, M, NT, bpg,
+        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
+        *dout.stride()[:2],
+        T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
+    )
+    A = -torch.exp(A_log.float())  # [2, E, M]
+    dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype)  # [2, E, M]
+    return (du, ddt, dB_part.sum(1).to(Bm.dtype), dC_part.sum(1).to(Cm.dtype), dz, dA_log,
+            dD_part.sum(1).to(D.dtype), db_part.sum(1).to(dt_bias.dtype))
+
+
+# MARK: - Custom ops and autograd
+
+
+@torch.library.custom_op("mambasep::bimamba_scan_fwd", mutates_args=())
+def _fwd_op(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor, D: Tensor,
+            dt_bias: Tensor, save: bool) -> tuple[Tensor, Tensor]:
+    return _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save, _config)
+
+
+@_fwd_op.register_fake
+def _(u, dt, Bm, Cm, z, A_log, D, dt_bias, save):
+    _, Bsz, L, E = u.shape
+    out = z.new_empty(Bsz, L, E)
+    ws = u.new_empty(_ws_numel(u, A_log, _config) if save else 0, dtype=torch.float32)
+    return out, ws
+
+
+@torch.library.custom_op("mambasep::bimamba_scan_bwd", mutates_args=())
+def _bwd_op(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor, D: Tensor,
+            dt_bias: Tensor, dout: Tensor, ws: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor,
+                                                                Tensor, Tensor, Tensor]:
+    return _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, _config)
+
+
+@_bwd_op.register_fake
+def _(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws):
+    return (u.new_empty(u.shape), dt.new_empty(dt.shape), Bm.new_empty(Bm.shape), Cm.new_empty(Cm.shape),
+            z.new_empty(z.shape), torch.empty_like(A_log), torch.empty_like(D), torch.empty_like(dt_bias))
+
+
+def _setup_context(ctx, inputs, output):
+    u, dt, Bm, Cm, z, A_log, D, dt_bias, save = inputs
+    ctx.checkpointed = save
+    ctx.save_for_backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, output[1])
+
+
+def _autograd_backward(ctx, dout, _dws):
+    u, dt, Bm, Cm, z, A_log, D, dt_bias, ws = ctx.saved_tensors
+    if not ctx.checkpointed:
+        raise RuntimeError("bimamba_scan: backward through a forward run without gradients")
+    grads = _bwd_op(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws)
+    return (*grads, None)
+
+
+_fwd_op.register_autograd(_autograd_backward, setup_context=_setup_context)
+
+
+def bimamba_scan(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor, D: Tensor,
+                 dt_bias: Tensor) -> Tensor:
+    """out [B, L, E] of the module docstring, differentiable in all eight inputs.
+
+    Needs CUDA tensors, or CPU tensors when this module was imported with TRITON_INTERPRET=1
+    (slow; for tests). Bad shapes, dtypes or mixed devices raise ValueError/TypeError naming the
+    input. B = 0 or L = 0 give an empty out.
+    """
+    _check(u, dt, Bm, Cm, z, A_log, D, dt_bias)
+    save = torch.is_grad_enabled() and any(
+        x.requires_grad for x in (u, dt, Bm, Cm, z, A_log, D, dt_bias))
+    out, _ = _fwd_op(u, dt, Bm, Cm, z, A_log, D, dt_bias, save)
+    return out

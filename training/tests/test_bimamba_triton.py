@@ -1,0 +1,317 @@
+"""Tests of the fused bidirectional scan (mambasep_ref/bimamba_triton.py) and BiMamba's fused path.
+
+Glossary: B sequences, L steps, E channels, M state size, T tile steps.
+
+Runs on CUDA when a GPU is present; otherwise under Triton's CPU interpreter (TRITON_INTERPRET=1,
+set before the kernels are defined) on tiny shapes. The ground truth is `bimamba_scan_ref` (the
+plain-loop `selective_scan_ref` per direction, with flips) in float64; the float32 kernels must
+agree within 1e-5 relative (max |a − b| / max |b|) on the output and on the gradients of all
+eight inputs. bfloat16 inputs: within 2e-2 of the float64 definition on the rounded inputs (the
+output is rounded to bfloat16, and direction 0's y is parked in it before the merge).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CUDA = torch.cuda.is_available()
+if not CUDA:
+    os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
+
+try:
+    import triton  # noqa: F401
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    pytest.skip(f"Triton does not import ({exc}); the fused scan cannot run", allow_module_level=True)
+
+from mambasep_ref import bimamba_triton as bt  # noqa: E402
+from mambasep_ref import scan as scan_mod  # noqa: E402
+from mambasep_ref.config import ModelConfig  # noqa: E402
+from mambasep_ref.losses import pit_loss  # noqa: E402
+from mambasep_ref.mamba import BiMamba  # noqa: E402
+from mambasep_ref.model import DPMamba  # noqa: E402
+
+if not CUDA and not bt.interpreter_enabled():
+    if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
+        pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
+                    allow_module_level=True)
+    bt = importlib.reload(bt)  # imported earlier without the interpreter
+
+DEVICE = "cuda" if CUDA else "cpu"
+TOL = 1e-5
+NAMES = ("u", "dt", "Bm", "Cm", "z", "A_log", "D", "dt_bias")
+
+
+@pytest.fixture(autouse=True)
+def _restore_config():
+    cfg, impl = bt.tile_config(), scan_mod.get_scan_impl()
+    yield
+    bt.set_tile_config(cfg)
+    scan_mod.set_scan_impl(impl)
+
+
+# MARK: - Helpers
+
+
+def make_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
+    """Inputs like a trained layer's: u, Bm, Cm, z ~ N(0,1); dt ~ N(−1,1) raw; A_log ≈ log(1..M)."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=g, dtype=dtype)
+
+    u = rnd(2, Bsz, L, E)  # [2, B, L, E]
+    dt = rnd(2, Bsz, L, E) - 1.0  # [2, B, L, E]
+    Bm, Cm = rnd(2, Bsz, L, M), rnd(2, Bsz, L, M)  # [2, B, L, M]
+    z = rnd(Bsz, L, E)  # [B, L, E]
+    A_log = torch.log(torch.arange(1, M + 1, dtype=dtype)).repeat(2, E, 1) + 0.3 * rnd(2, E, M)  # [2, E, M]
+    D, dt_bias = rnd(2, E), rnd(2, E) - 2.0  # [2, E]
+    w = rnd(Bsz, L, E)  # [B, L, E] weights of the loss
+    return [u, dt, Bm, Cm, z, A_log, D, dt_bias], w
+
+
+def value_and_grads(fn, inputs, w):
+    leaves = [x.detach().clone().requires_grad_() for x in inputs]
+    y = fn(*leaves)
+    grads = torch.autograd.grad((y.to(w.dtype) * w).sum(), leaves)
+    return y.detach(), grads
+
+
+def rel_err(a, b):
+    a, b = a.detach().double().cpu(), b.detach().double().cpu()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def errors(got, want):
+    (y, grads), (y_ref, grads_ref) = got, want
+    errs = {"y": rel_err(y, y_ref)}
+    for n, g, r in zip(NAMES, grads, grads_ref):
+        if r.abs().max() > 0:  # dA_log is exactly 0 when L = 1 (no earlier state)
+            errs["d" + n] = rel_err(g, r)
+        else:
+            errs["d" + n] = g.abs().max().item()
+    return errs
+
+
+def assert_agree(got, want, tol=TOL, what=""):
+    errs = errors(got, want)
+    bad = {k: f"{v:.2e}" for k, v in errs.items() if not v <= tol}
+    assert not bad, f"{what}: relative error above {tol}: {bad} (all: {errs})"
+
+
+def on_device(xs, dtype=torch.float32):
+    return [x.to(device=DEVICE, dtype=dtype) for x in xs]
+
+
+# MARK: - Agreement with the definition
+
+# (B, L, E, M, T, block_e): L = 1, L not a multiple of T, E not a multiple of BLOCK_E, M = 3 / 4 / 16.
+SMALL = [
+    (2, 7, 5, 3, 4, 16),
+    (1, 1, 4, 2, 4, 16),
+    (2, 9, 20, 4, 2, 16),
+    (1, 12, 16, 16, 4, 16),
+]
+GPU = [
+    (4, 250, 256, 16, 16, 32),
+    (64, 33, 256, 16, 8, 32),
+    (3, 100, 200, 16, 16, 64),
+]
+
+
+@pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
+                         ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
+def test_forward_and_all_gradients_match_float64_definition(shape):
+    Bsz, L, E, M, T, be = shape
+    bt.set_tile_config(bt.TileConfig(T=T, block_e=be))
+    inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 100 + L)
+    want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
+    got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
+    assert got[0].shape == (Bsz, L, E) and got[0].dtype == torch.float32
+    assert_agree(got, want, what=f"shape {shape}")
+
+
+def test_tile_length_and_sequences_per_program_do_not_change_results():
+    """T = 2, 4, 8 and 1 or 2 sequences per backward program (with a padding sequence) agree."""
+    inputs, w = make_inputs(3, 11, 16, 4, seed=5, dtype=torch.float32)
+    inputs, w = on_device(inputs), w.to(DEVICE)
+    bt.set_tile_config(bt.TileConfig(T=8, block_e=16, bpg=1))
+    base = value_and_grads(bt.bimamba_scan, inputs, w)
+    for T, bpg in ((2, 2), (4, 1), (8, 2)):
+        bt.set_tile_config(bt.TileConfig(T=T, block_e=16, bpg=bpg))
+        assert_agree(value_and_grads(bt.bimamba_scan, inputs, w), base, tol=1e-6, what=f"T={T} bpg={bpg}")
+
+
+def test_direction_one_scans_backwards_in_time():
+    """Changing step 5 of direction 0's input moves only steps ≥ 5; of direction 1's, only ≤ 5."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    inputs, _ = make_inputs(1, 9, 16, 4, seed=9, dtype=torch.float32)
+    inputs = on_device(inputs)
+    y = bt.bimamba_scan(*inputs)
+    for d, same, moved in ((0, slice(0, 5), slice(5, 9)), (1, slice(6, 9), slice(0, 6))):
+        u2 = inputs[0].clone()
+        u2[d, :, 5] += 1.0
+        y2 = bt.bimamba_scan(u2, *inputs[1:])
+        assert torch.equal(y[:, same], y2[:, same]), f"direction {d}: steps outside its past moved"
+        assert not torch.equal(y[:, moved], y2[:, moved])
+
+
+def test_strided_views_give_the_same_result():
+    """Bm/Cm slices of one projection output and z a slice of [x | z], as BiMamba passes them."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    inputs, w = make_inputs(2, 6, 16, 4, seed=11, dtype=torch.float32)
+    u, dt, Bm, Cm, z, A_log, D, bias = on_device(inputs)
+    w = w.to(DEVICE)
+    dbc = torch.cat([torch.randn_like(Bm[..., :3]), Bm, Cm], dim=-1)  # [2, B, L, 3+2M]
+    xz = torch.cat([torch.randn_like(z), z], dim=-1)  # [B, L, 2E]
+    views = [u, dt, dbc[..., 3:7], dbc[..., 7:], xz[..., 16:], A_log, D, bias]
+    assert not views[2].is_contiguous() and not views[4].is_contiguous()
+    got = value_and_grads(bt.bimamba_scan, views, w)
+    want = value_and_grads(bt.bimamba_scan, [u, dt, Bm, Cm, z, A_log, D, bias], w)
+    assert_agree(got, want, tol=1e-6, what="strided")
+
+
+def test_bfloat16_inputs_stay_close_and_gradients_keep_dtypes():
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    inputs, w = make_inputs(2, 10, 16, 4, seed=3)
+    low = [x.to(torch.bfloat16) if i < 5 else x.float() for i, x in enumerate(inputs)]
+    want = value_and_grads(bt.bimamba_scan_ref, [x.double() for x in low], w)
+    got = value_and_grads(bt.bimamba_scan, [x.to(DEVICE) for x in low], w.to(DEVICE, torch.float32))
+    assert got[0].dtype == torch.bfloat16
+    for x, g in zip(low, got[1]):
+        assert g.dtype == x.dtype and g.shape == x.shape
+    errs = errors(got, want)
+    assert max(errs.values()) <= 2e-2, errs
+
+
+def test_no_gradients_no_checkpoints():
+    """A forward without autograd writes no checkpoints; with autograd, 2·B·n_eblk·n_tiles slots."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    inputs, _ = make_inputs(2, 9, 20, 4, seed=1, dtype=torch.float32)
+    inputs = on_device(inputs)
+    out, ws = bt._fwd_op(*inputs, False)
+    assert ws.numel() == 0
+    out2, ws2 = bt._fwd_op(*inputs, True)
+    assert torch.equal(out, out2)
+    assert ws2.numel() == 2 * 2 * 2 * 3 * 4 * 16  # d, B, E/16 blocks, ⌈9/4⌉ tiles, M, BLOCK_E
+
+
+def test_empty_batch_or_length_gives_empty_output():
+    for Bsz, L in ((0, 5), (2, 0)):
+        inputs, _ = make_inputs(Bsz, L, 8, 4, seed=1, dtype=torch.float32)
+        leaves = [x.to(DEVICE).requires_grad_() for x in inputs]
+        y = bt.bimamba_scan(*leaves)
+        assert y.shape == (Bsz, L, 8)
+        grads = torch.autograd.grad(y.sum(), leaves, allow_unused=True)
+        assert all(g is None or not g.any() for g in grads)
+
+
+def test_custom_op_registration_passes_opcheck():
+    """Schema, fake (meta) implementation and autograd registration, as torch.compile needs them."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    inputs, _ = make_inputs(2, 5, 16, 4, seed=2, dtype=torch.float32)
+    inputs = [x.requires_grad_() for x in on_device(inputs)]
+    torch.library.opcheck(bt._fwd_op, (*inputs, True),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+
+
+@pytest.mark.skipif(not CUDA, reason="torch.compile of the op around Triton kernels: GPU only")
+def test_compiles_without_graph_breaks():
+    inputs, w = make_inputs(4, 40, 64, 16, seed=4, dtype=torch.float32)
+    inputs, w = on_device(inputs), w.to(DEVICE)
+    fn = torch.compile(lambda *a: bt.bimamba_scan(*a) * 2.0, fullgraph=True)
+    assert_agree(value_and_grads(fn, inputs, w),
+                 value_and_grads(lambda *a: bt.bimamba_scan(*a) * 2.0, inputs, w), tol=1e-6, what="compiled")
+
+
+# MARK: - BiMamba and the whole model
+
+
+def _perturbed(module, seed):
+    """Move every parameter off its initial value (D = 1, conv bias, … would hide mistakes)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.1 * torch.randn(p.shape, generator=g).to(p))
+    return module
+
+
+def _grads(module, fn):
+    module.zero_grad(set_to_none=True)
+    out = fn()
+    out.backward()
+    return out.detach(), {n: p.grad.clone() for n, p in module.named_parameters()}
+
+
+def test_bimamba_fused_path_matches_reference_path():
+    """Output, input gradient and all 16 parameter gradients of one BiMamba layer, float32."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(0)
+    layer = _perturbed(BiMamba(cfg), 1).to(DEVICE)
+    h = torch.randn(3, 10, 8, device=DEVICE)
+    w = torch.randn(3, 10, 8, device=DEVICE)
+    res = {}
+    for impl in ("ref", "fused"):
+        scan_mod.set_scan_impl(impl)
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: (layer(hh) * w).sum())
+        res[impl] = (hh.grad, g)
+    errs = {"h": rel_err(res["fused"][0], res["ref"][0])}
+    errs.update({n: rel_err(res["fused"][1][n], res["ref"][1][n]) for n in res["ref"][1]})
+    assert len(errs) == 17 and max(errs.values()) <= TOL, errs
+
+
+def test_whole_model_loss_and_parameter_gradients_match_reference_path():
+    """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient."""
+    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4, num_blocks=1, chunk_size=8)
+    torch.manual_seed(0)
+    model = _perturbed(DPMamba(cfg), 2).to(DEVICE)
+    src = 0.1 * torch.randn(2, 2, 120, device=DEVICE)  # [B, C, T]
+    mix = src.sum(1)
+    res = {}
+    for impl in ("ref", "fused"):
+        scan_mod.set_scan_impl(impl)
+        res[impl] = _grads(model, lambda: pit_loss(model(mix), src))
+    assert rel_err(res["fused"][0], res["ref"][0]) <= 1e-6
+    errs = {n: rel_err(res["fused"][1][n], res["ref"][1][n]) for n in res["ref"][1]}
+    assert max(errs.values()) <= TOL, {k: f"{v:.1e}" for k, v in errs.items() if v > TOL}
+
+
+# MARK: - Bad inputs
+
+
+@pytest.mark.parametrize("case, exc, words", [
+    ("u_3d", ValueError, "u must be [2, B, L, E]"),
+    ("A_log_wrong_E", ValueError, "A_log must be [2, E, M]"),
+    ("Bm_wrong_M", ValueError, "Bm must have shape"),
+    ("z_wrong", ValueError, "z must have shape"),
+    ("int_u", TypeError, "u must be floating point"),
+    ("float64_dt", TypeError, "dt must be float32/float16/bfloat16"),
+])
+def test_bad_inputs_raise_clear_errors(case, exc, words):
+    inputs, _ = make_inputs(2, 3, 8, 4, seed=2, dtype=torch.float32)
+    u, dt, Bm, Cm, z, A_log, D, bias = on_device(inputs)
+    if case == "u_3d":
+        u = u[0]
+    elif case == "A_log_wrong_E":
+        A_log = A_log[:, :5]
+    elif case == "Bm_wrong_M":
+        Bm = Bm[..., :3]
+    elif case == "z_wrong":
+        z = z[:1]
+    elif case == "int_u":
+        u = u.to(torch.int32)
+    elif case == "float64_dt":
+        dt = dt.double()
+    with pytest.raises(exc) as info:
+        bt.bimamba_scan(u, dt, Bm, Cm, z, A_log, D, bias)
+    assert words in str(info.value)
