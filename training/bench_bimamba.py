@@ -34,8 +34,11 @@ from mambasep_ref.mamba import BiMamba  # noqa: E402
 
 # (name, B', L') of DPMamba-XS at batch 16, 4 s at 8 kHz: 33 chunks of K = 250 frames.
 SHAPES = [("intra", 16 * 33, 250), ("inter", 16 * 250, 33)]
-SWEEP = [(8, 32, 4, 4), (16, 32, 4, 4), (16, 32, 8, 8), (8, 32, 2, 2), (8, 16, 2, 2),
-         (16, 16, 4, 4), (32, 16, 4, 8), (4, 32, 2, 2), (8, 64, 4, 4)]
+# TileConfig settings tried by --sweep (T applies to both paths here: T_short = T).
+SWEEP = [dict(T=8, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=16, block_e=32, num_warps=1, bwd_num_warps=1),
+         dict(T=32, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=16, block_e=64, num_warps=2, bwd_num_warps=2),
+         dict(T=16, block_e=128, num_warps=4, bwd_num_warps=4), dict(T=8, block_e=64, num_warps=2, bwd_num_warps=2),
+         dict(T=16, block_e=32, num_warps=2, bwd_num_warps=2), dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1)]
 
 
 def cuda_ms(fn, reps: int, warmup: int = 2) -> float:
@@ -65,7 +68,7 @@ def layer_and_input(preset: str, bsz: int, L: int, seed: int = 0):
         for p in layer.parameters():
             p.add_(0.05 * torch.randn_like(p))
     h = torch.randn(bsz, L, cfg.n_filters, device="cuda")  # [B', L', N]
-    return layer, h
+    return layer, h, cfg
 
 
 def step(layer, h, w, amp: bool):
@@ -111,6 +114,33 @@ def time_layer(layer, h, impl: str, reps: int) -> dict:
     return {"impl": impl, "fwd_bwd_ms": round(ms, 3), "fwd_ms": round(fwd_ms, 3), "kept_mib": round(kept, 1)}
 
 
+def kernel_times(bsz: int, L: int, E: int, M: int, reps: int) -> dict:
+    """The scan kernels alone on bf16 inputs: today's two one-direction calls (forward and
+    backward kernels) against the fused forward and backward, in ms."""
+    from mambasep_ref import scan_triton as st  # noqa: PLC0415
+    g = torch.Generator(device="cuda").manual_seed(0)
+
+    def rnd(*shape, dtype=torch.bfloat16):
+        return torch.randn(*shape, device="cuda", generator=g).to(dtype)
+
+    u, dt, z = rnd(2, bsz, L, E), rnd(2, bsz, L, E) - 1.0, rnd(bsz, L, E)  # [2, B', L', E], [B', L', E]
+    Bm, Cm = rnd(2, bsz, L, M), rnd(2, bsz, L, M)  # [2, B', L', M]
+    A_log = torch.log(torch.arange(1, M + 1, device="cuda", dtype=torch.float32)).repeat(2, E, 1)
+    D, bias = torch.ones(2, E, device="cuda"), torch.full((2, E), -3.0, device="cuda")
+    delta = torch.nn.functional.softplus(dt.float() + bias[:, None, None])  # [2, B', L', E] fp32, as today
+    A = -torch.exp(A_log)
+    dy = rnd(bsz, L, E, dtype=torch.float32)
+    old_f = cuda_ms(lambda: [st._scan_forward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d]) for d in range(2)], reps)
+    old_b = cuda_ms(lambda: [st._scan_backward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d], dy) for d in range(2)], reps)
+    cfg = bt.tile_config()
+    _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)
+    new_f = cuda_ms(lambda: bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg), reps)
+    new_b = cuda_ms(lambda: bt._backward(u, dt, Bm, Cm, z, A_log, D, bias, dy.bfloat16(), ws, cfg), reps)
+    return {"old_fwd_ms": round(old_f, 3), "old_bwd_ms": round(old_b, 3), "new_fwd_ms": round(new_f, 3),
+            "new_bwd_ms": round(new_b, 3), "ws_mib": round(ws.numel() * 4 / 2**20, 1),
+            "fwd_speedup": round(old_f / new_f, 2), "bwd_speedup": round(old_b / new_b, 2)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="xs")
@@ -124,25 +154,27 @@ def main(argv=None) -> int:
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {bt.triton.__version__}")
     results = []
     for name, bsz, L in SHAPES:
-        layer, h = layer_and_input(args.preset, bsz, L)
+        layer, h, cfg = layer_and_input(args.preset, bsz, L)
         err = parity(layer, h[: max(1, bsz // 8)], "fused", "triton")
         worst = max(err, key=err.get)
         print(f"{name} B'={bsz} L'={L}: fp32 fused vs triton max rel diff {err[worst]:.2e} ({worst}); "
               f"y {err['y']:.1e}, h {err['h']:.1e}")
+        kern = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps)
+        print(f"  kernels alone: {kern}")
         old = time_layer(layer, h, "triton", args.reps)
         new = time_layer(layer, h, "fused", args.reps)
-        print(f"  triton: {old}\n  fused:  {new}  → {old['fwd_bwd_ms'] / new['fwd_bwd_ms']:.2f}× fwd+bwd")
-        rec = {"shape": name, "B": bsz, "L": L, "old": old, "new": new, "tiles": repr(bt.tile_config()),
-               "parity": err}
+        print(f"  layer, triton: {old}\n  layer, fused:  {new}  → {old['fwd_bwd_ms'] / new['fwd_bwd_ms']:.2f}× fwd+bwd")
+        rec = {"shape": name, "B": bsz, "L": L, "kernels": kern, "old": old, "new": new,
+               "tiles": repr(bt.tile_config()), "parity": err}
         if args.sweep:
             default = bt.tile_config()
             rec["sweep"] = []
-            for T, be, nw, bnw in SWEEP:
-                bt.set_tile_config(bt.TileConfig(T=T, block_e=be, num_warps=nw, bwd_num_warps=bnw))
+            for kw in SWEEP:
+                bt.set_tile_config(bt.TileConfig(**kw, T_short=kw["T"]))
                 try:
-                    r = time_layer(layer, h, "fused", args.reps)
+                    r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps)
                 except Exception as e:  # a setting that does not compile or fit
-                    r = {"error": f"{type(e).__name__}: {str(e)[:120]}"}
+                    r = {"error": f"{type(e).__name__}: {str(e)[:160]}"}
                 r["tiles"] = repr(bt.tile_config())
                 print(f"  sweep {r}")
                 rec["sweep"].append(r)

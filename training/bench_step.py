@@ -74,6 +74,23 @@ class Runner:
         return time.perf_counter() - t
 
 
+def profile(runner: Runner, steps: int, top: int = 25) -> list[dict]:
+    """CUDA time per kernel over `steps` steps: the `top` largest, with their share of the total."""
+    from torch.profiler import ProfilerActivity, profile as torch_profile  # noqa: PLC0415
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        runner.run(steps)
+    rows = [(e.key, e.device_time_total, e.count) for e in prof.key_averages()
+            if e.device_time_total > 0]
+    total = sum(r[1] for r in rows)
+    rows.sort(key=lambda r: -r[1])
+    out = [{"kernel": k[:90], "ms_per_step": round(t / 1e3 / steps, 3), "share": round(t / total, 3),
+            "calls_per_step": round(n / steps, 1)} for k, t, n in rows[:top]]
+    print(f"profile: {total / 1e3 / steps:.1f} ms of kernels per step")
+    for r in out:
+        print(f"  {r['share']:6.1%} {r['ms_per_step']:8.3f} ms  x{r['calls_per_step']:<6} {r['kernel']}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", action="append", default=[], help="PRESET:RATE:BATCH (repeatable)")
@@ -82,6 +99,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="after timing, profile N steps of each new path; print the top kernels")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_step.py needs a CUDA GPU", file=sys.stderr)
@@ -116,6 +135,8 @@ def main(argv=None) -> int:
                 rec[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
                                  "ex_per_s_all": [round(x, 1) for x in times[key]],
                                  "peak_gib": round(peaks[key], 2)})
+            if args.profile and "new" in runners:
+                rec["profile"] = profile(runners["new"], args.profile)
             if "ex_per_s" in rec.get("old", {}) and "ex_per_s" in rec.get("new", {}):
                 rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
             print(json.dumps(rec), flush=True)

@@ -24,8 +24,28 @@ reference is the coloured / reverberant source (the model separates, it does not
   - room: convolution with a synthetic room response: the direct path, then exponentially
     decaying Gaussian noise from 0.25–3 ms on, RT60 0.1–0.6 s, direct-to-reverberant ratio
     0–12 dB.
-All random choices are drawn on the CPU from the batch's generator, so batches stay a pure
-function of (seed, step, rank).
+
+Optional pseudo-speakers (`PseudoSpeakers`, off by default): K made-up voices per human speaker
+(engines in `HUMAN_ENGINES`; never Kokoro, espeak, festival, flite or Piper), each with its own
+pitch factor and its own formant (vocal-tract length) factor, fixed for the run; a human
+utterance is voiced by its recorded person or one of the K with equal probability. Done at
+render time on the device, so it costs no upload:
+  - pitch: the resampler reads the utterance `pitch` times faster (on top of the speed factor),
+    which moves pitch and formants by that factor and the speaking rate with them;
+  - formants: each 32 ms STFT frame (hop 8 ms) is multiplied by the ratio of its own smoothed
+    spectral envelope (cepstral lifter, 2.25 ms) read at f·pitch/formant to the envelope at f,
+    so the envelope ends up scaled by `formant` while the harmonics stay where the resampler
+    put them. Below 200 Hz and above 3.5 kHz the envelope is held at its edge value, so a
+    recording's band limits (telephone high-pass, the 8 kHz anti-alias roll-off) stay put.
+No time-scale modification (phase vocoder) is involved: the only spectral change is a smooth
+gain per frame, which avoids phasiness; the cost is that a voice shifted up by p semitones also
+speaks 2^(p/12) times faster (±19 % at ±3 semitones), within the spread of speaking rates
+between people. Each pseudo-speaker is its own speaker label (`speaker#k`, k = 1…K; `person_of`
+strips it) and `SpeakerRule` never mixes two labels of one person.
+
+All random choices are drawn on the CPU from the batch's generator (the pseudo-speakers' voices
+from the sampler's seed and the person's name), so batches stay a pure function of (seed, step,
+rank).
 """
 
 from __future__ import annotations
@@ -36,6 +56,7 @@ import math
 import os
 import sys
 import time
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +65,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-SR = 8000
+from prepare_data import REAL_ENGINES  # noqa: E402
 
-__all__ = ["SpeakerRule", "Corpus", "MixSampler", "Augment", "room_response", "colour_curve_db",
-           "decode_shards", "load_corpus", "kokoro_families"]
+SR = 8000
+HUMAN_ENGINES = frozenset(REAL_ENGINES)   # sources of recorded people: the ones pseudo-speakers vary
+
+__all__ = ["SpeakerRule", "Corpus", "MixSampler", "Augment", "PseudoSpeakers", "room_response",
+           "colour_curve_db", "warp_formants", "decode_shards", "load_corpus", "kokoro_families",
+           "person_of", "pseudo_label", "HUMAN_ENGINES"]
 
 
 # MARK: - Speaker rule
@@ -69,14 +94,27 @@ def kokoro_families(speaker: str) -> frozenset[str] | None:
     return frozenset(fams)
 
 
+def pseudo_label(speaker: str, k: int) -> str:
+    """The speaker label of pseudo-speaker k of a recorded person (k = 0: the person)."""
+    return f"{speaker}#{k}" if k else speaker
+
+
+def person_of(label: str) -> str:
+    """The recorded person behind a speaker label: `kde:fr#2` → `kde:fr` (others unchanged)."""
+    base, sep, k = str(label).rpartition("#")
+    return base if sep and k.isdigit() else str(label)
+
+
 class SpeakerRule:
     """Which utterance pairs may be mixed (corpus README, "Speaker rule").
 
     Two utterances may be mixed iff their `speaker` differs and, when both are Kokoro blends,
-    their sets of voice families are disjoint.
+    their sets of voice families are disjoint. Labels are compared by person (`person_of`): a
+    person is never mixed with a pseudo-speaker made from them, nor two of those with each other.
     """
 
     def __init__(self, speakers: list[str]):
+        speakers = [person_of(s) for s in speakers]
         names = sorted(set(speakers))
         index = {s: i for i, s in enumerate(names)}
         self.spk = np.array([index[s] for s in speakers], dtype=np.int64)       # [U]
@@ -289,6 +327,117 @@ def room_response(rng: np.random.Generator, n: int, length: int, rt60: tuple[flo
     return tail
 
 
+# MARK: - Pseudo-speakers
+
+
+# Units of the distance between two voices (pseudo-speakers of one person keep ≥ `spread` apart).
+PITCH_UNIT_ST = 2.0           # semitones
+FORMANT_UNIT = math.log(1.06)  # 6 % of vocal-tract length
+
+
+@dataclass
+class PseudoSpeakers:
+    """K made-up voices per human speaker (module doc); k = 0: none.
+
+    `pitch` is the range of pitch shifts in semitones, `formant` the range of the formant
+    (spectral-envelope) scale factor; both are drawn independently, uniformly (the formant
+    factor log-uniformly), per person and pseudo-speaker, once per run. Each voice is at least
+    `spread` units away from the person and from the person's other pseudo-speakers, a unit
+    being 2 semitones of pitch or 6 % of formant scale (Euclidean in those units), when the
+    ranges leave room for it (else the draw after 200 tries is kept).
+    """
+
+    k: int = 0
+    pitch: tuple[float, float] = (-3.0, 3.0)
+    formant: tuple[float, float] = (0.88, 1.14)
+    spread: float = 1.0
+    engines: frozenset[str] = HUMAN_ENGINES
+
+    def __post_init__(self) -> None:
+        if self.k < 0:
+            raise ValueError(f"pseudo-speakers: k must be ≥ 0, got {self.k}")
+        lo, hi = self.pitch
+        if not -12.0 <= lo <= hi <= 12.0:
+            raise ValueError(f"pseudo-speakers: pitch range {lo} {hi}: need −12 ≤ LO ≤ HI ≤ 12 semitones")
+        lo, hi = self.formant
+        if not 0.7 <= lo <= hi <= 1.4:
+            raise ValueError(f"pseudo-speakers: formant range {lo} {hi}: need 0.7 ≤ LO ≤ HI ≤ 1.4")
+
+    @property
+    def active(self) -> bool:
+        return self.k > 0
+
+    def voices(self, person: str, seed: int) -> np.ndarray:
+        """[K + 1, 2] (pitch factor, formant factor) of `person`'s voices; row 0 is (1, 1).
+
+        A pure function of (seed, person, the ranges): independent of the rest of the corpus.
+        """
+        rng = np.random.default_rng([seed, 18, zlib.crc32(person.encode())])
+        pts = [np.zeros(2)]                                                       # (st / unit, ln β / unit)
+        lo_f, hi_f = math.log(self.formant[0]), math.log(self.formant[1])
+        for _ in range(self.k):
+            for _ in range(200):
+                cand = np.array([rng.uniform(*self.pitch) / PITCH_UNIT_ST,
+                                 rng.uniform(lo_f, hi_f) / FORMANT_UNIT])
+                if min(np.hypot(*(cand - q)) for q in pts) >= self.spread:
+                    break
+            pts.append(cand)
+        pts = np.array(pts)
+        return np.stack([2.0 ** (pts[:, 0] * PITCH_UNIT_ST / 12), np.exp(pts[:, 1] * FORMANT_UNIT)], 1)
+
+
+WARP_FFT, WARP_HOP = 256, 64     # 32 ms frames, 8 ms hop
+WARP_LIFTER = 18                 # cepstral coefficients kept (2.25 ms): below a 350 Hz voice's period
+WARP_BAND = (200.0, 3500.0)      # the envelope is read inside this band (edge values outside)
+WARP_MAX_DB = 18.0               # largest gain or cut of any bin
+
+
+def spectral_envelope(power: Tensor, lifter: int = WARP_LIFTER) -> Tensor:
+    """Natural-log smoothed envelope of power spectra [..., F] (F = n/2 + 1) by cepstral liftering.
+
+    The lifter is a half-Hann taper over the first `lifter` quefrencies (no ripple from a hard
+    cut); a floor 90 dB below each spectrum's mean keeps silent frames finite.
+    """
+    n = 2 * (power.shape[-1] - 1)
+    floor = power.mean(-1, keepdim=True) * 1e-9 + 1e-20
+    ceps = torch.fft.irfft(torch.log(power + floor), n)                          # [..., n]
+    q = torch.arange(n, device=power.device)
+    q = torch.minimum(q, n - q).to(power.dtype)
+    lift = torch.where(q < lifter, 0.5 + 0.5 * torch.cos(math.pi * q / lifter), 0.0)
+    return torch.fft.rfft(ceps * lift, n).real                                   # [..., F]
+
+
+def _interp_bins(env: Tensor, pos: Tensor) -> Tensor:
+    """env [N, M, F] read at fractional bin positions pos [N, F] (linear interpolation)."""
+    F = env.shape[-1]
+    lo = pos.floor().long().clamp(0, F - 2)
+    w = (pos - lo).to(env.dtype)[:, None, :]
+    lo = lo[:, None, :].expand(-1, env.shape[1], -1)
+    return env.gather(-1, lo) * (1 - w) + env.gather(-1, lo + 1) * w
+
+
+def warp_formants(x: Tensor, ratio: Tensor, n_fft: int = WARP_FFT, hop: int = WARP_HOP,
+                  band: tuple[float, float] = WARP_BAND, max_db: float = WARP_MAX_DB) -> Tensor:
+    """Scale the spectral envelope of x [N, T] by 1/ratio [N], keeping its harmonics in place.
+
+    Each STFT frame is multiplied by envelope(clamp(f·ratio)) / envelope(clamp(f)) (power, per
+    frame; clamp to `band`), limited to ±max_db, and resynthesised with the frame's own phases:
+    ratio > 1 moves formants down, < 1 up; ratio 1 returns x (up to STFT rounding). Same length.
+    """
+    N, T = x.shape
+    win = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    X = torch.stft(x, n_fft, hop, window=win, return_complex=True)              # [N, F, M]
+    env = spectral_envelope(X.abs().pow(2).transpose(1, 2))                     # [N, M, F]
+    F = env.shape[-1]
+    f = torch.arange(F, device=x.device, dtype=x.dtype) * (SR / n_fft)          # [F]
+    lo, hi = band
+    num = _interp_bins(env, (f * ratio[:, None]).clamp(lo, hi) / (SR / n_fft))
+    den = _interp_bins(env, f.clamp(lo, hi).expand(N, -1) / (SR / n_fft))
+    lim = max_db / 10 * math.log(10)                                            # dB → ln power
+    gain = torch.exp(0.5 * (num - den).clamp(-lim, lim))                        # [N, M, F] amplitude
+    return torch.istft(X * gain.transpose(1, 2), n_fft, hop, window=win, length=T)
+
+
 @dataclass
 class MixPlan:
     """The random choices for one batch (all on the CPU, float64 where positions matter)."""
@@ -300,6 +449,9 @@ class MixPlan:
     level_db: np.ndarray   # [B] mixture RMS target (dBFS)
     colour_db: np.ndarray | None = None  # [B, C, COLOUR_GRID] EQ curves (0: none), or None
     room: np.ndarray | None = None       # [B, C, R] room responses (a unit impulse: none), or None
+    variant: np.ndarray | None = None    # [B, C] voice: 0 the recorded person, k the k-th pseudo-speaker
+    pitch: np.ndarray | None = None      # [B, C] pitch factor of that voice (read rate = speed · pitch)
+    formant: np.ndarray | None = None    # [B, C] formant factor of that voice
 
 
 class MixSampler:
@@ -312,7 +464,8 @@ class MixSampler:
     def __init__(self, corpus: Corpus, split: str = "train", seconds: float = 4.0,
                  speed: tuple[float, float] = (0.95, 1.05), gap_db: float = 5.0,
                  level_db: tuple[float, float] = (-33.0, -13.0), peak: float = 0.9,
-                 taps: int = 16, seed: int = 0, augment: Augment | None = None):
+                 taps: int = 16, seed: int = 0, augment: Augment | None = None,
+                 pseudo: PseudoSpeakers | None = None):
         self.c = corpus
         self.idx = np.nonzero(corpus.split == split)[0]
         if len(self.idx) < 2:
@@ -324,6 +477,17 @@ class MixSampler:
         self.speed, self.gap_db, self.level_db, self.peak = speed, gap_db, level_db, peak
         self.taps, self.seed = taps, seed
         self.augment = augment if augment is not None and augment.active else None
+        self.pseudo = pseudo if pseudo is not None and pseudo.active else None
+        if self.pseudo is not None:
+            # [U, K + 1, 2] voices of every utterance's person; None where the engine is not human.
+            persons = sorted({person_of(corpus.speakers[u]) for u in self.idx
+                              if engine_of(corpus.speakers[u]) in self.pseudo.engines})
+            table = {q: self.pseudo.voices(q, seed) for q in persons}
+            self.human = np.array([engine_of(s) in self.pseudo.engines for s in corpus.speakers])   # [U]
+            self.voices = np.ones((len(corpus.speakers), self.pseudo.k + 1, 2))
+            for u in self.idx:
+                if self.human[u]:
+                    self.voices[u] = table[person_of(corpus.speakers[u])]
 
     def _has_pair(self) -> bool:
         """Whether any two utterances of the split may be mixed (blockwise, bounded memory)."""
@@ -344,16 +508,22 @@ class MixSampler:
         else:
             raise RuntimeError("could not draw a mixable pair in 1000 tries")
         utt = np.stack([first, second], 1)                                       # [B, C]
+        variant = pitch = formant = None
+        if self.pseudo is not None:      # drawn only when on, so plans without it are unchanged
+            v = rng.integers(self.pseudo.k + 1, size=(B, 2))
+            variant = np.where(self.human[utt], v, 0)
+            pitch, formant = self.voices[utt, variant, 0], self.voices[utt, variant, 1]
         speed = rng.uniform(*self.speed, size=(B, 2))
-        n_out = self.c.length[utt] / speed                                        # output samples
+        rate = speed if pitch is None else speed * pitch                          # read rate
+        n_out = self.c.length[utt] / rate                                         # output samples
         slack = n_out - self.T          # > 0: crop; < 0: place inside the window
         u = rng.uniform(size=(B, 2))
-        pos0 = u * slack * speed        # source position of output sample 0 (< 0: placed later)
+        pos0 = u * slack * rate         # source position of output sample 0 (< 0: placed later)
         gap = rng.uniform(0, self.gap_db, size=B)
         sign = np.where(rng.uniform(size=B) < 0.5, 1.0, -1.0)
         rel = np.stack([sign * gap / 2, -sign * gap / 2], 1)
         level = rng.uniform(*self.level_db, size=B)
-        plan = MixPlan(utt, speed, pos0, rel, level)
+        plan = MixPlan(utt, speed, pos0, rel, level, variant=variant, pitch=pitch, formant=formant)
         if self.augment is not None:     # drawn after the rest, so plans without it are unchanged
             a = self.augment
             use = rng.uniform(size=(B, 2)) < a.colour
@@ -366,12 +536,19 @@ class MixSampler:
             plan.room = rooms
         return plan
 
+    def labels(self, p: MixPlan) -> np.ndarray:
+        """[B, C] speaker labels of a plan's sources: the speaker, or `speaker#k` for a pseudo-speaker."""
+        v = p.variant if p.variant is not None else np.zeros(p.utt.shape, dtype=np.int64)
+        return np.array([[pseudo_label(self.c.speakers[u], int(k)) for u, k in zip(us, ks)]
+                         for us, ks in zip(p.utt, v)], dtype=object)
+
     def render(self, p: MixPlan, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
         """Waveforms for a plan: (mix [B, T], sources [B, C, T]) float32 on `device`."""
         dev = torch.device(device) if device is not None else self.c.audio.device
         B, C = p.utt.shape
         T, P = self.T, self.taps
-        speed = torch.tensor(p.speed, dtype=torch.float64, device=dev)                     # [B, C]
+        rate = p.speed if p.pitch is None else p.speed * p.pitch
+        speed = torch.tensor(rate, dtype=torch.float64, device=dev)                        # [B, C]
         pos = (torch.tensor(p.pos0, dtype=torch.float64, device=dev)[..., None]
                + torch.arange(T, dtype=torch.float64, device=dev) * speed[..., None])      # [B, C, T]
         base = torch.floor(pos)
@@ -389,9 +566,17 @@ class MixSampler:
         h = torch.where(d.abs() < P / 2, h, 0.0)
         h = h / h.sum(-1, keepdim=True)
         src = (x * h).sum(-1)                                                               # [B, C, T]
+        active = (pos >= 0) & (pos <= (length[..., None] - 1))                              # [B, C, T]
+        if p.pitch is not None:
+            ratio = p.pitch / p.formant                                                     # [B, C]
+            sel = np.abs(ratio - 1.0) > 1e-9
+            if sel.any():
+                b, c = (torch.from_numpy(i).to(dev) for i in np.nonzero(sel))
+                r = torch.tensor(ratio[sel], dtype=torch.float32, device=dev)
+                src = src.clone()
+                src[b, c] = warp_formants(src[b, c], r) * active[b, c]
         if p.colour_db is not None or p.room is not None:
             src = filter_sources(src, p.colour_db, p.room)                                 # [B, C, T]
-        active = (pos >= 0) & (pos <= (length[..., None] - 1))                              # [B, C, T]
         ms = (src.pow(2) * active).sum(-1) / active.sum(-1).clamp(min=1)                    # [B, C]
         gain = 10 ** (torch.tensor(p.rel_db, device=dev, dtype=torch.float32) / 20)
         src = src * (gain / ms.clamp(min=1e-10).sqrt())[..., None]

@@ -125,10 +125,23 @@ def _sigmoid(v):
 
 
 @triton.jit
-def _rows(ptr, t, s_l, ok, cols, cols_ok):
-    """Rows t of a [L, cols] view (row stride s_l, contiguous columns) as float32; 0 where masked."""
-    return tl.load(ptr + t[:, None] * s_l + cols[None, :], mask=ok[:, None] & cols_ok[None, :],
+def _rows(ptr, t, s_l, ok, e, e_ok):
+    """Rows t of a [L, E] view (row stride s_l, contiguous channels) as float32; 0 where masked."""
+    return tl.load(ptr + t[:, None] * s_l + e[None, :], mask=ok[:, None] & e_ok[None, :],
                    other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _col(ptr, t, s_l, ok, mi, M):
+    """Column mi of rows t of a [L, M] view ([T] float32, 0 where masked or mi ≥ M)."""
+    return tl.load(ptr + t * s_l + mi, mask=ok & (mi < M), other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _decay2(Alog_p, e, e_ok, mi, M):
+    """A·log2(e) for state mi of channels e ([BE]; 0 on padding lanes, so their decay is 1)."""
+    a_log = tl.load(Alog_p + e * M + mi, mask=e_ok & (mi < M), other=float("-inf")).to(tl.float32)
+    return -tl.exp(a_log) * 1.4426950408889634
 
 
 @triton.jit
@@ -141,200 +154,194 @@ def _time_of(k, L, REV: tl.constexpr):
 
 
 @triton.jit
-def _fwd_tile(u_p, dt_p, B_p, C_p, z_p, o_p, ws_p, h, i, A2, Dv, bias, e, e_ok, m, m_ok,
-              L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_ol,
-              T: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_E: tl.constexpr,
-              REV: tl.constexpr, SAVE: tl.constexpr):
-    """Tile i of one direction: y into o_p (direction 0) or the merged, gated output (direction
-    1); takes and returns the state h [BM, BE] entering / leaving the tile."""
-    j = tl.arange(0, T)  # [T] row of the tile
-    k = i * T + j  # [T] scan positions
-    ok = k < L
-    t = _time_of(k, L, REV)
-    u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
-    v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
-    delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
-    Bt = _rows(B_p, t, s_Bl, ok, m, m_ok)  # [T, BM]
-    Ct = _rows(C_p, t, s_Cl, ok, m, m_ok)  # [T, BM]
-    if SAVE:
-        tl.store(ws_p + i * (BLOCK_M * BLOCK_E) + m[:, None] * BLOCK_E + tl.arange(0, BLOCK_E)[None, :], h)
-    a = tl.exp2(delta[:, None, :] * A2[None, :, :])  # [T, BM, BE]
-    bx = Bt[:, :, None] * (delta * u)[:, None, :]  # [T, BM, BE]
-    bx = tl.where((j == 0)[:, None, None], bx + a * h[None, :, :], bx)
-    _, hs = tl.associative_scan((a, bx), 0, _combine)  # [T, BM, BE] states h_k
-    y = tl.sum(Ct[:, :, None] * hs, axis=1) + Dv[None, :] * u  # [T, BE]
-    o_ptrs = o_p + t[:, None] * s_ol + e[None, :]
-    o_ok = ok[:, None] & e_ok[None, :]
-    if REV:
-        zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
-        y0 = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
-        tl.store(o_ptrs, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=o_ok)
-    else:
-        tl.store(o_ptrs, y, mask=o_ok)
-    return tl.sum(tl.where((j == T - 1)[:, None, None], hs, 0.0), axis=0)  # [BM, BE]
+def _row_of(x, j, r: tl.constexpr):
+    """Row r of a [T, BE] tile as [BE] (a reduction over the thread's own registers)."""
+    return tl.sum(tl.where((j == r)[:, None], x, 0.0), axis=0)
 
 
 @triton.jit
 def _bimamba_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
-    BATCH, L, E, M, NT,
+    BATCH, L, E, M, NT, NSLOT,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
     T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
 ):
-    """out [B, L, E] for one sequence and BLOCK_E channels; checkpoints into ws when SAVE."""
+    """out [B, L, E] for one sequence and BLOCK_E channels.
+
+    The state of state index mi entering tile i is slot i (SAVE: all NT + 1 kept as the
+    checkpoints) or slot i mod 2 (no gradients) of ws, row mi; tiles hold [T, BE] tensors and the
+    M states are an unrolled loop, so every scan runs along the thread's own registers.
+    """
     b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
     n_eblk = tl.num_programs(1)
-    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
-    m = tl.arange(0, BLOCK_M)  # [BM]
+    el = tl.arange(0, BLOCK_E)
+    e = pid_e * BLOCK_E + el  # [BE]
     e_ok = e < E
-    m_ok = m < M
-    am_ok = m_ok[:, None] & e_ok[None, :]
-    slots = NT * BLOCK_M * BLOCK_E  # one program's checkpoints
+    j = tl.arange(0, T)  # [T] row of a tile
     o_p = out_ptr + b * L * E
     for d in tl.static_range(2):
-        # Padding lanes: A = 0, Bm = Cm = 0, u = delta = 0, so their state stays exactly 0.
-        A2 = -tl.exp(tl.load(Alog_ptr + d * E * M + e[None, :] * M + m[:, None], mask=am_ok,
-                             other=float("-inf")).to(tl.float32)) * 1.4426950408889634  # [BM, BE]
         Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
         bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * slots
         u_p = u_ptr + d * s_ud + b * s_ub
         dt_p = dt_ptr + d * s_dd + b * s_db
         B_p = B_ptr + d * s_Bd + b * s_Bb
         C_p = C_ptr + d * s_Cd + b * s_Cb
-        h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+        A_p = Alog_ptr + d * E * M
+        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el
+        for mi in tl.static_range(BLOCK_M):
+            tl.store(ws_p + mi * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
+        tl.debug_barrier()
         for i in range(0, NT):
-            h = _fwd_tile(u_p, dt_p, B_p, C_p, z_ptr + b * s_zb, o_p, ws_p, h, i, A2, Dv, bias,
-                          e, e_ok, m, m_ok, L, s_ul, s_dl, s_Bl, s_Cl, s_zl, E,
-                          T, BLOCK_M, BLOCK_E, d == 1, SAVE)
+            if SAVE:
+                slot = i
+                nxt = i + 1
+            else:
+                slot = i % 2
+                nxt = (i + 1) % 2
+            k = i * T + j  # [T] scan positions
+            ok = k < L
+            t = _time_of(k, L, d == 1)
+            u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
+            v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+            delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
+            du = delta * u  # [T, BE]
+            y = Dv[None, :] * u  # [T, BE]
+            for mi in tl.static_range(BLOCK_M):
+                A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
+                Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
+                Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
+                h0 = tl.load(ws_p + (slot * BLOCK_M + mi) * BLOCK_E)  # [BE] state before row 0
+                a = tl.exp2(delta * A2[None, :])  # [T, BE]
+                bx = Bc[:, None] * du
+                bx = tl.where((j == 0)[:, None], bx + a * h0[None, :], bx)
+                _, h = tl.associative_scan((a, bx), 0, _combine)  # [T, BE] h_k
+                y += Cc[:, None] * h
+                tl.store(ws_p + (nxt * BLOCK_M + mi) * BLOCK_E, _row_of(h, j, T - 1))
+            tl.debug_barrier()  # the next tile reads the states just stored
+            o_ptrs = o_p + t[:, None] * E + e[None, :]
+            o_ok = ok[:, None] & e_ok[None, :]
+            if d == 1:
+                zz = _rows(z_ptr + b * s_zb, t, s_zl, ok, e, e_ok)  # [T, BE]
+                y0 = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
+                tl.store(o_ptrs, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=o_ok)
+            else:
+                tl.store(o_ptrs, y, mask=o_ok)
         tl.debug_barrier()  # direction 0's y is in out before direction 1 reads it
 
 
 @triton.jit
-def _bwd_tile(u_p, dt_p, B_p, C_p, z_p, g_p, ws_p, du_p, ddt_p, dB_p, dC_p, dz_p, g_in, i,
-              A2, Dv, bias, e, e_ok, m, m_ok, b_ok, L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_gl, E, M,
-              T: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_E: tl.constexpr, REV: tl.constexpr):
-    """Gradients of tile i of one direction. Takes g_in, the adjoint state g of the next tile's
-    row 0; returns (g of this tile's row 0, and this tile's sums over t of dA, dD, ddt_bias)."""
-    j = tl.arange(0, T)  # [T]
-    first = (j == 0)[:, None, None]
-    k = i * T + j  # [T] scan positions
-    ok = (k < L) & b_ok
-    ok_m1 = ok & (j > 0)  # row 0's previous step is the checkpoint instead
-    ok_p1 = (k + 1 < L) & b_ok
-    t = _time_of(k, L, REV)
-    t_m1 = _time_of(k - 1, L, REV)
-    t_p1 = _time_of(k + 1, L, REV)
-    # Inputs at k, k−1 and k+1 (the shifted rows come from L1/L2).
-    u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
-    v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
-    delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE]
-    Bt = _rows(B_p, t, s_Bl, ok, m, m_ok)  # [T, BM]
-    Ct = _rows(C_p, t, s_Cl, ok, m, m_ok)  # [T, BM]
-    dout = _rows(g_p, t, s_gl, ok, e, e_ok)  # [T, BE]
-    zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
-    u_m1 = _rows(u_p, t_m1, s_ul, ok_m1, e, e_ok)  # [T, BE]
-    v_m1 = _rows(dt_p, t_m1, s_dl, ok_m1, e, e_ok) + bias[None, :]
-    delta_m1 = tl.where(ok_m1[:, None], _softplus(v_m1), 0.0)  # [T, BE]
-    B_m1 = _rows(B_p, t_m1, s_Bl, ok_m1, m, m_ok)  # [T, BM]
-    v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, e, e_ok) + bias[None, :]
-    delta_p1 = tl.where(ok_p1[:, None], _softplus(v_p1), 0.0)  # [T, BE]
-    h0 = tl.load(ws_p + i * (BLOCK_M * BLOCK_E) + m[:, None] * BLOCK_E
-                 + tl.arange(0, BLOCK_E)[None, :])  # [BM, BE] state before row 0
-
-    # States: h_{k−1} by a scan of the previous rows' maps, then h_k.
-    a_m1 = tl.where(first, 0.0, tl.exp2(delta_m1[:, None, :] * A2[None, :, :]))  # [T, BM, BE]
-    b_m1 = tl.where(first, h0[None, :, :], B_m1[:, :, None] * (delta_m1 * u_m1)[:, None, :])
-    _, hp = tl.associative_scan((a_m1, b_m1), 0, _combine)  # [T, BM, BE] h_{k−1}
-    a = tl.exp2(delta[:, None, :] * A2[None, :, :])  # [T, BM, BE]
-    du_t = delta * u  # [T, BE]
-    h = a * hp + Bt[:, :, None] * du_t[:, None, :]  # [T, BM, BE] h_k
-
-    # Output gate: dy for the scan; dz once both directions' y are known.
-    sz = _sigmoid(zz)  # [T, BE]
-    dy = dout * zz * sz * 0.5  # [T, BE]
-    y = tl.sum(Ct[:, :, None] * h, axis=1) + Dv[None, :] * u  # [T, BE]
-    dz_ptrs = dz_p + t[:, None] * E + e[None, :]
-    o_ok = ok[:, None] & e_ok[None, :]
-    if REV:
-        y0 = tl.load(dz_ptrs, mask=o_ok, other=0.0).to(tl.float32)
-        tl.store(dz_ptrs, dout * (y0 + y) * 0.5 * sz * (1.0 + zz * (1.0 - sz)), mask=o_ok)
-    else:
-        tl.store(dz_ptrs, y, mask=o_ok)
-
-    # Adjoint states g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, by a reverse scan.
-    a_p1 = tl.exp2(delta_p1[:, None, :] * A2[None, :, :])  # [T, BM, BE]
-    c = Ct[:, :, None] * dy[:, None, :]  # [T, BM, BE]
-    c = tl.where((j == T - 1)[:, None, None], c + a_p1 * g_in[None, :, :], c)
-    _, g = tl.associative_scan((a_p1, c), 0, _combine, reverse=True)  # [T, BM, BE]
-
-    # Gradients.
-    dC = tl.sum(h * dy[:, None, :], axis=2)  # [T, BM]
-    dB = tl.sum(g * du_t[:, None, :], axis=2)  # [T, BM]
-    gB = tl.sum(g * Bt[:, :, None], axis=1)  # [T, BE]
-    q = g * a * hp  # [T, BM, BE]
-    ddelta = tl.sum(q * A2[None, :, :], axis=1) * 0.6931471805599453 + gB * u  # [T, BE]
-    ddt = tl.where(ok[:, None], ddelta * _sigmoid(v), 0.0)  # [T, BE]
-    du = gB * delta + Dv[None, :] * dy  # [T, BE]
-    tl.store(du_p + t[:, None] * E + e[None, :], du, mask=o_ok)
-    tl.store(ddt_p + t[:, None] * E + e[None, :], ddt, mask=o_ok)
-    bm_ok = ok[:, None] & m_ok[None, :]
-    tl.store(dB_p + t[:, None] * M + m[None, :], dB, mask=bm_ok)
-    tl.store(dC_p + t[:, None] * M + m[None, :], dC, mask=bm_ok)
-    return (tl.sum(tl.where(first, g, 0.0), axis=0), tl.sum(q * delta[:, None, :], axis=0),
-            tl.sum(dy * u, axis=0), tl.sum(ddt, axis=0))
-
-
-@triton.jit
 def _bimamba_bwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr, gs_ptr,
     du_ptr, ddt_ptr, dB_part_ptr, dC_part_ptr, dz_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
-    BATCH, L, E, M, NT, BPG,
+    BATCH, L, E, M, NT, NSLOT, BPG,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
     s_gb, s_gl,
     T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
-    """Gradients for BPG sequences and BLOCK_E channels (outputs' layouts: see `_backward`)."""
+    """Gradients for BPG sequences and BLOCK_E channels, tiles from last to first.
+
+    gs: this program's [BLOCK_M, BLOCK_E] adjoint states g of the later tile's row 0. Outputs:
+    du, ddt [2, B, L, E]; dB_part, dC_part [2, n_eblk, B, M, L] (time innermost, so a state's
+    column stores are contiguous); dz [B, L, E]; dA_part [2, n_g, M, E] (accumulated here,
+    zeroed by the launcher); dD_part, db_part [2, n_g, E].
+    """
     pid_g = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
     n_g = tl.num_programs(0)
     n_eblk = tl.num_programs(1)
-    e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
-    m = tl.arange(0, BLOCK_M)  # [BM]
+    el = tl.arange(0, BLOCK_E)
+    e = pid_e * BLOCK_E + el  # [BE]
     e_ok = e < E
-    m_ok = m < M
-    am_ok = m_ok[:, None] & e_ok[None, :]
-    slots = NT * BLOCK_M * BLOCK_E
+    j = tl.arange(0, T)  # [T]
+    gs_p = gs_ptr + (pid_g * n_eblk + pid_e) * (BLOCK_M * BLOCK_E) + el
     for d in tl.static_range(2):
-        A2 = -tl.exp(tl.load(Alog_ptr + d * E * M + e[None, :] * M + m[:, None], mask=am_ok,
-                             other=float("-inf")).to(tl.float32)) * 1.4426950408889634  # [BM, BE]
         Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
         bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        dA = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE] Σ over this program's b, t
-        dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+        A_p = Alog_ptr + d * E * M
+        part = d * n_g + pid_g
+        dA_p = dA_part_ptr + part * M * E + e  # row mi at + mi·E
+        dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE] Σ over this program's b, t
         db = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
         for bb in range(0, BPG):
             b = pid_g * BPG + bb
             b_ok = b < BATCH
             bs = tl.minimum(b, BATCH - 1)  # keeps a padding sequence's pointers in bounds
-            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * slots
-            row = (d * n_eblk + pid_e) * BATCH + bs  # this program's [L, M] partial rows
-            g_in = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+            u_p = u_ptr + d * s_ud + bs * s_ub
+            dt_p = dt_ptr + d * s_dd + bs * s_db
+            B_p = B_ptr + d * s_Bd + bs * s_Bb
+            C_p = C_ptr + d * s_Cd + bs * s_Cb
+            z_p = z_ptr + bs * s_zb
+            g_p = dout_ptr + bs * s_gb
+            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el
+            du_p = du_ptr + (d * BATCH + bs) * L * E
+            ddt_p = ddt_ptr + (d * BATCH + bs) * L * E
+            prow = ((d * n_eblk + pid_e) * BATCH + bs) * M * L  # this program's [M, L] partials
+            dz_p = dz_ptr + bs * L * E
+            for mi in tl.static_range(BLOCK_M):
+                tl.store(gs_p + mi * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
+            tl.debug_barrier()
             for ii in range(0, NT):
-                g_in, dA_t, dD_t, db_t = _bwd_tile(
-                    u_ptr + d * s_ud + bs * s_ub, dt_ptr + d * s_dd + bs * s_db,
-                    B_ptr + d * s_Bd + bs * s_Bb, C_ptr + d * s_Cd + bs * s_Cb,
-                    z_ptr + bs * s_zb, dout_ptr + bs * s_gb, ws_p,
-                    du_ptr + (d * BATCH + bs) * L * E, ddt_ptr + (d * BATCH + bs) * L * E,
-                    dB_part_ptr + row * L * M, dC_part_ptr + row * L * M, dz_ptr + bs * L * E,
-                    g_in, NT - 1 - ii, A2, Dv, bias, e, e_ok, m, m_ok, b_ok,
-                    L, s_ul, s_dl, s_Bl, s_Cl, s_zl, s_gl, E, M, T, BLOCK_M, BLOCK_E, d == 1)
-                dA += dA_t
-                dD += dD_t
-                db += db_t
-        part = d * n_g + pid_g
-        tl.store(dA_part_ptr + part * M * E + m[:, None] * E + e[None, :], dA, mask=am_ok)
+                i = NT - 1 - ii
+                k = i * T + j  # [T] scan positions
+                ok = (k < L) & b_ok
+                ok_p1 = (k + 1 < L) & b_ok
+                t = _time_of(k, L, d == 1)
+                t_p1 = _time_of(k + 1, L, d == 1)
+                u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
+                v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+                delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE]
+                v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, e, e_ok) + bias[None, :]  # rows k+1
+                delta_p1 = tl.where(ok_p1[:, None], _softplus(v_p1), 0.0)  # [T, BE]
+                dout = _rows(g_p, t, s_gl, ok, e, e_ok)  # [T, BE]
+                zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
+                sz = _sigmoid(zz)
+                dy = dout * zz * sz * 0.5  # [T, BE] ∂loss/∂y of each direction
+                du_t = delta * u  # [T, BE]
+                y = Dv[None, :] * u  # [T, BE]
+                gB = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m g·Bm
+                qA = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m q·A·log2(e)
+                for mi in tl.static_range(BLOCK_M):
+                    A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
+                    Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
+                    Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
+                    h0 = tl.load(ws_p + (i * BLOCK_M + mi) * BLOCK_E)  # [BE] checkpoint
+                    g_in = tl.load(gs_p + mi * BLOCK_E)  # [BE] g of the later tile's row 0
+                    # States h_k of the tile from its checkpoint.
+                    a = tl.exp2(delta * A2[None, :])  # [T, BE]
+                    bx = Bc[:, None] * du_t  # [T, BE]
+                    bx0 = tl.where((j == 0)[:, None], bx + a * h0[None, :], bx)
+                    _, h = tl.associative_scan((a, bx0), 0, _combine)  # [T, BE]
+                    y += Cc[:, None] * h
+                    # Adjoint states g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, by a reverse scan.
+                    a_p1 = tl.exp2(delta_p1 * A2[None, :])  # [T, BE]
+                    c = Cc[:, None] * dy
+                    c = tl.where((j == T - 1)[:, None], c + a_p1 * g_in[None, :], c)
+                    _, g = tl.associative_scan((a_p1, c), 0, _combine, reverse=True)  # [T, BE]
+                    tl.store(gs_p + mi * BLOCK_E, _row_of(g, j, 0))
+                    q = g * (h - bx)  # [T, BE] g_k·a_k·h_{k−1}
+                    gB += g * Bc[:, None]
+                    qA += q * A2[None, :]
+                    m_ok = ok & (mi < M)
+                    tl.store(dC_part_ptr + prow + mi * L + t, tl.sum(h * dy, axis=1), mask=m_ok)
+                    tl.store(dB_part_ptr + prow + mi * L + t, tl.sum(g * du_t, axis=1), mask=m_ok)
+                    dA_r = dA_p + mi * E
+                    dA_ok = e_ok & (mi < M)
+                    tl.store(dA_r, tl.load(dA_r, mask=dA_ok, other=0.0) + tl.sum(q * delta, axis=0), mask=dA_ok)
+                tl.debug_barrier()  # g of row 0 and dA are in memory for the next tile
+                o_ok = ok[:, None] & e_ok[None, :]
+                dz_ptrs = dz_p + t[:, None] * E + e[None, :]
+                if d == 1:
+                    y0 = tl.load(dz_ptrs, mask=o_ok, other=0.0).to(tl.float32)
+                    tl.store(dz_ptrs, dout * (y0 + y) * 0.5 * sz * (1.0 + zz * (1.0 - sz)), mask=o_ok)
+                else:
+                    tl.store(dz_ptrs, y, mask=o_ok)
+                ddelta = qA * 0.6931471805599453 + gB * u  # [T, BE]
+                ddt = tl.where(ok[:, None], ddelta * _sigmoid(v), 0.0)  # [T, BE]
+                tl.store(du_p + t[:, None] * E + e[None, :], gB * delta + Dv[None, :] * dy, mask=o_ok)
+                tl.store(ddt_p + t[:, None] * E + e[None, :], ddt, mask=o_ok)
+                dD += tl.sum(dy * u, axis=0)
+                db += tl.sum(ddt, axis=0)
         tl.store(dD_part_ptr + part * E + e, dD, mask=e_ok)
         tl.store(db_part_ptr + part * E + e, db, mask=e_ok)
         tl.debug_barrier()  # direction 0's y is in dz before direction 1 reads it
@@ -344,22 +351,25 @@ def _bimamba_bwd_kernel(
 
 
 class TileConfig:
-    """Launch parameters: T (tile steps), BLOCK_E, warps, and sequences per backward program.
+    """Launch parameters: T (tile steps; `T_short` for sequences of at most `short` steps),
+    BLOCK_E, warps of each kernel, and sequences per backward program (0: automatic).
 
     Defaults chosen by `bench_bimamba.py --sweep` on one H200 (see BENCHMARKS.md); any setting
     gives the same result up to float32 rounding.
     """
 
-    def __init__(self, T: int = 16, block_e: int = 32, num_warps: int = 4, bwd_num_warps: int = 4,
-                 bpg: int = 0):
-        for name, x in (("T", T), ("block_e", block_e)):
+    def __init__(self, T: int = 16, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
+                 bpg: int = 0, T_short: int = 8, short: int = 64):
+        for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
-        self.T, self.block_e, self.num_warps, self.bwd_num_warps, self.bpg = T, block_e, num_warps, bwd_num_warps, bpg
+        self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
+        self.bpg, self.T_short, self.short = bpg, T_short, short
 
     def __repr__(self) -> str:
         return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
-                f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg})")
+                f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, T_short={self.T_short}, "
+                f"short={self.short})")
 
 
 _config = TileConfig()
@@ -378,15 +388,18 @@ def _shape(u: Tensor, A_log: Tensor, cfg: TileConfig) -> tuple[int, int, int, in
     """(B, L, E, M, T, BLOCK_E, BLOCK_M, n_tiles) for inputs u [2, B, L, E], A_log [2, E, M]."""
     _, Bsz, L, E = u.shape
     M = A_log.shape[-1]
-    T = max(2, min(cfg.T, triton.next_power_of_2(max(L, 1))))
+    T = cfg.T_short if L <= cfg.short else cfg.T
+    T = max(2, min(T, triton.next_power_of_2(max(L, 1))))
     BE = min(cfg.block_e, max(16, triton.next_power_of_2(E)))
     BM = triton.next_power_of_2(M)
     return Bsz, L, E, M, T, BE, BM, triton.cdiv(max(L, 1), T)
 
 
-def _ws_numel(u: Tensor, A_log: Tensor, cfg: TileConfig) -> int:
+def _ws_numel(u: Tensor, A_log: Tensor, save: bool, cfg: TileConfig) -> tuple[int, int]:
+    """(elements of the state slots, slots per program): NT + 1 checkpoints, or 2 alternating."""
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
-    return 2 * Bsz * triton.cdiv(E, BE) * NT * BM * BE
+    nslot = NT + 1 if save else 2
+    return 2 * Bsz * triton.cdiv(E, BE) * nslot * BM * BE, nslot
 
 
 def _bpg(Bsz: int, n_eblk: int, cfg: TileConfig) -> int:
@@ -443,17 +456,18 @@ def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -
     A_log, D, dt_bias = (x.contiguous() for x in (A_log, D, dt_bias))
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
     out = torch.empty(Bsz, L, E, device=u.device, dtype=z.dtype)  # [B, L, E]
-    ws = torch.empty(_ws_numel(u, A_log, cfg) if save else 0, device=u.device, dtype=torch.float32)
+    n_ws, nslot = _ws_numel(u, A_log, save, cfg)
+    ws = torch.empty(n_ws, device=u.device, dtype=torch.float32)  # [2, B, n_eblk, slots, M', E']
     if out.numel() == 0:
         return out, ws
     grid = (Bsz, triton.cdiv(E, BE))
     _bimamba_fwd_kernel[grid](
         u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
-        Bsz, L, E, M, NT,
+        Bsz, L, E, M, NT, nslot,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
         T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
     )
-    return out, ws
+    return out, ws if save else ws[:0]
 
 
 def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
@@ -467,27 +481,29 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
     ddt = torch.empty(2, Bsz, L, E, device=dev, dtype=dt.dtype)  # [2, B, L, E]
     dz = torch.empty(Bsz, L, E, device=dev, dtype=z.dtype)  # [B, L, E]
     if du.numel() == 0:
-        zeros = [torch.zeros_like(x) for x in (Bm, Cm)]
+        zeros = [torch.zeros(x.shape, device=dev, dtype=x.dtype) for x in (Bm, Cm)]
         return (du, ddt, *zeros, dz, torch.zeros_like(A_log), torch.zeros_like(D), torch.zeros_like(dt_bias))
     bpg = _bpg(Bsz, n_eblk, cfg)
     n_g = triton.cdiv(Bsz, bpg)
-    dB_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
-    dC_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
-    dA_part = torch.empty(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
+    gs = torch.empty(n_g * n_eblk * BM * BE, device=dev, dtype=f32)  # [n_g, n_eblk, M', E'] g carries
+    dB_part = torch.empty(2, n_eblk, Bsz, M, L, device=dev, dtype=f32)  # [2, n_eblk, B, M, L]
+    dC_part = torch.empty(2, n_eblk, Bsz, M, L, device=dev, dtype=f32)  # [2, n_eblk, B, M, L]
+    dA_part = torch.zeros(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
     dD_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     db_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     _bimamba_bwd_kernel[(n_g, n_eblk)](
-        u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws,
+        u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, gs,
         du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
-        Bsz, L, E, M, NT, bpg,
+        Bsz, L, E, M, NT, NT + 1, bpg,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
         *dout.stride()[:2],
         T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
     )
     A = -torch.exp(A_log.float())  # [2, E, M]
-    dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype)  # [2, E, M]
-    return (du, ddt, dB_part.sum(1).to(Bm.dtype), dC_part.sum(1).to(Cm.dtype), dz, dA_log,
-            dD_part.sum(1).to(D.dtype), db_part.sum(1).to(dt_bias.dtype))
+    dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype).contiguous()  # [2, E, M]
+    dBm = dB_part.sum(1).transpose(2, 3).to(Bm.dtype).contiguous()  # [2, B, L, M]
+    dCm = dC_part.sum(1).transpose(2, 3).to(Cm.dtype).contiguous()  # [2, B, L, M]
+    return (du, ddt, dBm, dCm, dz, dA_log, dD_part.sum(1).to(D.dtype), db_part.sum(1).to(dt_bias.dtype))
 
 
 # MARK: - Custom ops and autograd
@@ -503,7 +519,7 @@ def _fwd_op(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Ten
 def _(u, dt, Bm, Cm, z, A_log, D, dt_bias, save):
     _, Bsz, L, E = u.shape
     out = z.new_empty(Bsz, L, E)
-    ws = u.new_empty(_ws_numel(u, A_log, _config) if save else 0, dtype=torch.float32)
+    ws = u.new_empty(_ws_numel(u, A_log, save, _config)[0] if save else 0, dtype=torch.float32)
     return out, ws
 
 
@@ -517,7 +533,8 @@ def _bwd_op(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Ten
 @_bwd_op.register_fake
 def _(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws):
     return (u.new_empty(u.shape), dt.new_empty(dt.shape), Bm.new_empty(Bm.shape), Cm.new_empty(Cm.shape),
-            z.new_empty(z.shape), torch.empty_like(A_log), torch.empty_like(D), torch.empty_like(dt_bias))
+            z.new_empty(z.shape), A_log.new_empty(A_log.shape), D.new_empty(D.shape),
+            dt_bias.new_empty(dt_bias.shape))
 
 
 def _setup_context(ctx, inputs, output):

@@ -106,6 +106,11 @@ def assert_agree(got, want, tol=TOL, what=""):
     assert not bad, f"{what}: relative error above {tol}: {bad} (all: {errs})"
 
 
+def tiles(T, block_e, bpg=0):
+    """A TileConfig with tile length T for every sequence length."""
+    return bt.TileConfig(T=T, T_short=T, block_e=block_e, bpg=bpg)
+
+
 def on_device(xs, dtype=torch.float32):
     return [x.to(device=DEVICE, dtype=dtype) for x in xs]
 
@@ -130,7 +135,7 @@ GPU = [
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
 def test_forward_and_all_gradients_match_float64_definition(shape):
     Bsz, L, E, M, T, be = shape
-    bt.set_tile_config(bt.TileConfig(T=T, block_e=be))
+    bt.set_tile_config(tiles(T, be))
     inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 100 + L)
     want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
     got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
@@ -142,16 +147,16 @@ def test_tile_length_and_sequences_per_program_do_not_change_results():
     """T = 2, 4, 8 and 1 or 2 sequences per backward program (with a padding sequence) agree."""
     inputs, w = make_inputs(3, 11, 16, 4, seed=5, dtype=torch.float32)
     inputs, w = on_device(inputs), w.to(DEVICE)
-    bt.set_tile_config(bt.TileConfig(T=8, block_e=16, bpg=1))
+    bt.set_tile_config(tiles(8, 16, 1))
     base = value_and_grads(bt.bimamba_scan, inputs, w)
     for T, bpg in ((2, 2), (4, 1), (8, 2)):
-        bt.set_tile_config(bt.TileConfig(T=T, block_e=16, bpg=bpg))
+        bt.set_tile_config(tiles(T, 16, bpg))
         assert_agree(value_and_grads(bt.bimamba_scan, inputs, w), base, tol=1e-6, what=f"T={T} bpg={bpg}")
 
 
 def test_direction_one_scans_backwards_in_time():
     """Changing step 5 of direction 0's input moves only steps ≥ 5; of direction 1's, only ≤ 5."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     inputs, _ = make_inputs(1, 9, 16, 4, seed=9, dtype=torch.float32)
     inputs = on_device(inputs)
     y = bt.bimamba_scan(*inputs)
@@ -165,7 +170,7 @@ def test_direction_one_scans_backwards_in_time():
 
 def test_strided_views_give_the_same_result():
     """Bm/Cm slices of one projection output and z a slice of [x | z], as BiMamba passes them."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     inputs, w = make_inputs(2, 6, 16, 4, seed=11, dtype=torch.float32)
     u, dt, Bm, Cm, z, A_log, D, bias = on_device(inputs)
     w = w.to(DEVICE)
@@ -179,7 +184,7 @@ def test_strided_views_give_the_same_result():
 
 
 def test_bfloat16_inputs_stay_close_and_gradients_keep_dtypes():
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     inputs, w = make_inputs(2, 10, 16, 4, seed=3)
     low = [x.to(torch.bfloat16) if i < 5 else x.float() for i, x in enumerate(inputs)]
     want = value_and_grads(bt.bimamba_scan_ref, [x.double() for x in low], w)
@@ -193,14 +198,14 @@ def test_bfloat16_inputs_stay_close_and_gradients_keep_dtypes():
 
 def test_no_gradients_no_checkpoints():
     """A forward without autograd writes no checkpoints; with autograd, 2·B·n_eblk·n_tiles slots."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     inputs, _ = make_inputs(2, 9, 20, 4, seed=1, dtype=torch.float32)
     inputs = on_device(inputs)
     out, ws = bt._fwd_op(*inputs, False)
     assert ws.numel() == 0
     out2, ws2 = bt._fwd_op(*inputs, True)
     assert torch.equal(out, out2)
-    assert ws2.numel() == 2 * 2 * 2 * 3 * 4 * 16  # d, B, E/16 blocks, ⌈9/4⌉ tiles, M, BLOCK_E
+    assert ws2.numel() == 2 * 2 * 2 * 4 * 4 * 16  # d, B, E/16 blocks, ⌈9/4⌉ + 1 slots, M, BLOCK_E
 
 
 def test_empty_batch_or_length_gives_empty_output():
@@ -215,7 +220,7 @@ def test_empty_batch_or_length_gives_empty_output():
 
 def test_custom_op_registration_passes_opcheck():
     """Schema, fake (meta) implementation and autograd registration, as torch.compile needs them."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     inputs, _ = make_inputs(2, 5, 16, 4, seed=2, dtype=torch.float32)
     inputs = [x.requires_grad_() for x in on_device(inputs)]
     torch.library.opcheck(bt._fwd_op, (*inputs, True),
@@ -252,7 +257,7 @@ def _grads(module, fn):
 
 def test_bimamba_fused_path_matches_reference_path():
     """Output, input gradient and all 16 parameter gradients of one BiMamba layer, float32."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
     torch.manual_seed(0)
     layer = _perturbed(BiMamba(cfg), 1).to(DEVICE)
@@ -271,7 +276,7 @@ def test_bimamba_fused_path_matches_reference_path():
 
 def test_whole_model_loss_and_parameter_gradients_match_reference_path():
     """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient."""
-    bt.set_tile_config(bt.TileConfig(T=4, block_e=16))
+    bt.set_tile_config(tiles(4, 16))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4, num_blocks=1, chunk_size=8)
     torch.manual_seed(0)
     model = _perturbed(DPMamba(cfg), 2).to(DEVICE)
