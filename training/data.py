@@ -32,10 +32,9 @@ utterance is voiced by its recorded person or one of the K with equal probabilit
 render time on the device, so it costs no upload:
   - pitch: the resampler reads the utterance `pitch` times faster (on top of the speed factor),
     which moves pitch and formants by that factor and the speaking rate with them;
-  - formants: each 32 ms STFT frame (hop 8 ms) is multiplied by the ratio of its own smoothed
-    spectral envelope (cepstral lifter, 2.25 ms) read at f·pitch/formant to the envelope at f,
-    so the envelope ends up scaled by `formant` while the harmonics stay where the resampler
-    put them. Below 200 Hz and above 3.5 kHz the envelope is held at its edge value, so a
+  - formants: each 32 ms STFT frame (hop 8 ms) is multiplied by the ratio of its own spectral
+    envelope (all-pole, order 10) read at f·pitch/formant to the envelope at f, so the envelope
+    ends up scaled by `formant` while the harmonics stay where the resampler put them. Below 200 Hz and above 3.5 kHz the envelope is held at its edge value, so a
     recording's band limits (telephone high-pass, the 8 kHz anti-alias roll-off) stay put.
 No time-scale modification (phase vocoder) is involved: the only spectral change is a smooth
 gain per frame, which avoids phasiness; the cost is that a voice shifted up by p semitones also
@@ -387,24 +386,33 @@ class PseudoSpeakers:
 
 
 WARP_FFT, WARP_HOP = 256, 64     # 32 ms frames, 8 ms hop
-WARP_LIFTER = 18                 # cepstral coefficients kept (2.25 ms): below a 350 Hz voice's period
+WARP_ORDER = 10                  # all-pole envelope order: 4–5 formants below 4 kHz (8 kHz rule: SR/1000 + 2)
+WARP_LAG_HZ = 60.0               # Gaussian lag window of the autocorrelation (keeps poles off harmonics)
 WARP_BAND = (200.0, 3500.0)      # the envelope is read inside this band (edge values outside)
-WARP_MAX_DB = 18.0               # largest gain or cut of any bin
+WARP_MAX_DB = 30.0               # largest gain or cut of any bin
 
 
-def spectral_envelope(power: Tensor, lifter: int = WARP_LIFTER) -> Tensor:
-    """Natural-log smoothed envelope of power spectra [..., F] (F = n/2 + 1) by cepstral liftering.
+def spectral_envelope(power: Tensor, order: int = WARP_ORDER, lag_hz: float = WARP_LAG_HZ) -> Tensor:
+    """Natural-log all-pole (LPC) envelope of power spectra [..., F] (F = n/2 + 1), same shape.
 
-    The lifter is a half-Hann taper over the first `lifter` quefrencies (no ripple from a hard
-    cut); a floor 90 dB below each spectrum's mean keeps silent frames finite.
+    Autocorrelation method: r = IDFT(power), a Gaussian lag window of `lag_hz`, a −40 dB white
+    noise floor (r0 × 1.0001), then Levinson–Durbin; the envelope is the prediction error over
+    |A(f)|². Sharp where formants are, so scaling it moves formant peaks (a cepstrally smoothed
+    envelope only tilts them); silent frames give a flat envelope.
     """
     n = 2 * (power.shape[-1] - 1)
-    floor = power.mean(-1, keepdim=True) * 1e-9 + 1e-20
-    ceps = torch.fft.irfft(torch.log(power + floor), n)                          # [..., n]
-    q = torch.arange(n, device=power.device)
-    q = torch.minimum(q, n - q).to(power.dtype)
-    lift = torch.where(q < lifter, 0.5 + 0.5 * torch.cos(math.pi * q / lifter), 0.0)
-    return torch.fft.rfft(ceps * lift, n).real                                   # [..., F]
+    r = torch.fft.irfft(power, n)[..., :order + 1]                              # [..., order+1]
+    lag = torch.arange(order + 1, device=power.device, dtype=power.dtype)
+    r = r * torch.exp(-0.5 * (2 * math.pi * lag_hz / SR * lag) ** 2)
+    r = torch.cat([r[..., :1] * 1.0001 + 1e-20, r[..., 1:]], -1)
+    a = torch.zeros_like(r)
+    a[..., 0] = 1.0
+    err = r[..., 0]
+    for i in range(1, order + 1):
+        k = -(a[..., :i] * r[..., 1:i + 1].flip(-1)).sum(-1) / err              # reflection coefficient
+        a = torch.cat([a[..., :1], a[..., 1:i + 1] + k[..., None] * a[..., :i].flip(-1), a[..., i + 1:]], -1)
+        err = err * (1 - k * k).clamp(min=1e-6)
+    return torch.log(err[..., None] / torch.fft.rfft(a, n).abs().pow(2).clamp(min=1e-30))
 
 
 def _interp_bins(env: Tensor, pos: Tensor) -> Tensor:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import math
+
 import numpy as np
 import pytest
 import torch
+from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from data import (COLOUR_GRID, Augment, Corpus, MixSampler, SpeakerRule, colour_curve_db,  # noqa: E402
-                  filter_sources, kokoro_families, room_response)
+from data import (COLOUR_GRID, HUMAN_ENGINES, Augment, Corpus, MixPlan, MixSampler,  # noqa: E402
+                  PseudoSpeakers, SpeakerRule, colour_curve_db, filter_sources, kokoro_families,
+                  person_of, pseudo_label, room_response, warp_formants)
 from validate import si_snr  # noqa: E402
 
 SPEAKERS = ["kokoro:af_bella", "kokoro:af_bella+bm_george", "kokoro:bm_george+am_liam",
@@ -198,3 +202,184 @@ def test_colour_curve_shapes_the_spectrum():
 def test_augment_probabilities_are_checked():
     with pytest.raises(ValueError, match="colour"):
         Augment(colour=1.5)
+
+
+# MARK: - Pseudo-speakers
+
+HUMANS = ["kde:fr", "kde:de", "asterisk:june", "fillets:cs-m"]
+
+
+def test_pseudo_labels_and_rule():
+    assert pseudo_label("kde:fr", 0) == "kde:fr" and pseudo_label("kde:fr", 2) == "kde:fr#2"
+    assert person_of("kde:fr#2") == "kde:fr" and person_of("kde:fr") == "kde:fr"
+    assert person_of("espeak:en-us+f1:p50") == "espeak:en-us+f1:p50"
+    r = SpeakerRule(["kde:fr", "kde:fr#1", "kde:fr#2", "kde:de#1", "kokoro:af_bella"])
+    ok = lambda a, b: bool(r.compatible(np.array([a]), np.array([b]))[0])  # noqa: E731
+    assert not ok(0, 1) and not ok(1, 2) and not ok(2, 0)    # one person, any two of their voices
+    assert ok(0, 3) and ok(1, 3) and ok(3, 4)
+
+
+def test_pseudo_voices_in_range_apart_and_deterministic():
+    ps = PseudoSpeakers(k=4, pitch=(-3.0, 3.0), formant=(0.88, 1.14))
+    v = ps.voices("kde:fr", 0)                                               # [K + 1, 2]
+    assert v.shape == (5, 2) and np.array_equal(v[0], [1.0, 1.0])
+    st, fm = 12 * np.log2(v[1:, 0]), v[1:, 1]
+    assert (np.abs(st) <= 3.0 + 1e-9).all() and (fm >= 0.88 - 1e-9).all() and (fm <= 1.14 + 1e-9).all()
+    u = np.stack([12 * np.log2(v[:, 0]) / 2.0, np.log(v[:, 1]) / math.log(1.06)], 1)
+    d = np.hypot(*(u[:, None] - u[None]).transpose(2, 0, 1))
+    assert d[~np.eye(5, dtype=bool)].min() >= 1.0                             # ≥ 1 unit apart
+    assert np.array_equal(v, ps.voices("kde:fr", 0))
+    assert not np.array_equal(v, ps.voices("kde:de", 0)) and not np.array_equal(v, ps.voices("kde:fr", 1))
+    with pytest.raises(ValueError, match="pitch"):
+        PseudoSpeakers(k=2, pitch=(-13.0, 0.0))
+    with pytest.raises(ValueError, match="formant"):
+        PseudoSpeakers(k=2, formant=(1.2, 1.1))
+
+
+def human_corpus(seed: int = 0) -> Corpus:
+    """make_corpus with four of its speakers renamed to human sources (the others stay TTS)."""
+    c = make_corpus(seed)
+    names = dict(zip(["arctic:slt", "espeak:en-us+f1:p50", "piper:joe", "kokoro:am_adam"], HUMANS))
+    c.speakers = [names.get(s, s) for s in c.speakers]
+    return c
+
+
+def test_pseudo_speakers_only_for_human_speech_and_never_with_themselves():
+    c = human_corpus()
+    s = MixSampler(c, seconds=0.5, seed=3, pseudo=PseudoSpeakers(k=3))
+    p = s.plan(np.random.default_rng(0), 2000)
+    labels = s.labels(p)                                                     # [B, C]
+    human = np.vectorize(lambda x: x.split(":")[0] in HUMAN_ENGINES)(labels)
+    pseudo = np.vectorize(lambda x: "#" in x)(labels)
+    assert not (pseudo & ~human).any()                                       # TTS voices stay as they are
+    assert set(p.variant[human]) == {0, 1, 2, 3}                             # the person and all 3 pseudo
+    persons = np.vectorize(person_of)(labels)
+    assert (persons[:, 0] != persons[:, 1]).all()
+    # Each pseudo-speaker has one voice throughout: its (pitch, formant) depend on the label only.
+    seen: dict[str, tuple] = {}
+    for lab, pi, fo in zip(labels.ravel(), p.pitch.ravel(), p.formant.ravel()):
+        assert seen.setdefault(lab, (pi, fo)) == (pi, fo)
+    assert all(v == (1.0, 1.0) for k, v in seen.items() if "#" not in k)
+    assert len({k for k in seen if "#" in k}) == 3 * len(HUMANS)
+
+
+def test_pseudo_off_leaves_batches_unchanged_and_on_is_deterministic():
+    c = human_corpus()
+    a = MixSampler(c, seed=3).batch(5, 0, 6)
+    b = MixSampler(c, seed=3, pseudo=PseudoSpeakers(k=0)).batch(5, 0, 6)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    s1 = MixSampler(c, seconds=1.0, seed=3, pseudo=PseudoSpeakers(k=3))
+    s2 = MixSampler(c, seconds=1.0, seed=3, pseudo=PseudoSpeakers(k=3))
+    m1, x1 = s1.batch(7, 1, 6)
+    m2, x2 = s2.batch(7, 1, 6)
+    assert torch.equal(m1, m2) and torch.equal(x1, x2)
+    assert not torch.equal(m1, s1.batch(8, 1, 6)[0]) and not torch.equal(m1, s1.batch(7, 0, 6)[0])
+
+
+def test_pseudo_output_length_and_level():
+    c = human_corpus()
+    s = MixSampler(c, seconds=4.0, seed=1, speed=(1.0, 1.0), pseudo=PseudoSpeakers(k=3))
+    p = s.plan(np.random.default_rng(5), 32)
+    mix, src = s.render(p)
+    assert mix.shape == (32, 32000) and src.shape == (32, 2, 32000)
+    assert torch.allclose(mix, src.sum(1), atol=1e-6)
+    # Length: a short utterance read at speed · pitch lasts length / pitch samples.
+    active = (src.abs() > 0).sum(-1)
+    expect = torch.minimum(torch.tensor(c.length[p.utt] / p.pitch), torch.tensor(32000.0))
+    assert ((active - expect).abs() <= 16 + expect / 50).all()
+    # Level: the planned gap between the sources, and the mixture level where no peak limits it.
+    rms = ((src ** 2).sum(-1) / active.clamp(min=1)).sqrt()
+    diff = 20 * torch.log10(rms[:, 0] / rms[:, 1])
+    assert torch.allclose(diff, torch.tensor(p.rel_db[:, 0] - p.rel_db[:, 1], dtype=torch.float32), atol=0.05)
+    level = 20 * torch.log10(mix.pow(2).mean(-1).sqrt())
+    free = torch.maximum(mix.abs().amax(-1), src.abs().amax((-1, -2))) < 0.9 - 1e-4
+    assert free.sum() >= 8
+    assert torch.allclose(level[free], torch.tensor(p.level_db, dtype=torch.float32)[free], atol=0.01)
+
+
+# A synthetic vowel: a pulse train through a glottal tilt and four formant resonators.
+FORMANTS = ((700, 80), (1220, 90), (2600, 120), (3300, 150))
+
+
+def vowel(f0: float, seconds: float, sr: int = 8000) -> np.ndarray:
+    x = np.zeros(int(seconds * sr))
+    for t in np.arange(0, len(x) - 1, sr / f0):            # pulses at exact fractional positions
+        i = int(t)
+        x[i] += 1 - (t - i)
+        x[i + 1] += t - i
+    x = lfilter([1], [1, -0.95], x)
+    for fc, bw in FORMANTS:
+        r, th = math.exp(-math.pi * bw / sr), 2 * math.pi * fc / sr
+        x = lfilter([1 - r], [1, -2 * r * math.cos(th), r * r], x)
+    return x / np.abs(x).max() * 0.5
+
+
+def vowel_envelope_db(f: np.ndarray, sr: int = 8000) -> np.ndarray:
+    """The vowel filter's response (dB) at frequencies f."""
+    z = np.exp(-2j * np.pi * f / sr)
+    h = 1 / (1 - 0.95 * z)
+    for fc, bw in FORMANTS:
+        r, th = math.exp(-math.pi * bw / sr), 2 * math.pi * fc / sr
+        h = h * (1 - r) / (1 - 2 * r * math.cos(th) * z + r * r * z * z)
+    return 20 * np.log10(np.abs(h))
+
+
+def f0_autocorrelation(y: np.ndarray, sr: int = 8000) -> float:
+    """F0 (Hz) of a steady voiced signal: autocorrelation peak between 60 and 400 Hz, refined
+    by a parabola through the peak and its neighbours (sub-sample lag)."""
+    y = y - y.mean()
+    ac = np.fft.irfft(np.abs(np.fft.rfft(y, 2 * len(y))) ** 2)[:len(y)]
+    lo, hi = int(sr / 400), int(sr / 60)
+    k = lo + int(np.argmax(ac[lo:hi]))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    return sr / (k + 0.5 * (a - c) / (a - 2 * b + c))
+
+
+def harmonic_levels_db(y: np.ndarray, f0: float, sr: int = 8000) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies and levels (dB) of the harmonics of a steady signal between 300 and 3000 Hz."""
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    f = np.fft.rfftfreq(len(y), 1 / sr)
+    fk = f0 * np.arange(1, int(3000 / f0) + 1)
+    fk = fk[fk > 300]
+    lev = np.array([20 * np.log10(spec[np.abs(f - h) < 0.3 * f0].max()) for h in fk])
+    return fk, lev
+
+
+def render_voice(x: np.ndarray, pitch: float, formant: float, seconds: float = 1.0) -> np.ndarray:
+    """x voiced as the pseudo-speaker (pitch, formant), rendered by MixSampler (speed 1)."""
+    other = vowel(150.0, 2.0)
+    audio = np.round(np.concatenate([x, other]) * 32767).astype(np.int16)
+    c = Corpus(torch.from_numpy(audio), np.array([0, len(x)]), np.array([len(x), len(other)]),
+               ["kde:a", "kde:b"], np.array(["train", "train"]), ["a", "b"])
+    s = MixSampler(c, seconds=seconds, seed=0, speed=(1.0, 1.0), pseudo=PseudoSpeakers(k=1))
+    one = np.ones((1, 2))
+    p = MixPlan(utt=np.array([[0, 1]]), speed=one, pos0=np.zeros((1, 2)), rel_db=np.zeros((1, 2)),
+                level_db=np.array([-20.0]), variant=np.array([[1, 0]]),
+                pitch=np.array([[pitch, 1.0]]), formant=np.array([[formant, 1.0]]))
+    return s.render(p)[1][0, 0].double().numpy()
+
+
+@pytest.mark.parametrize("f0", [120.0, 210.0])
+@pytest.mark.parametrize("semitones,formant", [(3.0, 1.0), (-3.0, 1.0), (0.0, 1.12), (0.0, 0.89),
+                                               (3.0, 0.89), (-3.0, 1.12)])
+def test_pseudo_speaker_pitch_and_formants_are_what_was_asked(f0, semitones, formant):
+    """Pitch within 0.5 % (0.09 semitone) of the asked shift; harmonic levels within 3.5 dB RMS
+    of the vowel's filter scaled by the formant factor (doing nothing: 6–10 dB off)."""
+    x = vowel(f0, 1.5)
+    pitch = 2 ** (semitones / 12)
+    y = render_voice(x, pitch, formant)[1000:-1000]          # steady part (no STFT edge frames)
+    assert abs(f0_autocorrelation(y) / (f0 * pitch) - 1) < 0.005
+    fk, lev = harmonic_levels_db(y, f0 * pitch)
+    err = lev - vowel_envelope_db(fk / formant)
+    rms = float(np.sqrt(((err - err.mean()) ** 2).mean()))
+    assert rms < 3.5, rms
+    plain = render_voice(x, pitch, pitch)[1000:-1000]       # resampling only: formants follow pitch
+    fk, lev = harmonic_levels_db(plain, f0 * pitch)
+    err = lev - vowel_envelope_db(fk / formant)
+    if abs(pitch / formant - 1) > 0.1:
+        assert float(np.sqrt(((err - err.mean()) ** 2).mean())) > rms + 2.0
+
+
+def test_warp_with_ratio_one_is_the_identity():
+    x = torch.from_numpy(vowel(130.0, 0.5)).float()[None]
+    torch.testing.assert_close(warp_formants(x, torch.ones(1)), x, atol=1e-5, rtol=0)
