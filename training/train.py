@@ -44,7 +44,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from data import Augment, MixSampler, decoded_cache, engine_mask, engine_of, load_corpus  # noqa: E402
+from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, engine_of, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
@@ -102,6 +102,12 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="probability that a training source gets a random EQ (data.Augment; default 0)")
     a("--augment-room", type=float, default=0.0, metavar="P",
       help="probability that a training source gets a synthetic room response (default 0)")
+    a("--pseudo-speakers", type=int, default=0, metavar="K",
+      help="K made-up voices per human speaker (data.PseudoSpeakers: pitch and formants shifted; default 0)")
+    a("--pitch-range", type=float, nargs=2, default=(-3.0, 3.0), metavar=("LO", "HI"),
+      help="pseudo-speakers' pitch shifts, semitones (default -3 3)")
+    a("--formant-range", type=float, nargs=2, default=(0.88, 1.14), metavar=("LO", "HI"),
+      help="pseudo-speakers' formant (vocal-tract length) factors (default 0.88 1.14)")
     a("--exclude-engine", action="append", default=[], metavar="NAME",
       help="train without this source's speakers (NAME:…, e.g. fotaq; repeatable): an A/B of a "
            "new corpus on one packing")
@@ -312,6 +318,7 @@ def main(argv=None) -> int:
     corpus = load_corpus(cache).to(dev)
     try:
         augment = Augment(colour=args.augment_colour, room=args.augment_room)
+        pseudo = PseudoSpeakers(args.pseudo_speakers, tuple(args.pitch_range), tuple(args.formant_range))
     except ValueError as e:
         raise SystemExit(f"error: {e}")
     if not 0.5 <= args.speed[0] <= args.speed[1] <= 2.0:
@@ -323,7 +330,7 @@ def main(argv=None) -> int:
                              "speakers in the training split")
         corpus.split = np.where(gone, "unused", corpus.split)
     sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment,
-                         speed=tuple(args.speed))
+                         speed=tuple(args.speed), pseudo=pseudo)
     trained_on, license_text = describe_sources(corpus.speakers[i] for i in sampler.idx)
     args.trained_on = args.trained_on or trained_on
     args.license = args.license or license_text
