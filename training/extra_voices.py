@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint
-or Flight of the Amazon Queen.
+"""Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint,
+Flight of the Amazon Queen or Drascula.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
     python3 training/extra_voices.py --source fillets --max-seconds 10 --max-minutes 30 --out /tmp/fillets-voices
     python3 training/extra_voices.py --source tuxpaint --min-minutes 3 --max-minutes 12 --out /tmp/tuxpaint-voices
     python3 training/extra_voices.py --source fotaq --max-seconds 10 --max-minutes 8 --out /tmp/fotaq-voices
+    python3 training/extra_voices.py --source drascula --max-seconds 10 --max-minutes 8 --out /tmp/drascula-voices
+    python3 training/extra_voices.py --source drascula-es --max-seconds 10 --max-minutes 8 --out /tmp/drascula-es-voices
 
 Why: the shared training corpus has only four human speakers (Asterisk prompts), and the
 devset's real voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). The
@@ -52,6 +54,21 @@ Speakers: `fotaq:JOE` (his conversation lines and `JOE*.SB` descriptions) and on
 their speaker is not known. A small cast voiced the characters, so two character labels may be
 one actor: a few training mixtures may then pair a voice with itself. Use `--max-seconds 10
 --max-minutes 8`: Joe alone has 70 minutes.
+
+`--source drascula` / `drascula-es`: the speech of the adventure game Drascula: The Vampire
+Strikes Back (Debian `drascula`, English cast; `drascula-spanish`, a different, Spanish cast;
+its licence allows free redistribution and modification, a modified version marked as such,
+its readme and copyright notices kept). Lines are raw unsigned 8-bit mono at 11,025 Hz in
+`usr/share/scummvm/drascula/<en|es>/*.ALS`, with 32 bytes before and 32 after the samples (as
+ScummVM's engine plays them). The file name's prefix says who speaks (ScummVM's talk routines):
+none → the hero John Hacker, `VB` von Braun, `I` Igor, `BJ` B.J., `L` the werewolf, `T` the
+bartender, `E` the musician (ScummVM's talk_mus), `B` the drunk, `P` the pianist; `D` holds
+Drascula (1–40), John's lines in the blind man's scene (57–67), the blind man (68–81) and one
+bartender line (82). `S` files are sound effects and `F`, `D56` and `D83` have no known speaker:
+all skipped. 11 speakers per language (`drascula:hacker`, `drascula-es:hacker`, …). A small cast
+of actors, like Flight of the Amazon Queen's, so two labels may be one actor. Use
+`--max-seconds 10 --max-minutes 8`: John has 24 (English) and 20 (Spanish) of the 46 and 41
+minutes of speech (0.77 h and 0.69 h; 0.51 h and 0.50 h with those caps).
 """
 
 from __future__ import annotations
@@ -74,7 +91,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
+from prepare_data import SR, _decode_one, to_8k_int16, trim_silence  # noqa: E402
 
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish
@@ -209,8 +226,47 @@ def find_fotaq(root: Path) -> dict[str, list[Recording]]:
             for speaker, names in fotaq_speakers(entries).items()}
 
 
+DRASCULA_DIR = "usr/share/scummvm/drascula"
+DRASCULA_RATE = 11025
+DRASCULA_PAD = 32                  # bytes before and after the samples of an .ALS file
+DRASCULA_PREFIX = {"": "hacker", "VB": "vonbraun", "I": "igor", "BJ": "bj", "L": "werewolf",
+                   "T": "bartender", "E": "musician", "B": "drunk", "P": "pianist"}
+DRASCULA_LINE = re.compile(r"^([A-Z]*)(\d+)\.ALS$")
+
+
+def drascula_speaker(name: str) -> str | None:
+    """The speaker of a Drascula speech file (`VB12.ALS` → `vonbraun`); None when not known
+    or not speech (module doc)."""
+    m = DRASCULA_LINE.match(name.upper())
+    if not m:
+        return None
+    prefix, n = m.group(1), int(m.group(2))
+    if prefix == "D":
+        return ("drascula" if n <= 40 else "hacker" if 57 <= n <= 67 else "blind" if 68 <= n <= 81
+                else "bartender" if n == 82 else None)
+    return DRASCULA_PREFIX.get(prefix)
+
+
+def find_drascula(root: Path, lang: str) -> dict[str, list[Path]]:
+    """Speaker → the `.ALS` speech files of Drascula's `lang` cast ('en' or 'es')."""
+    by_speaker: dict[str, list[Path]] = {}
+    for f in sorted((root / DRASCULA_DIR / lang).glob("*")):
+        who = drascula_speaker(f.name)
+        if who is not None:
+            by_speaker.setdefault(who, []).append(f)
+    return by_speaker
+
+
+def decode_als(data: bytes) -> np.ndarray:
+    """A Drascula `.ALS` file (32 bytes, unsigned 8-bit samples at 11,025 Hz, 32 bytes) as int16 at 8 kHz."""
+    body = np.frombuffer(data, dtype=np.uint8)[DRASCULA_PAD:max(DRASCULA_PAD, len(data) - DRASCULA_PAD)]
+    return to_8k_int16((body.astype(np.float32) - 128.0) / 128.0, DRASCULA_RATE)
+
+
 def decode(rec: Recording) -> np.ndarray:
     """A recording (a file, or an archive member) as mono int16 at 8 kHz."""
+    if isinstance(rec, Path) and rec.suffix.upper() == ".ALS":
+        return decode_als(rec.read_bytes())
     return _decode_one(io.BytesIO(rec.data) if isinstance(rec, Member) else str(rec))
 
 
@@ -223,19 +279,38 @@ def app_of(rec: Recording) -> str:
 
 
 class Source(NamedTuple):
-    """A Debian source of recordings: its packages, their licence, and speaker → files."""
+    """A Debian source of recordings: its packages, their licence, and speaker → files; with what
+    it holds: hours of speech (decoded and trimmed, with the README's caps where it gives them),
+    speakers and the kind of speech (read or prompted speech is worth more than acted lines)."""
 
     packages: tuple[str, ...]
     licence: str
     find: Callable[[Path], dict[str, list[Recording]]]
+    hours: float
+    speakers: str
+    kind: str
 
 
 SOURCES = {
-    "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings),
-    "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets),
-    "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint),
+    "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings, 1.00,
+                  "31 people (one label per language code)", "isolated letters, syllables and words, read"),
+    "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets, 1.99,
+                      "4 (two fish × Czech and Dutch casts)", "acted game dialogue"),
+    "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint, 1.70,
+                       "9 languages (volunteers; one label per language)", "read short descriptions"),
     "fotaq": Source(("flight-of-the-amazon-queen",), "Flight of the Amazon Queen licence (free "
-                    "redistribution and modification)", find_fotaq),
+                    "redistribution and modification)", find_fotaq, 2.06,
+                    "Joe + 29 character labels (a small cast)", "acted game dialogue (8-bit 11 kHz originals)"),
+    "drascula": Source(("drascula",), "Drascula licence (free redistribution and modification, "
+                       "modified versions marked; readme and copyright notices kept)",
+                       lambda root: find_drascula(root, "en"), 0.51,
+                       "11 character labels, English cast (a small cast)",
+                       "acted game dialogue (8-bit 11 kHz originals)"),
+    "drascula-es": Source(("drascula-spanish",), "Drascula licence (free redistribution and "
+                          "modification, modified versions marked; readme and copyright notices kept)",
+                          lambda root: find_drascula(root, "es"), 0.50,
+                          "11 character labels, Spanish cast (a small cast)",
+                          "acted game dialogue in Spanish (8-bit 11 kHz originals)"),
 }
 
 
@@ -283,7 +358,8 @@ def main(argv=None) -> int:
     ap.add_argument("--source", choices=sorted(SOURCES), default="kde",
                     help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
                          "tuxpaint: Tux Paint stamp descriptions (one speaker per language); "
-                         "fotaq: Flight of the Amazon Queen (Joe and 29 characters)")
+                         "fotaq: Flight of the Amazon Queen (Joe and 29 characters); drascula, "
+                         "drascula-es: Drascula's English and Spanish casts (11 characters each)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")

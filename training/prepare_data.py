@@ -38,7 +38,7 @@ import numpy as np
 SR = 8000
 GAP = 400            # zero samples between utterances inside a chunk (50 ms)
 MIN_SAMPLES = 2000   # drop utterances shorter than 0.25 s after trimming
-REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq"}   # human recordings: never held out
+REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq", "drascula", "drascula-es"}   # human recordings: never held out
 
 
 # MARK: - Decoding and trimming
@@ -47,10 +47,16 @@ REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq"}   # human rec
 def _decode_one(path) -> np.ndarray:
     """Decode one file (a path, or a binary file object) to mono int16 at 8 kHz (polyphase resampling)."""
     import soundfile as sf
-    from scipy.signal import resample_poly
 
     x, sr = sf.read(path, dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
+    return to_8k_int16(x.mean(axis=1), sr)
+
+
+def to_8k_int16(x: np.ndarray, sr: int) -> np.ndarray:
+    """Mono float samples (±1) at rate sr as int16 at 8 kHz (polyphase resampling)."""
+    from scipy.signal import resample_poly
+
+    x = np.asarray(x, dtype=np.float32)
     if sr != SR:
         g = np.gcd(sr, SR)
         x = resample_poly(x, SR // g, sr // g).astype(np.float32)

@@ -194,3 +194,47 @@ def test_metadata_names_the_sources_of_the_training_speakers():
     what, lic = train.describe_sources(["kokoro:a", "kde:fr", "asterisk:allison"])
     assert "Kokoro-82M voice blends" in what and "KDE klettres/ktuberling" in what and "Piper" not in what
     assert "GPL-2+" in lic and "CC BY-SA 3.0" in lic and lic.startswith("weights: Apache-2.0")
+
+
+def als(x: np.ndarray) -> bytes:
+    """A Drascula .ALS file: 32 bytes, unsigned 8-bit samples (x in ±1 at 11,025 Hz), 32 bytes."""
+    body = np.clip(np.round(x * 128 + 128), 0, 255).astype(np.uint8).tobytes()
+    return b"\x80" * 32 + body + b"\x80" * 32
+
+
+def test_drascula_speakers_from_file_names_and_raw_8bit_decoding(tmp_path):
+    sp = extra_voices.drascula_speaker
+    assert [sp(n) for n in ["12.ALS", "VB3.ALS", "vb3.als", "I1.ALS", "BJ2.ALS", "L9.ALS", "T4.ALS",
+                            "E1.ALS", "B2.ALS", "P7.ALS"]] == [
+        "hacker", "vonbraun", "vonbraun", "igor", "bj", "werewolf", "bartender", "musician", "drunk", "pianist"]
+    assert [sp(n) for n in ["D1.ALS", "D40.ALS", "D57.ALS", "D67.ALS", "D68.ALS", "D81.ALS", "D82.ALS"]] == [
+        "drascula", "drascula", "hacker", "hacker", "blind", "blind", "bartender"]
+    assert [sp(n) for n in ["S3.ALS", "F1.ALS", "D56.ALS", "D83.ALS", "13.ALD", "SV.ALG"]] == [None] * 6
+    t = np.arange(11025 * 2) / 11025                    # 2 s of a 200 Hz tone with a pause
+    tone = 0.5 * np.sin(2 * np.pi * 200 * t) * (t < 1.5)
+    for lang in ("en", "es"):
+        d = tmp_path / extra_voices.DRASCULA_DIR / lang
+        d.mkdir(parents=True)
+        for name in ["1.ALS", "2.ALS", "VB1.ALS", "D2.ALS", "D70.ALS", "S1.ALS", "13.ALD"]:
+            (d / name).write_bytes(als(tone))
+    found = extra_voices.find_drascula(tmp_path, "es")
+    assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
+        "hacker": ["1.ALS", "2.ALS"], "vonbraun": ["VB1.ALS"], "drascula": ["D2.ALS"], "blind": ["D70.ALS"]}
+    clip = extra_voices.decode(found["hacker"][0])
+    assert clip.dtype == np.int16 and abs(len(clip) - 16000) <= 1     # header and trailer dropped
+    y = clip[2000:10000] / 32768.0
+    assert abs(np.sqrt((y ** 2).mean()) - 0.5 / np.sqrt(2)) < 0.01    # level kept (8-bit: ±1/256)
+    spec = np.abs(np.fft.rfft(y))
+    assert abs(np.argmax(spec) * 8000 / len(y) - 200) <= 1            # 11,025 Hz read as such
+    out = tmp_path / "corpus"
+    assert extra_voices.main(["--source", "drascula-es", "--root", str(tmp_path), "--out", str(out)]) == 0
+    import csv
+    rows = list(csv.DictReader(open(out / "manifest.tsv"), delimiter="\t"))
+    assert {r["speaker"] for r in rows} == {"drascula-es:hacker", "drascula-es:vonbraun",
+                                            "drascula-es:drascula", "drascula-es:blind"}
+    assert {r["engine"] for r in rows} == {"drascula-es"} and {r["voice"] for r in rows} == {"drascula"}
+    assert {"drascula", "drascula-es"} <= prepare_data.REAL_ENGINES
+    src = extra_voices.SOURCES["drascula"]
+    assert src.packages == ("drascula",) and "Drascula licence" in src.licence and src.hours > 0
+    assert extra_voices.SOURCES["drascula-es"].packages == ("drascula-spanish",)
+    assert all(s.hours > 0 and s.speakers and s.kind for s in extra_voices.SOURCES.values())
