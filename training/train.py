@@ -130,7 +130,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
-           "directions, gate and merge in one op), auto (fused on CUDA, else fast)")
+           "directions, gate and merge in one op; not yet faster), auto (triton on CUDA, else fast)")
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
     a("--compile", action="store_true",
       help="torch.compile the training forward (the scan stays eager); first steps compile")

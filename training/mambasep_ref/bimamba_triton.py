@@ -373,6 +373,8 @@ class TileConfig:
 
 
 _config = TileConfig()
+# The last launched compiled kernels ("fwd", "bwd"), for inspecting registers and IR.
+LAST: dict = {}
 
 
 def tile_config() -> TileConfig:
@@ -461,7 +463,7 @@ def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -
     if out.numel() == 0:
         return out, ws
     grid = (Bsz, triton.cdiv(E, BE))
-    _bimamba_fwd_kernel[grid](
+    LAST["fwd"] = _bimamba_fwd_kernel[grid](
         u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
         Bsz, L, E, M, NT, nslot,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
@@ -491,7 +493,7 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
     dA_part = torch.zeros(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
     dD_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     db_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
-    _bimamba_bwd_kernel[(n_g, n_eblk)](
+    LAST["bwd"] = _bimamba_bwd_kernel[(n_g, n_eblk)](
         u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, gs,
         du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
         Bsz, L, E, M, NT, NT + 1, bpg,

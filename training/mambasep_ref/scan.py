@@ -127,8 +127,9 @@ def set_scan_impl(name: str) -> None:
 
     "ref", "fast" and "triton" are implementations of `selective_scan`, one direction at a
     time. "fused" makes BiMamba run both directions, the gate and the merge as one op
-    (`mambasep_ref.bimamba_triton`; GPU, or CPU under TRITON_INTERPRET=1). "auto" picks
-    "fused" for CUDA tensors when Triton imports, else "fast".
+    (`mambasep_ref.bimamba_triton`; GPU, or CPU under TRITON_INTERPRET=1; correct, but not yet
+    faster: training/RESULTS.md, "Throughput"). "auto" picks "triton" for CUDA tensors when it
+    imports, else "fast".
     """
     global _impl
     if name not in SCAN_IMPLS:
@@ -142,11 +143,9 @@ def get_scan_impl() -> str:
     return _impl
 
 
-def fused_active(x: Tensor) -> bool:
-    """Whether BiMamba takes the fused path for activations x: "fused", or "auto" on CUDA."""
-    if _impl == "fused":
-        return True
-    return _impl == "auto" and x.is_cuda and _load_triton() is not None
+def fused_active() -> bool:
+    """Whether BiMamba takes the fused path (only when chosen: it does not win yet)."""
+    return _impl == "fused"
 
 
 def _load_triton() -> Callable | None:
