@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint,
-Flight of the Amazon Queen or Drascula.
+Flight of the Amazon Queen, Drascula, Beneath a Steel Sky, or the test recordings of codec2,
+pocketsphinx and alsa-utils. `SOURCES` (below) is the one registry of these sources: packages,
+licence, hours, speakers and kind of speech of each.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
@@ -9,6 +11,8 @@ Flight of the Amazon Queen or Drascula.
     python3 training/extra_voices.py --source fotaq --max-seconds 10 --max-minutes 8 --out /tmp/fotaq-voices
     python3 training/extra_voices.py --source drascula --max-seconds 10 --max-minutes 8 --out /tmp/drascula-voices
     python3 training/extra_voices.py --source drascula-es --max-seconds 10 --max-minutes 8 --out /tmp/drascula-es-voices
+    python3 training/extra_voices.py --source bass --max-seconds 10 --max-minutes 0 --out /tmp/bass-voices
+    python3 training/extra_voices.py --source tiny --max-seconds 10 --max-minutes 0 --out /tmp/tiny-voices
 
 Why: the shared training corpus has only four human speakers (Asterisk prompts), and the
 devset's real voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). The
@@ -65,10 +69,27 @@ none → the hero John Hacker, `VB` von Braun, `I` Igor, `BJ` B.J., `L` the were
 bartender, `E` the musician (ScummVM's talk_mus), `B` the drunk, `P` the pianist; `D` holds
 Drascula (1–40), John's lines in the blind man's scene (57–67), the blind man (68–81) and one
 bartender line (82). `S` files are sound effects and `F`, `D56` and `D83` have no known speaker:
-all skipped. 11 speakers per language (`drascula:hacker`, `drascula-es:hacker`, …). A small cast
-of actors, like Flight of the Amazon Queen's, so two labels may be one actor. Use
-`--max-seconds 10 --max-minutes 8`: John has 24 (English) and 20 (Spanish) of the 46 and 41
-minutes of speech (0.77 h and 0.69 h; 0.51 h and 0.50 h with those caps).
+all skipped, and so are the 3 Spanish files that are links to the English cast's. 11 speakers
+per language (`drascula:hacker`, `drascula-es:hacker`, …). A small cast of actors, like Flight
+of the Amazon Queen's, so two labels may be one actor. Use `--max-seconds 10 --max-minutes 8`:
+John has 24 (English) and 20 (Spanish) of the 46 and 41 minutes of speech (0.51 h and 0.49 h
+with those caps).
+
+`--source bass`: the in-game speech of Beneath a Steel Sky (CD version, `beneath-a-steel-sky`;
+its licence allows free distribution with its readme and copyright notices, and modification
+with modified versions marked). All game data sits in `sky.dsk`, indexed by `sky.dnr` (format:
+`read_sky_index`); speech line k of section s is file 50000 + (first line of s) + k, 3,487
+files, each a 22-byte header and an RNC ProPack method-1 packed body (`rnc1_unpack`) of unsigned
+8-bit samples at 11,025 Hz (as ScummVM's Sky engine reads them). Nothing says who speaks a line
+(that is in the game's compiled scripts), so all get one label, `bass:cast`: they are only ever
+mixed with other sources. The CD intro's voices (files 59500 on) are skipped. 1.93 h of speech,
+2.10 h joined with `--max-seconds 10 --max-minutes 0`.
+
+`--source tiny`: the clean read-speech test recordings of `codec2-examples` (10 original
+recordings; its coded, radio and modem files are skipped; LGPL-2.1), `pocketsphinx-testdata`
+(8 files; its TIDIGITS file is LDC-licensed and its LibriVox excerpts may be LibriSpeech
+readers of the devset, both skipped; BSD-2-Clause) and `alsa-utils` (the speaker-test voice;
+GPL-2). One label per package, since the files do not name their speakers: 1.2 minutes.
 """
 
 from __future__ import annotations
@@ -252,7 +273,7 @@ def find_drascula(root: Path, lang: str) -> dict[str, list[Path]]:
     by_speaker: dict[str, list[Path]] = {}
     for f in sorted((root / DRASCULA_DIR / lang).glob("*")):
         who = drascula_speaker(f.name)
-        if who is not None:
+        if who is not None and not f.is_symlink():   # drascula-spanish links 3 lines to ../en: the English cast
             by_speaker.setdefault(who, []).append(f)
     return by_speaker
 
@@ -263,10 +284,215 @@ def decode_als(data: bytes) -> np.ndarray:
     return to_8k_int16((body.astype(np.float32) - 128.0) / 128.0, DRASCULA_RATE)
 
 
+BASS_DIR = "usr/share/scummvm/beneath-a-steel-sky"
+SKY_HEADER = 22                    # a Sky data file's header: 11 little-endian uint16 (flag at 0, size at 12)
+SKY_SPEECH = range(50000, 59000)   # speech lines: 50000 + the section's first line + line number
+SKY_RATE = 11025
+
+
+def read_sky_index(dnr: bytes) -> dict[int, tuple[int, int, bool]]:
+    """File number → (offset in sky.dsk, stored size, compressed) from Beneath a Steel Sky's `sky.dnr`.
+
+    Layout: the entry count (uint32 little-endian), then 8 bytes per entry: the file number
+    (uint16), the offset (24 bits; when its top bit is set, the other 23 bits count 16-byte
+    units), and size and flags (24 bits: size in the low 22, bit 23 set = stored uncompressed).
+    Raises ValueError when the table runs past the end of the file.
+    """
+    if len(dnr) < 4:
+        raise ValueError("not a Beneath a Steel Sky index (sky.dnr too short)")
+    count = struct.unpack("<I", dnr[:4])[0]
+    if 4 + 8 * count > len(dnr):
+        raise ValueError(f"sky.dnr: {count} entries run past the end of the file")
+    index = {}
+    for i in range(count):
+        e = dnr[4 + 8 * i: 12 + 8 * i]
+        off, flags = int.from_bytes(e[2:5], "little"), int.from_bytes(e[5:8], "little")
+        index[struct.unpack("<H", e[:2])[0]] = (
+            (off & 0x7FFFFF) << 4 if off >> 23 else off, flags & 0x3FFFFF, not flags >> 23)
+    return index
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16 with the reflected polynomial 0xA001 and initial value 0 (RNC's checksum)."""
+    crc = 0
+    for b in data:
+        crc = _CRC16[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc
+
+
+def _crc16_table() -> list[int]:
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+class _Bits:
+    """Bits of an RNC stream, first bit lowest, read from little-endian 16-bit words. The literal
+    bytes of a match-free run sit in the stream right after the word being read (`pos`)."""
+
+    __slots__ = ("data", "pos", "buf", "n")
+
+    def __init__(self, data: bytes):
+        self.data, self.pos, self.buf, self.n = data, 0, 0, 0
+
+    def read(self, k: int) -> int:
+        while self.n < k:
+            self.buf |= (self.data[self.pos] | self.data[self.pos + 1] << 8) << self.n
+            self.pos += 2
+            self.n += 16
+        v = self.buf & ((1 << k) - 1)
+        self.buf >>= k
+        self.n -= k
+        return v
+
+    def peek(self, k: int) -> int:
+        b, n, p = self.buf, self.n, self.pos
+        while n < k:
+            b |= (self.data[p] | self.data[p + 1] << 8) << n
+            p += 2
+            n += 16
+        return b & ((1 << k) - 1)
+
+
+def _rnc_table(bits: _Bits):
+    """One Huffman table: a 5-bit symbol count and a 4-bit code length per symbol (0: unused),
+    canonical codes, shortest first. Returns (lookup, width) where lookup[the next `width` bits]
+    is (symbol, code length), or None for an empty table."""
+    lengths = [bits.read(4) for _ in range(bits.read(5))]
+    width = max(lengths, default=0)
+    if width == 0:
+        return None
+    sym, ln = np.zeros(1 << width, np.int64), np.zeros(1 << width, np.int64)
+    code = 0
+    for length in range(1, 17):
+        for s, l in enumerate(lengths):
+            if l == length:
+                first = int(format(code >> (16 - length), f"0{length}b")[::-1], 2)  # top bit read first
+                sym[first::1 << length], ln[first::1 << length] = s, length
+                code += 1 << (16 - length)
+    return list(zip(sym.tolist(), ln.tolist())), width
+
+
+def _rnc_value(bits: _Bits, table) -> int:
+    """A number coded as a Huffman symbol s: s itself for s < 2, else s − 1 more bits below a 1."""
+    lookup, width = table
+    s, length = lookup[bits.peek(width)]
+    bits.read(length)
+    return bits.read(s - 1) | (1 << (s - 1)) if s >= 2 else s
+
+
+def rnc1_unpack(data: bytes) -> bytes:
+    """Unpack an RNC ProPack method-1 stream, as Beneath a Steel Sky stores its files.
+
+    Header (18 bytes, big-endian): "RNC\\x01", unpacked and packed sizes (uint32), CRC-16 of the
+    unpacked and of the packed bytes, a spare byte and the block count. Each block: three Huffman
+    tables (literal run lengths, match distances, match lengths), a 16-bit count of steps, and per
+    step a run of literal bytes copied from the stream, then (except after the last step) a match
+    of length ≥ 2 copied from earlier output. Raises ValueError on another format or a CRC mismatch.
+    """
+    if data[:4] != b"RNC\x01" or len(data) < 18:
+        raise ValueError("not an RNC method-1 stream")
+    unpacked, packed, crc_unpacked, crc_packed = struct.unpack(">IIHH", data[4:16])
+    body = data[18:18 + packed]
+    if len(body) != packed or _crc16(body) != crc_packed:
+        raise ValueError("RNC stream cut short or damaged (packed CRC)")
+    bits = _Bits(body + bytes(4))
+    bits.read(2)                                   # two flag bits (lock, key): unused here
+    out = bytearray()
+    tables: list = [None, None, None]
+    for _ in range(data[17]):
+        tables = [_rnc_table(bits) or old for old in tables]
+        runs, dists, lens = tables
+        for left in range(bits.read(16), 0, -1):
+            n = _rnc_value(bits, runs)
+            if n:
+                out += body[bits.pos:bits.pos + n]
+                bits.pos += n
+            if left > 1:
+                dist, n = _rnc_value(bits, dists) + 1, _rnc_value(bits, lens) + 2
+                start = len(out) - dist
+                if start < 0:
+                    raise ValueError("RNC match before the start of the output")
+                if dist >= n:
+                    out += out[start:start + n]
+                else:                              # overlapping: repeats the last `dist` bytes
+                    for k in range(n):
+                        out.append(out[start + k])
+            if len(out) > unpacked:
+                raise ValueError("RNC stream unpacks past its stated size")
+    if len(out) != unpacked or _crc16(bytes(out)) != crc_unpacked:
+        raise ValueError(f"RNC stream unpacked to {len(out)} bytes, not {unpacked} (or its CRC differs)")
+    return bytes(out)
+
+
+def find_bass(root: Path) -> dict[str, list[Recording]]:
+    """'cast' → Beneath a Steel Sky's in-game speech lines, as members of `sky.dsk` (stored,
+    still compressed, in memory; nothing is extracted). The lines carry no speaker, so they all
+    get the one label (module doc)."""
+    d = root / BASS_DIR
+    if not (d / "sky.dsk").exists():
+        return {}
+    index, dsk = read_sky_index((d / "sky.dnr").read_bytes()), (d / "sky.dsk").read_bytes()
+    lines = []
+    for num in sorted(n for n in index if n in SKY_SPEECH):
+        off, size, compressed = index[num]
+        if off + size > len(dsk):
+            raise ValueError(f"sky.dsk: file {num} ({off}+{size}) runs past the end")
+        if compressed and size > SKY_HEADER:
+            lines.append(Member(d / "sky.dsk", str(num), dsk[off:off + size]))
+    return {"cast": lines} if lines else {}
+
+
+def decode_sky_speech(data: bytes) -> np.ndarray:
+    """A Beneath a Steel Sky speech file (22-byte header, then an RNC-packed body of unsigned
+    8-bit samples at 11,025 Hz) as int16 at 8 kHz."""
+    pcm = rnc1_unpack(data[SKY_HEADER:]) if data[SKY_HEADER:SKY_HEADER + 4] == b"RNC\x01" else data[SKY_HEADER:]
+    return to_8k_int16((np.frombuffer(pcm, np.uint8).astype(np.float32) - 128.0) / 128.0, SKY_RATE)
+
+
+# The clean, original read-speech files of three packages (everything else there is coded,
+# radio or modem audio, tones, noise or duplicates; pocketsphinx's TIDIGITS file is LDC-licensed
+# and its LibriVox excerpts are left out: LibriSpeech readers are devset speakers).
+TINY_FILES = {
+    "codec2": ("usr/share/codec2/raw", 8000, ("big_dog.raw", "cross.raw", "forig.raw", "morig.raw",
+                                               "hts1.raw", "hts2.raw", "kristoff.raw", "mmt1.raw",
+                                               "cq_ref.raw", "g3plx.raw")),
+    "pocketsphinx": ("usr/share/pocketsphinx/test/data", 16000,
+                     ("cards/001.wav", "cards/002.wav", "cards/003.wav", "cards/004.wav", "cards/005.wav",
+                      "goforward.raw", "numbers.raw", "something.raw")),
+    "alsa": ("usr/share/sounds/alsa", 48000, tuple(f"{s}.wav" for s in (
+        "Front_Center", "Front_Left", "Front_Right", "Rear_Center", "Rear_Left", "Rear_Right",
+        "Side_Left", "Side_Right"))),
+}
+
+
+def find_tiny(root: Path) -> dict[str, list[Path]]:
+    """Package ('codec2', 'pocketsphinx', 'alsa') → its read-speech files (TINY_FILES) present
+    under root. One label per package: their speakers are not documented."""
+    found = {}
+    for pkg, (folder, _, names) in TINY_FILES.items():
+        files = [root / folder / n for n in names if (root / folder / n).exists()]
+        if files:
+            found[pkg] = files
+    return found
+
+
 def decode(rec: Recording) -> np.ndarray:
     """A recording (a file, or an archive member) as mono int16 at 8 kHz."""
     if isinstance(rec, Path) and rec.suffix.upper() == ".ALS":
         return decode_als(rec.read_bytes())
+    if isinstance(rec, Member) and rec.archive.name == "sky.dsk":
+        return decode_sky_speech(rec.data)
+    if isinstance(rec, Path) and rec.suffix == ".raw":          # headerless 16-bit little-endian
+        rate = next(r for _, (folder, r, _) in TINY_FILES.items() if folder in rec.as_posix())
+        return to_8k_int16(np.fromfile(rec, "<i2").astype(np.float32) / 32768.0, rate)
     return _decode_one(io.BytesIO(rec.data) if isinstance(rec, Member) else str(rec))
 
 
@@ -279,9 +505,11 @@ def app_of(rec: Recording) -> str:
 
 
 class Source(NamedTuple):
-    """A Debian source of recordings: its packages, their licence, and speaker → files; with what
-    it holds: hours of speech (decoded and trimmed, with the README's caps where it gives them),
-    speakers and the kind of speech (read or prompted speech is worth more than acted lines)."""
+    """A Debian source of recordings, the one registry of them (train.py's metadata reads it):
+    its packages, their licence, and speaker → files; with what it holds: hours of speech
+    (decoded and trimmed, with the caps of training/README.md's packing commands), speakers, the
+    kind of speech (read or prompted speech is worth more than acted lines), and a title for the
+    exported model's metadata."""
 
     packages: tuple[str, ...]
     licence: str
@@ -289,28 +517,44 @@ class Source(NamedTuple):
     hours: float
     speakers: str
     kind: str
+    title: str
 
 
+DRASCULA_LICENCE = ("Drascula licence (free redistribution and modification, modified versions marked; "
+                    "readme and copyright notices kept)")
 SOURCES = {
     "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings, 1.00,
-                  "31 people (one label per language code)", "isolated letters, syllables and words, read"),
+                  "31 people (one label per language code)", "isolated letters, syllables and words, read",
+                  "KDE klettres/ktuberling recordings (31 people)"),
     "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets, 1.99,
-                      "4 (two fish × Czech and Dutch casts)", "acted game dialogue"),
+                      "4 (two fish × Czech and Dutch casts)", "acted game dialogue",
+                      "Fish Fillets NG dialogue (4 voices, Czech and Dutch casts)"),
     "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint, 1.70,
-                       "9 languages (volunteers; one label per language)", "read short descriptions"),
+                       "9 languages (volunteers; one label per language)", "read short descriptions",
+                       "Tux Paint stamp descriptions (volunteers, one speaker label per language)"),
     "fotaq": Source(("flight-of-the-amazon-queen",), "Flight of the Amazon Queen licence (free "
                     "redistribution and modification)", find_fotaq, 2.06,
-                    "Joe + 29 character labels (a small cast)", "acted game dialogue (8-bit 11 kHz originals)"),
-    "drascula": Source(("drascula",), "Drascula licence (free redistribution and modification, "
-                       "modified versions marked; readme and copyright notices kept)",
-                       lambda root: find_drascula(root, "en"), 0.51,
+                    "Joe + 29 character labels (a small cast)", "acted game dialogue (8-bit 11 kHz originals)",
+                    "Flight of the Amazon Queen speech (Joe and 29 characters, a small cast)"),
+    "drascula": Source(("drascula",), DRASCULA_LICENCE, lambda root: find_drascula(root, "en"), 0.51,
                        "11 character labels, English cast (a small cast)",
-                       "acted game dialogue (8-bit 11 kHz originals)"),
-    "drascula-es": Source(("drascula-spanish",), "Drascula licence (free redistribution and "
-                          "modification, modified versions marked; readme and copyright notices kept)",
-                          lambda root: find_drascula(root, "es"), 0.50,
+                       "acted game dialogue (8-bit 11 kHz originals)",
+                       "Drascula speech, English cast (11 characters)"),
+    "drascula-es": Source(("drascula-spanish",), DRASCULA_LICENCE, lambda root: find_drascula(root, "es"), 0.49,
                           "11 character labels, Spanish cast (a small cast)",
-                          "acted game dialogue in Spanish (8-bit 11 kHz originals)"),
+                          "acted game dialogue in Spanish (8-bit 11 kHz originals)",
+                          "Drascula speech, Spanish cast (11 characters)"),
+    "bass": Source(("beneath-a-steel-sky",), "Beneath a Steel Sky licence (free distribution with its "
+                   "readme and copyright notices; modified versions marked; content (C) Revolution "
+                   "Software)", find_bass, 2.10,
+                   "1 label (a professional cast of about 10-20 voices, lines not labelled)",
+                   "acted game dialogue (8-bit 11 kHz originals)",
+                   "Beneath a Steel Sky speech (one label for its whole cast)"),
+    "tiny": Source(("codec2-examples", "pocketsphinx-testdata", "alsa-utils"),
+                   "codec2 examples LGPL-2.1, pocketsphinx test data BSD-2-Clause, alsa-utils sounds GPL-2",
+                   find_tiny, 0.02, "3 labels (one per package; about 15 people)",
+                   "read English sentences, words and digits",
+                   "codec2, pocketsphinx and alsa-utils test recordings (one label per package)"),
 }
 
 
@@ -359,7 +603,9 @@ def main(argv=None) -> int:
                     help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
                          "tuxpaint: Tux Paint stamp descriptions (one speaker per language); "
                          "fotaq: Flight of the Amazon Queen (Joe and 29 characters); drascula, "
-                         "drascula-es: Drascula's English and Spanish casts (11 characters each)")
+                         "drascula-es: Drascula's English and Spanish casts (11 characters each); "
+                         "bass: Beneath a Steel Sky (one label); tiny: codec2, pocketsphinx and "
+                         "alsa-utils test recordings (one label per package)")
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")

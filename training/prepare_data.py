@@ -38,7 +38,7 @@ import numpy as np
 SR = 8000
 GAP = 400            # zero samples between utterances inside a chunk (50 ms)
 MIN_SAMPLES = 2000   # drop utterances shorter than 0.25 s after trimming
-REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq", "drascula", "drascula-es"}   # human recordings: never held out
+REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq", "drascula", "drascula-es", "bass", "tiny"}   # human recordings: never held out
 
 
 # MARK: - Decoding and trimming

@@ -44,6 +44,7 @@ import torch.distributed as dist
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import extra_voices  # noqa: E402
 from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, engine_of, load_corpus  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
 from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
@@ -51,19 +52,15 @@ from mambasep_ref.model import DPMamba  # noqa: E402
 from mambasep_ref.losses import pit_loss  # noqa: E402
 from validate import evaluate_devset, evaluate_synth, load_devset  # noqa: E402
 
-# Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata.
+# Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata:
+# the shared corpus's engines here, the real voices from extra_voices.SOURCES (their one registry).
 SOURCES = {
     "kokoro": ("Kokoro-82M voice blends", "Kokoro-82M Apache-2.0"),
     "piper": ("Piper joe", "Piper joe MIT (data CC0)"),
     "arctic": ("festival/flite CMU ARCTIC voices", "festival/flite voices (Debian free licences)"),
     "espeak": ("espeak-ng", "espeak-ng output"),
     "asterisk": ("Asterisk core-sound prompts (4 people)", "Asterisk core sounds CC BY-SA 3.0"),
-    "kde": ("KDE klettres/ktuberling recordings (31 people)", "KDE klettres/ktuberling recordings GPL-2+"),
-    "fillets": ("Fish Fillets NG dialogue (4 voices, Czech and Dutch casts)", "Fish Fillets NG voices GPL-2"),
-    "tuxpaint": ("Tux Paint stamp descriptions (volunteers, one speaker label per language)",
-                 "Tux Paint stamp descriptions GPL-2+"),
-    "fotaq": ("Flight of the Amazon Queen speech (Joe and 29 characters, a small cast)",
-              "Flight of the Amazon Queen speech (its licence: free redistribution and modification)"),
+    **{name: (src.title, f"{src.title}: {src.licence}") for name, src in extra_voices.SOURCES.items()},
 }
 
 

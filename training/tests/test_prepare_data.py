@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import struct
 
 HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
@@ -238,3 +239,182 @@ def test_drascula_speakers_from_file_names_and_raw_8bit_decoding(tmp_path):
     assert src.packages == ("drascula",) and "Drascula licence" in src.licence and src.hours > 0
     assert extra_voices.SOURCES["drascula-es"].packages == ("drascula-spanish",)
     assert all(s.hours > 0 and s.speakers and s.kind for s in extra_voices.SOURCES.values())
+
+
+# MARK: - Beneath a Steel Sky (sky.dnr index, sky.dsk files, RNC method-1 packing)
+
+
+class RncWriter:
+    """A minimal RNC method-1 packer for tests: bits first-lowest into little-endian 16-bit words,
+    literal bytes right after the word being filled, every table 16 symbols of 4-bit codes."""
+
+    def __init__(self):
+        self.out, self.word, self.nbits = bytearray(), -1, 16
+
+    def bits(self, value: int, k: int):
+        for i in range(k):
+            if self.nbits == 16:
+                self.word, self.nbits = len(self.out), 0
+                self.out += b"\0\0"
+            self.out[self.word + self.nbits // 8] |= ((value >> i) & 1) << (self.nbits % 8)
+            self.nbits += 1
+
+    def code(self, symbol: int):                   # a 4-bit canonical code, its top bit first
+        for i in (3, 2, 1, 0):
+            self.bits((symbol >> i) & 1, 1)
+
+    def value(self, v: int):                       # symbol s = bit length, then s − 1 low bits
+        s = v.bit_length()
+        self.code(s)
+        if s >= 2:
+            self.bits(v - (1 << (s - 1)), s - 1)
+
+
+def rnc_pack(data: bytes, blocks: int = 2) -> bytes:
+    """data as an RNC method-1 stream: greedy matches (distance ≤ 64, overlapping allowed)."""
+    tokens, i = [], 0                              # (literal bytes, match distance, match length)
+    lit = bytearray()
+    while i < len(data):
+        best = (0, 0)
+        for d in range(1, min(64, i) + 1):
+            n = 0
+            while i + n < len(data) and n < 200 and data[i + n - d] == data[i + n]:
+                n += 1
+            best = max(best, (n, d))
+        if best[0] >= 3:
+            tokens.append((bytes(lit), best[1], best[0]))
+            lit, i = bytearray(), i + best[0]
+        else:
+            lit.append(data[i])
+            i += 1
+    tokens.append((bytes(lit), 0, 0))              # the last step has no match
+    w = RncWriter()
+    w.bits(0, 2)
+    per = -(-len(tokens) // blocks)
+    groups = [tokens[k:k + per] for k in range(0, len(tokens), per)]
+    for g in range(len(groups) - 1):               # a block's last step has no match: move it on
+        lit, dist, n = groups[g][-1]
+        groups[g][-1] = (lit, 0, 0)
+        groups[g + 1].insert(0, (b"", dist, n))
+    for g, group in enumerate(groups):
+        for _ in range(3):
+            w.bits(16, 5)
+            for _ in range(16):
+                w.bits(4, 4)
+        w.bits(len(group), 16)
+        for t, (lit, dist, n) in enumerate(group):
+            w.value(len(lit))
+            w.out += lit
+            if t < len(group) - 1:
+                w.value(dist - 1)
+                w.value(n - 2)
+    body = bytes(w.out)
+    crc = extra_voices._crc16
+    return b"RNC\x01" + struct.pack(">IIHH", len(data), len(body), crc(data), crc(body)) + bytes([0, len(groups)]) + body
+
+
+def test_crc16_is_crc16_arc():
+    assert extra_voices._crc16(b"123456789") == 0xBB3D
+
+
+def test_rnc1_unpack_round_trip_and_damage():
+    rng = np.random.default_rng(3)
+    tone = (128 + 60 * np.sin(np.arange(3000) * 0.07)).astype(np.uint8).tobytes()
+    data = tone + bytes([128]) * 700 + rng.integers(0, 256, 500, dtype=np.uint8).tobytes() + tone[:900]
+    packed = rnc_pack(data, blocks=1)
+    assert len(packed) < len(data) - 600                 # matches were used (the 128s overlap)
+    assert extra_voices.rnc1_unpack(packed) == data
+    assert extra_voices.rnc1_unpack(rnc_pack(data, blocks=3)) == data
+    with pytest.raises(ValueError, match="packed CRC"):
+        extra_voices.rnc1_unpack(packed[:40] + bytes([packed[40] ^ 1]) + packed[41:])
+    with pytest.raises(ValueError, match="RNC method-1"):
+        extra_voices.rnc1_unpack(b"RNC\x02" + packed[4:])
+
+
+def sky_files(root: Path, files: list[tuple[int, bytes, bool, bool]]) -> Path:
+    """sky.dnr + sky.dsk under root's BASS_DIR: (file number, stored bytes, compressed, offset in
+    16-byte units) per file."""
+    d = root / extra_voices.BASS_DIR
+    d.mkdir(parents=True)
+    dsk, dnr = bytearray(b"\0" * 5), struct.pack("<I", len(files))
+    for num, data, compressed, shifted in files:
+        if shifted:
+            dsk += bytes(-len(dsk) % 16)
+            off = (len(dsk) >> 4) | 1 << 23
+        else:
+            off = len(dsk)
+        flags = len(data) | (0 if compressed else 1 << 23)
+        dnr += struct.pack("<H", num) + off.to_bytes(3, "little") + flags.to_bytes(3, "little")
+        dsk += data
+    (d / "sky.dnr").write_bytes(dnr)
+    (d / "sky.dsk").write_bytes(bytes(dsk))
+    return d
+
+
+def sky_speech(samples: np.ndarray) -> bytes:
+    """A speech file as the game stores it: 22-byte header (flag 0x81 = packed, size at byte 12),
+    then the unsigned 8-bit samples RNC-packed."""
+    pcm = samples.tobytes()
+    head = struct.pack("<11H", 0x81, 0, 0, 0, 0, 0, (len(pcm) + 22) & 0xFFFF, 0, 0, 0, 0)
+    return head + rnc_pack(pcm)
+
+
+def test_find_bass_reads_speech_lines_from_sky_dsk(tmp_path):
+    t = np.arange(int(11025 * 1.2)) / 11025                 # 1.2 s: 1 s of a 300 Hz tone, then silence
+    tone = np.round(128 + 90 * np.sin(2 * np.pi * 300 * t) * (t < 1.0)).astype(np.uint8)
+    sky_files(tmp_path, [(60203, b"sound driver", False, False),        # not speech
+                         (50011, sky_speech(tone[::-1].copy()), True, True),
+                         (50007, sky_speech(tone), True, False),
+                         (50020, b"\x80" * 400, False, True),           # stored uncompressed: not a line
+                         (59500, sky_speech(tone), True, True)])        # the intro's voices: skipped
+    found = extra_voices.find_bass(tmp_path)
+    assert list(found) == ["cast"] and [m.name for m in found["cast"]] == ["50007", "50011"]
+    assert extra_voices.app_of(found["cast"][0]) == "beneath-a-steel-sky"
+    clip = extra_voices.decode(found["cast"][0])
+    assert clip.dtype == np.int16 and abs(len(clip) - 9600) <= 1    # 1.2 s at 8 kHz, header dropped
+    y = clip[800:7200] / 32768.0
+    assert abs(np.sqrt((y ** 2).mean()) - 90 / 128 / np.sqrt(2)) < 0.01
+    assert abs(np.argmax(np.abs(np.fft.rfft(y))) * 8000 / len(y) - 300) <= 1.5   # 11,025 Hz read as such
+    assert np.abs(extra_voices.decode(found["cast"][1])[:1400]).max() < 100      # the reversed line starts silent
+    out = tmp_path / "corpus"
+    assert extra_voices.main(["--source", "bass", "--root", str(tmp_path), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "manifest.tsv"), delimiter="\t"))
+    assert {r["speaker"] for r in rows} == {"bass:cast"} and {r["engine"] for r in rows} == {"bass"}
+    assert "bass" in prepare_data.REAL_ENGINES
+    assert "Steel Sky" in train.describe_sources(["bass:cast"])[1]
+    assert extra_voices.find_bass(tmp_path / "elsewhere") == {}
+
+
+def test_sky_index_rejects_a_cut_table(tmp_path):
+    d = sky_files(tmp_path, [(50007, b"x" * 30, True, False)])
+    assert extra_voices.read_sky_index((d / "sky.dnr").read_bytes()) == {50007: (5, 30, True)}
+    with pytest.raises(ValueError, match="past the end"):
+        extra_voices.read_sky_index((d / "sky.dnr").read_bytes()[:-1])
+
+
+def test_tiny_read_speech_sets_one_label_per_package(tmp_path):
+    import soundfile as sf
+
+    c2 = tmp_path / "usr/share/codec2/raw"
+    c2.mkdir(parents=True)
+    tone = (0.3 * np.sin(2 * np.pi * 200 * np.arange(8000) / 8000) * 32767).astype("<i2")
+    for name in ("hts1.raw", "forig.raw", "f2400.raw", "ve9qrp.raw"):     # coded and radio files: skipped
+        tone.tofile(c2 / name)
+    ps = tmp_path / "usr/share/pocketsphinx/test/data"
+    (ps / "tidigits").mkdir(parents=True)
+    np.repeat(tone, 2).tofile(ps / "goforward.raw")                      # 16 kHz
+    np.repeat(tone, 2).tofile(ps / "tidigits/dhd.2934z.raw")             # LDC: skipped
+    alsa = tmp_path / "usr/share/sounds/alsa"
+    alsa.mkdir(parents=True)
+    for name in ("Front_Left.wav", "Noise.wav"):
+        sf.write(alsa / name, np.repeat(tone, 6) / 32768, 48000, subtype="PCM_16")
+    found = extra_voices.find_tiny(tmp_path)
+    assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
+        "codec2": ["forig.raw", "hts1.raw"], "pocketsphinx": ["goforward.raw"], "alsa": ["Front_Left.wav"]}
+    for files in found.values():                       # each at its own rate: 1 s at 8 kHz, 200 Hz
+        clip = extra_voices.decode(files[0])
+        assert abs(len(clip) - 8000) <= 1
+        assert abs(np.argmax(np.abs(np.fft.rfft(clip[1000:7000]))) * 8000 / 6000 - 200) <= 1.5
+    assert "tiny" in prepare_data.REAL_ENGINES
+    assert set(extra_voices.SOURCES) <= prepare_data.REAL_ENGINES    # every real source: never held out
+    assert all(s.title in train.describe_sources([f"{n}:x"])[1] for n, s in extra_voices.SOURCES.items())
