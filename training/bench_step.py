@@ -74,7 +74,7 @@ class Runner:
         return time.perf_counter() - t
 
 
-def profile(runner: Runner, steps: int, top: int = 25) -> list[dict]:
+def profile(runner: Runner, steps: int, top: int = 40) -> list[dict]:
     """CUDA time per kernel over `steps` steps: the `top` largest, with their share of the total."""
     from torch.profiler import ProfilerActivity, profile as torch_profile  # noqa: PLC0415
     with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -99,16 +99,22 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="")
+    ap.add_argument("--tiles", default="", metavar="T:BLOCK_E:WARPS",
+                    help="TileConfig of the fused kernels (T_short = T); default: bimamba_triton's")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
-                    help="after timing, profile N steps of each new path; print the top kernels")
+                    help="after timing, profile N steps of each path (old and new); print the top kernels")
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("bench_step.py needs a CUDA GPU", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True
+    if args.tiles:
+        from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
+        T, be, w = (int(x) for x in args.tiles.split(":"))
+        bt.set_tile_config(bt.TileConfig(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w))
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]
     pairs = [tuple(parse_path(p) for p in s.split(":")) for s in (args.pair or ["triton+compile:fused+compile"])]
-    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "tiles": args.tiles,
               "command": "python3 training/bench_step.py " + " ".join(sys.argv[1:]), "results": []}
     for preset, rate, batch in cases:
         for old, new in pairs:
@@ -135,8 +141,10 @@ def main(argv=None) -> int:
                 rec[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
                                  "ex_per_s_all": [round(x, 1) for x in times[key]],
                                  "peak_gib": round(peaks[key], 2)})
-            if args.profile and "new" in runners:
-                rec["profile"] = profile(runners["new"], args.profile)
+            if args.profile:
+                for key in runners:
+                    print(f"[{key}: {rec[key]['path']}]")
+                    rec[f"profile_{key}"] = profile(runners[key], args.profile)
             if "ex_per_s" in rec.get("old", {}) and "ex_per_s" in rec.get("new", {}):
                 rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
             print(json.dumps(rec), flush=True)

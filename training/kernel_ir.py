@@ -1,40 +1,124 @@
 #!/usr/bin/env python3
-"""Compile the fused scan's kernels on the GPU; report registers, spills, layouts and times.
+"""Compile the fused scan's kernels; report registers, spills, layouts, instruction mix and times.
 
-    OUT=/tmp/ir python3 training/kernel_ir.py      # writes report.json, fwd16.ttgir, bwd16.ttgir
+    OUT=/tmp/ir python3 training/kernel_ir.py                 # on the GPU: also times each kernel
+    python3 training/kernel_ir.py --offline --T 8 --block-e 32  # no GPU: compile for sm_90a here
 
-Shapes are the intra path of DPMamba-XS at batch 16 (B' = 528, L' = 250, E = 256, M = 16),
-bf16 inputs; the forward kernel is compiled for T = 16, 8 and 32 (BLOCK_E 32, one warp), the
-backward for T = 16. The `#blocked` layouts of the Triton GPU IR say how a [T, BLOCK_E] tile is
-spread over a warp: the chunked scans want T in each thread's registers
-(threadsPerWarp = [1, 32]).
+On the GPU, shapes are the intra path of DPMamba-XS at batch 16 (B' = 528, L' = 250, E = 256,
+M = 16), bf16 inputs; the forward kernel is compiled for T = 16, 8 and 32 (BLOCK_E 32, one warp),
+the backward for T = 16, and each is timed.
+
+`--offline` needs no GPU: it compiles both kernels for sm_90a (Hopper) with the installed Triton,
+with the argument specialisations of the training call (16-byte aligned pointers, strides of the
+[.., E] tensors divisible by 16), assembles the PTX with Triton's ptxas for the register and spill
+counts, and disassembles it with nvdisasm for a static count of SASS instructions by opcode
+(SHFL: cross-lane traffic; FSEL: selects; LDG: global loads; MUFU: exp2/log2). Layout choices
+differ between Triton versions: install the device's Triton (see training/bench/NOTES.md) into a
+separate folder and put it first on PYTHONPATH, e.g.
+`python3 -m pip install --no-deps --target /tmp/t36 triton==3.6.0` then
+`PYTHONPATH=/tmp/t36 python3 training/kernel_ir.py --offline`.
+
+The `#blocked` layouts of the Triton GPU IR say how a [T, BLOCK_E] tile is spread over a warp: the
+chunked scans want T in each thread's registers (threadsPerWarp = [1, 32]).
 """
 
 from __future__ import annotations
 
+import argparse
+import collections
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_bimamba import cuda_ms  # noqa: E402
 from mambasep_ref import bimamba_triton as bt  # noqa: E402
+
+
+def layouts(ttgir: str) -> list[str]:
+    return sorted(set(re.findall(r"#blocked\d* = #ttg\.blocked<\{[^}]*\}>", ttgir)))
 
 
 def info(k) -> dict:
     ttgir = k.asm.get("ttgir", "")
-    layouts = sorted(set(re.findall(r"#blocked\d* = #ttg\.blocked<\{[^}]*\}>", ttgir)))
-    return {"n_regs": k.n_regs, "n_spills": k.n_spills, "shared": k.metadata.shared, "layouts": layouts}
+    return {"n_regs": k.n_regs, "n_spills": k.n_spills, "shared": k.metadata.shared, "layouts": layouts(ttgir)}
 
 
-def main() -> int:
-    out = Path(os.environ.get("OUT", "/tmp"))
+# MARK: - Offline (no GPU)
+
+# Argument dtypes of the training call (bf16 activations under autocast, float32 parameters and
+# scratch) and the integer arguments that are multiples of 16 there (E = 256 and the strides of
+# the [.., E] tensors); Bm/Cm are views with row stride R + 2M = 40, so theirs are not.
+_BF16 = ("u_ptr", "dt_ptr", "B_ptr", "C_ptr", "z_ptr", "out_ptr", "dout_ptr", "du_ptr", "ddt_ptr", "dz_ptr")
+_DIV16 = ("E", "s_ud", "s_ub", "s_ul", "s_dd", "s_db", "s_dl", "s_zb", "s_zl", "s_Bd", "s_Bb", "s_Cd", "s_Cb",
+          "s_gb", "s_gl")
+
+
+def _nvidia_tool(name: str) -> str:
+    import triton  # noqa: PLC0415
+    return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
+
+
+def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
+    """Compile `kernel` for sm_90a without a GPU; registers, spills, layouts and SASS opcode counts."""
+    import triton  # noqa: PLC0415
+    from triton.backends.compiler import GPUTarget  # noqa: PLC0415
+    from triton.compiler import ASTSource  # noqa: PLC0415
+
+    names = kernel.arg_names
+    sig = {n: "constexpr" if n in constexprs else
+           ("*bf16" if n in _BF16 else "*fp32" if n.endswith("_ptr") else "i32") for n in names}
+    attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in names
+             if sig[n].startswith("*") or n in _DIV16}
+    src = ASTSource(kernel, sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
+    t = time.time()
+    ck = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    out = {"triton": triton.__version__, "compile_s": round(time.time() - t, 1)}
+    with tempfile.TemporaryDirectory() as d:
+        ptx, cubin = Path(d) / "k.ptx", Path(d) / "k.cubin"
+        ptx.write_text(ck.asm["ptx"])
+        for tool in ("ptxas", "ptxas-blackwell"):  # the newer one reads newer PTX versions
+            r = subprocess.run([_nvidia_tool(tool), "-v", "-arch=sm_90a", "-o", str(cubin), str(ptx)],
+                               capture_output=True, text=True)
+            if r.returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"ptxas failed: {r.stderr[-400:]}")
+        regs = re.search(r"Used (\d+) registers", r.stderr)
+        spill = re.search(r"(\d+) bytes spill stores", r.stderr)
+        sass = subprocess.run([_nvidia_tool("nvdisasm"), str(cubin)], capture_output=True, text=True).stdout
+    ops = collections.Counter()
+    for line in sass.splitlines():
+        m = re.match(r"\s*/\*[0-9a-f]+\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)", line)
+        if m:
+            ops[m.group(1)] += 1
+    total = sum(ops.values())
+    out.update({"regs": int(regs.group(1)) if regs else None, "spill_store_bytes": int(spill.group(1)) if spill else 0,
+                "layouts": layouts(ck.asm["ttgir"]), "sass_instructions": total,
+                "sass_top": {k: v for k, v in ops.most_common(12)}})
+    return out
+
+
+def offline(T: int, block_e: int, num_warps: int) -> dict:
+    M = 16
+    fwd = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True}, num_warps)
+    bwd = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M}, num_warps)
+    return {"T": T, "block_e": block_e, "num_warps": num_warps, "fwd": fwd, "bwd": bwd}
+
+
+# MARK: - On the GPU
+
+
+def on_gpu(out: Path) -> dict:
+    import torch  # noqa: PLC0415
+
+    from bench_bimamba import cuda_ms  # noqa: PLC0415
+
     Bsz, L, E, M = 528, 250, 256, 16
     g = torch.Generator(device="cuda").manual_seed(0)
 
@@ -67,6 +151,20 @@ def main() -> int:
             report["bwd16"] = r
             print("bwd16", json.dumps(r), flush=True)
     (out / "report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--offline", action="store_true", help="compile for sm_90a here, no GPU needed")
+    ap.add_argument("--T", type=int, default=8)
+    ap.add_argument("--block-e", type=int, default=32)
+    ap.add_argument("--num-warps", type=int, default=1)
+    args = ap.parse_args(argv)
+    if args.offline:
+        print(json.dumps(offline(args.T, args.block_e, args.num_warps), indent=1))
+        return 0
+    on_gpu(Path(os.environ.get("OUT", "/tmp")))
     return 0
 
 

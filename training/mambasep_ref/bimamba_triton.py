@@ -125,32 +125,29 @@ def _sigmoid(v):
 
 
 @triton.jit
-def _rows(ptr, t, s_l, ok, e, e_ok):
-    """Rows t of a [L, E] view (row stride s_l, contiguous channels) as float32; 0 where masked."""
-    return tl.load(ptr + t[:, None] * s_l + e[None, :], mask=ok[:, None] & e_ok[None, :],
+def _rows(ptr, t, s_l, ok, ecol, e_ok):
+    """Rows t of a [L, E] view (row stride s_l; ecol: channel offsets) as float32; 0 where masked."""
+    return tl.load(ptr + t[:, None] * s_l + ecol[None, :], mask=ok[:, None] & e_ok[None, :],
                    other=0.0).to(tl.float32)
 
 
 @triton.jit
 def _col(ptr, t, s_l, ok, mi, M):
     """Column mi of rows t of a [L, M] view ([T] float32, 0 where masked or mi ≥ M)."""
-    return tl.load(ptr + t * s_l + mi, mask=ok & (mi < M), other=0.0).to(tl.float32)
+    return tl.load(ptr + t * s_l + mi, mask=ok & (t * 0 + mi < M), other=0.0).to(tl.float32)
 
 
 @triton.jit
 def _decay2(Alog_p, e, e_ok, mi, M):
     """A·log2(e) for state mi of channels e ([BE]; 0 on padding lanes, so their decay is 1)."""
-    a_log = tl.load(Alog_p + e * M + mi, mask=e_ok & (mi < M), other=float("-inf")).to(tl.float32)
+    a_log = tl.load(Alog_p + e * M + mi, mask=e_ok & (e * 0 + mi < M), other=float("-inf")).to(tl.float32)
     return -tl.exp(a_log) * 1.4426950408889634
 
 
 @triton.jit
-def _time_of(k, L, REV: tl.constexpr):
-    """Time index of scan position k (direction 1 scans from the end)."""
-    if REV:
-        return L - 1 - k
-    else:
-        return k
+def _time_of(k, L, d):
+    """Time index of scan position k in direction d (direction 1 scans from the end)."""
+    return k + d * (L - 1 - 2 * k)
 
 
 @triton.jit
@@ -159,11 +156,11 @@ def _row_of(x, j, r: tl.constexpr):
     return tl.sum(tl.where((j == r)[:, None], x, 0.0), axis=0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["s_e"])
 def _bimamba_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
     BATCH, L, E, M, NT, NSLOT,
-    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
+    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl, s_e,
     T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
 ):
     """out [B, L, E] for one sequence and BLOCK_E channels.
@@ -178,17 +175,18 @@ def _bimamba_fwd_kernel(
     el = tl.arange(0, BLOCK_E)
     e = pid_e * BLOCK_E + el  # [BE]
     e_ok = e < E
+    ecol = tl.max_contiguous(e * s_e, [2])  # [BE] channel offsets (s_e = 1; see _CHANNEL_STRIDE)
     j = tl.arange(0, T)  # [T] row of a tile
     o_p = out_ptr + b * L * E
-    for d in tl.static_range(2):
-        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    for d in range(2):  # a loop, not unrolled: one copy of the body (compile time)
+        Dv = tl.load(D_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
         u_p = u_ptr + d * s_ud + b * s_ub
         dt_p = dt_ptr + d * s_dd + b * s_db
         B_p = B_ptr + d * s_Bd + b * s_Bb
         C_p = C_ptr + d * s_Cd + b * s_Cb
         A_p = Alog_ptr + d * E * M
-        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el
+        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el * s_e
         for mi in tl.static_range(BLOCK_M):
             tl.store(ws_p + mi * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
         tl.debug_barrier()
@@ -201,9 +199,9 @@ def _bimamba_fwd_kernel(
                 nxt = (i + 1) % 2
             k = i * T + j  # [T] scan positions
             ok = k < L
-            t = _time_of(k, L, d == 1)
-            u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
-            v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+            t = _time_of(k, L, d)
+            u = _rows(u_p, t, s_ul, ok, ecol, e_ok)  # [T, BE]
+            v = _rows(dt_p, t, s_dl, ok, ecol, e_ok) + bias[None, :]  # [T, BE]
             delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
             du = delta * u  # [T, BE]
             y = Dv[None, :] * u  # [T, BE]
@@ -219,10 +217,10 @@ def _bimamba_fwd_kernel(
                 y += Cc[:, None] * h
                 tl.store(ws_p + (nxt * BLOCK_M + mi) * BLOCK_E, _row_of(h, j, T - 1))
             tl.debug_barrier()  # the next tile reads the states just stored
-            o_ptrs = o_p + t[:, None] * E + e[None, :]
+            o_ptrs = o_p + t[:, None] * E + ecol[None, :]
             o_ok = ok[:, None] & e_ok[None, :]
             if d == 1:
-                zz = _rows(z_ptr + b * s_zb, t, s_zl, ok, e, e_ok)  # [T, BE]
+                zz = _rows(z_ptr + b * s_zb, t, s_zl, ok, ecol, e_ok)  # [T, BE]
                 y0 = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
                 tl.store(o_ptrs, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=o_ok)
             else:
@@ -230,13 +228,13 @@ def _bimamba_fwd_kernel(
         tl.debug_barrier()  # direction 0's y is in out before direction 1 reads it
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["s_e"])
 def _bimamba_bwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr, gs_ptr,
     du_ptr, ddt_ptr, dB_part_ptr, dC_part_ptr, dz_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
     BATCH, L, E, M, NT, NSLOT, BPG,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
-    s_gb, s_gl,
+    s_gb, s_gl, s_e,
     T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
     """Gradients for BPG sequences and BLOCK_E channels, tiles from last to first.
@@ -253,19 +251,20 @@ def _bimamba_bwd_kernel(
     el = tl.arange(0, BLOCK_E)
     e = pid_e * BLOCK_E + el  # [BE]
     e_ok = e < E
+    ecol = tl.max_contiguous(e * s_e, [2])  # [BE] channel offsets (s_e = 1; see _CHANNEL_STRIDE)
     j = tl.arange(0, T)  # [T]
-    gs_p = gs_ptr + (pid_g * n_eblk + pid_e) * (BLOCK_M * BLOCK_E) + el
-    for d in tl.static_range(2):
-        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    gs_p = gs_ptr + (pid_g * n_eblk + pid_e) * (BLOCK_M * BLOCK_E) + el * s_e
+    for d in range(2):  # a loop, not unrolled: one copy of the body (compile time)
+        Dv = tl.load(D_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
         A_p = Alog_ptr + d * E * M
         part = d * n_g + pid_g
-        dA_p = dA_part_ptr + part * M * E + e  # row mi at + mi·E
+        dA_p = dA_part_ptr + part * M * E + ecol  # row mi at + mi·E
         dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE] Σ over this program's b, t
         db = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
         for bb in range(0, BPG):
             b = pid_g * BPG + bb
-            b_ok = b < BATCH
+            b_ok = (j * 0 + b) < BATCH  # [T] (a tensor: the interpreter rejects a scalar bool in a mask)
             bs = tl.minimum(b, BATCH - 1)  # keeps a padding sequence's pointers in bounds
             u_p = u_ptr + d * s_ud + bs * s_ub
             dt_p = dt_ptr + d * s_dd + bs * s_db
@@ -273,7 +272,7 @@ def _bimamba_bwd_kernel(
             C_p = C_ptr + d * s_Cd + bs * s_Cb
             z_p = z_ptr + bs * s_zb
             g_p = dout_ptr + bs * s_gb
-            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el
+            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el * s_e
             du_p = du_ptr + (d * BATCH + bs) * L * E
             ddt_p = ddt_ptr + (d * BATCH + bs) * L * E
             prow = ((d * n_eblk + pid_e) * BATCH + bs) * M * L  # this program's [M, L] partials
@@ -286,17 +285,18 @@ def _bimamba_bwd_kernel(
                 k = i * T + j  # [T] scan positions
                 ok = (k < L) & b_ok
                 ok_p1 = (k + 1 < L) & b_ok
-                t = _time_of(k, L, d == 1)
-                t_p1 = _time_of(k + 1, L, d == 1)
-                u = _rows(u_p, t, s_ul, ok, e, e_ok)  # [T, BE]
-                v = _rows(dt_p, t, s_dl, ok, e, e_ok) + bias[None, :]  # [T, BE]
+                t = _time_of(k, L, d)
+                t_p1 = _time_of(k + 1, L, d)
+                u = _rows(u_p, t, s_ul, ok, ecol, e_ok)  # [T, BE]
+                v = _rows(dt_p, t, s_dl, ok, ecol, e_ok) + bias[None, :]  # [T, BE]
                 delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE]
-                v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, e, e_ok) + bias[None, :]  # rows k+1
+                v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, ecol, e_ok) + bias[None, :]  # rows k+1
                 delta_p1 = tl.where(ok_p1[:, None], _softplus(v_p1), 0.0)  # [T, BE]
-                dout = _rows(g_p, t, s_gl, ok, e, e_ok)  # [T, BE]
-                zz = _rows(z_p, t, s_zl, ok, e, e_ok)  # [T, BE]
+                dout = _rows(g_p, t, s_gl, ok, ecol, e_ok)  # [T, BE]
+                zz = _rows(z_p, t, s_zl, ok, ecol, e_ok)  # [T, BE]
                 sz = _sigmoid(zz)
                 dy = dout * zz * sz * 0.5  # [T, BE] ∂loss/∂y of each direction
+                dzf = dout * 0.5 * sz * (1.0 + zz * (1.0 - sz))  # [T, BE] dz = dzf · (y_0 + y_1)
                 du_t = delta * u  # [T, BE]
                 y = Dv[None, :] * u  # [T, BE]
                 gB = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m g·Bm
@@ -322,32 +322,40 @@ def _bimamba_bwd_kernel(
                     q = g * (h - bx)  # [T, BE] g_k·a_k·h_{k−1}
                     gB += g * Bc[:, None]
                     qA += q * A2[None, :]
-                    m_ok = ok & (mi < M)
+                    m_ok = ok & (t * 0 + mi < M)  # (a tensor comparison: the interpreter rejects a Python bool in a mask)
                     tl.store(dC_part_ptr + prow + mi * L + t, tl.sum(h * dy, axis=1), mask=m_ok)
                     tl.store(dB_part_ptr + prow + mi * L + t, tl.sum(g * du_t, axis=1), mask=m_ok)
                     dA_r = dA_p + mi * E
-                    dA_ok = e_ok & (mi < M)
+                    dA_ok = e_ok & (e * 0 + mi < M)
                     tl.store(dA_r, tl.load(dA_r, mask=dA_ok, other=0.0) + tl.sum(q * delta, axis=0), mask=dA_ok)
                 tl.debug_barrier()  # g of row 0 and dA are in memory for the next tile
                 o_ok = ok[:, None] & e_ok[None, :]
-                dz_ptrs = dz_p + t[:, None] * E + e[None, :]
+                dz_ptrs = dz_p + t[:, None] * E + ecol[None, :]
                 if d == 1:
                     y0 = tl.load(dz_ptrs, mask=o_ok, other=0.0).to(tl.float32)
-                    tl.store(dz_ptrs, dout * (y0 + y) * 0.5 * sz * (1.0 + zz * (1.0 - sz)), mask=o_ok)
+                    tl.store(dz_ptrs, dzf * (y0 + y), mask=o_ok)
                 else:
                     tl.store(dz_ptrs, y, mask=o_ok)
                 ddelta = qA * 0.6931471805599453 + gB * u  # [T, BE]
                 ddt = tl.where(ok[:, None], ddelta * _sigmoid(v), 0.0)  # [T, BE]
-                tl.store(du_p + t[:, None] * E + e[None, :], gB * delta + Dv[None, :] * dy, mask=o_ok)
-                tl.store(ddt_p + t[:, None] * E + e[None, :], ddt, mask=o_ok)
+                tl.store(du_p + t[:, None] * E + ecol[None, :], gB * delta + Dv[None, :] * dy, mask=o_ok)
+                tl.store(ddt_p + t[:, None] * E + ecol[None, :], ddt, mask=o_ok)
                 dD += tl.sum(dy * u, axis=0)
                 db += tl.sum(ddt, axis=0)
-        tl.store(dD_part_ptr + part * E + e, dD, mask=e_ok)
-        tl.store(db_part_ptr + part * E + e, db, mask=e_ok)
+        tl.store(dD_part_ptr + part * E + ecol, dD, mask=e_ok)
+        tl.store(db_part_ptr + part * E + ecol, db, mask=e_ok)
         tl.debug_barrier()  # direction 0's y is in dz before direction 1 reads it
 
 
 # MARK: - Launch configuration
+
+# Every [.., E] tensor the kernels touch has contiguous channels, so their channel offsets are
+# e · 1. The 1 is passed as an argument that Triton does not specialise (`s_e`): when it knows
+# the channels are contiguous it vectorises loads along E, spreading a tile's T rows over 8 lanes
+# (threadsPerWarp [8, 4]), and every scan over time then crosses lanes. With the stride unknown it
+# keeps each [T, BLOCK_E] tile as T rows in each thread's registers (threadsPerWarp [1, 32]):
+# scans over time run in registers, and a warp still reads each row as one coalesced access.
+_CHANNEL_STRIDE = 1
 
 
 class TileConfig:
@@ -358,7 +366,7 @@ class TileConfig:
     gives the same result up to float32 rounding.
     """
 
-    def __init__(self, T: int = 16, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
+    def __init__(self, T: int = 8, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 8, short: int = 64):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
@@ -466,7 +474,7 @@ def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -
     LAST["fwd"] = _bimamba_fwd_kernel[grid](
         u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
         Bsz, L, E, M, NT, nslot,
-        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
+        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2], _CHANNEL_STRIDE,
         T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
     )
     return out, ws if save else ws[:0]
@@ -498,7 +506,7 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
         du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
         Bsz, L, E, M, NT, NT + 1, bpg,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
-        *dout.stride()[:2],
+        *dout.stride()[:2], _CHANNEL_STRIDE,
         T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
     )
     A = -torch.exp(A_log.float())  # [2, E, M]
