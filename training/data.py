@@ -50,6 +50,7 @@ rank).
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 import os
@@ -147,6 +148,15 @@ def _decode_chunk(path: str) -> np.ndarray:
     return x[:, 0].copy()
 
 
+def read_packed_manifest(data_dir: str | Path) -> list[dict]:
+    """The rows of a packed corpus's manifest: `manifest.tsv.gz` (prepare_data.py writes it) or
+    an older packing's plain `manifest.tsv`."""
+    data_dir = Path(data_dir)
+    gz = data_dir / "manifest.tsv.gz"
+    with (gzip.open(gz, "rt", newline="") if gz.exists() else open(data_dir / "manifest.tsv", newline="")) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
 def decode_shards(data_dir: str | Path, cache_dir: str | Path | None = None,
                   jobs: int | None = None) -> Path:
     """Decode `data_dir`'s Opus chunks into `cache_dir/corpus8k.npy` + `index.tsv`; return cache dir.
@@ -160,8 +170,7 @@ def decode_shards(data_dir: str | Path, cache_dir: str | Path | None = None,
     stamp = cache / "stamp.json"
     if stamp.exists() and stamp.read_text() == info_text and (cache / "corpus8k.npy").exists():
         return cache
-    with open(data_dir / "manifest.tsv", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    rows = read_packed_manifest(data_dir)
     n_chunks = json.loads(info_text)["chunks"]
     paths = [str(data_dir / f"chunk{c:03d}.opus") for c in range(n_chunks)]
     t = time.time()

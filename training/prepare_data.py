@@ -5,10 +5,11 @@ Input: a corpus folder with `manifest.tsv` (id, engine, speaker, voice, seconds,
 `audio/<id>.<ext>` (any format libsndfile reads, e.g. 16 kHz Ogg Opus). Output (default
 `.carry/`, git-ignored):
 
-    data/manifest.tsv   id engine speaker voice seconds split chunk offset length
+    data/manifest.tsv.gz  id engine speaker voice seconds split chunk offset length (gzip)
     data/chunkNNN.opus  utterances resampled to 8 kHz, leading/trailing silence trimmed,
                         concatenated with short zero gaps, Ogg Opus (narrow-band) at --bitrate
-    data/info.json      sample rate, bitrate, held-out speakers, sizes
+    data/info.json      sample rate, bitrate, held-out speakers, sizes, and per engine the
+                        training hours, utterances and speaker labels (`train_engines`)
     devset/dNNN_{mix,s1,s2}.flac + list.tsv + README.md   (lossless copy of the devset)
 
 Opus in one long stream per chunk avoids the per-file header overhead; many chunks let the GPU
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
+import io
 import json
 import os
 import shutil
@@ -298,19 +301,35 @@ def main() -> None:
         sizes = list(ex.map(_encode_chunk, jobs))
     print(f"encode: {len(jobs)} chunks, {sum(sizes) / 1e6:.1f} MB in {time.time() - t:.1f} s",
           file=sys.stderr)
-    with open(data / "manifest.tsv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(out_rows[0]), delimiter="\t")
-        w.writeheader()
-        w.writerows(out_rows)
+    text = io.StringIO()
+    w = csv.DictWriter(text, fieldnames=list(out_rows[0]), delimiter="\t", lineterminator="\n")
+    w.writeheader()
+    w.writerows(out_rows)
+    with open(data / "manifest.tsv.gz", "wb") as f:      # a quarter of the plain size (upload limit)
+        f.write(gzip.compress(text.getvalue().encode(), mtime=0))
     n_held = sum(r["split"] == "heldout" for r in out_rows)
+    engines: dict[str, dict] = {}
+    for r in out_rows:
+        if r["split"] == "train":
+            e = engines.setdefault(r["engine"], {"hours": 0.0, "utterances": 0, "speakers": set()})
+            e["hours"] += r["length"] / SR / 3600
+            e["utterances"] += 1
+            e["speakers"].add(r["speaker"])
+    engines = {k: {"hours": round(v["hours"], 3), "utterances": v["utterances"], "speakers": len(v["speakers"]),
+                   "real": k in REAL_ENGINES} for k, v in sorted(engines.items())}
     info = {"sample_rate": SR, "bitrate_kbps": args.bitrate, "chunks": args.chunks,
             "chunk_samples": pos, "utterances": len(out_rows), "heldout_utterances": n_held,
             "heldout_speakers": sorted(held), "dropped_short": dropped_ids,
             "hours": total / SR / 3600, "opus_bytes": sum(sizes), "trimmed": not args.no_trim,
-            "corpus": [str(c) for c in corpora], "max_hours": caps, "seed": args.seed}
+            "corpus": [str(c) for c in corpora], "max_hours": caps, "seed": args.seed,
+            "train_engines": engines}
     (data / "info.json").write_text(json.dumps(info, indent=1))
     print(f"data: {len(out_rows)} utterances ({n_held} held out, {len(held)} speakers), "
           f"{info['hours']:.2f} h, {sum(sizes) / 1e6:.1f} MB", file=sys.stderr)
+    real = {k: v for k, v in engines.items() if v["real"]}
+    print(f"training split: " + ", ".join(f"{k} {v['hours']:.2f} h ({v['speakers']})" for k, v in engines.items())
+          + f"; human {sum(v['hours'] for v in real.values()):.2f} h of "
+          f"{sum(v['speakers'] for v in real.values())} speaker labels", file=sys.stderr)
     if args.devset and Path(args.devset).exists():
         n = pack_devset(Path(args.devset), out / "devset")
         print(f"devset: {n / 1e6:.1f} MB", file=sys.stderr)

@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(HERE))
 
 import extra_voices  # noqa: E402
+from data import read_packed_manifest  # noqa: E402
 import prepare_data  # noqa: E402
 import train  # noqa: E402
 
@@ -55,7 +56,13 @@ def test_two_corpora_caps_and_real_speakers_kept(tmp_path):
     r = run_prepare(tmp_path, "--corpus", str(a), "--corpus", str(b), "--max-hours", "kokoro=0.005",
                     "--heldout-frac", "0.2")
     assert r.returncode == 0, r.stderr
-    rows = list(csv.DictReader(open(tmp_path / "out/data/manifest.tsv"), delimiter="\t"))
+    assert not (tmp_path / "out/data/manifest.tsv").exists()
+    rows = read_packed_manifest(tmp_path / "out/data")
+    import gzip
+    old = tmp_path / "old"                                  # an older packing's plain manifest.tsv
+    old.mkdir()
+    (old / "manifest.tsv").write_bytes(gzip.decompress((tmp_path / "out/data/manifest.tsv.gz").read_bytes()))
+    assert read_packed_manifest(old) == rows
     kde = [x for x in rows if x["engine"] == "kde"]
     kok = [x for x in rows if x["engine"] == "kokoro"]
     assert len(kde) == 9 and all(x["split"] == "train" for x in kde)   # real voices: all kept, none held out
@@ -63,6 +70,11 @@ def test_two_corpora_caps_and_real_speakers_kept(tmp_path):
     assert sum(float(x["seconds"]) for x in kok) <= 0.005 * 3600 + 0.5
     info = json.loads((tmp_path / "out/data/info.json").read_text())
     assert info["corpus"] == [str(a), str(b)] and info["max_hours"] == {"kokoro": 0.005}
+    te = info["train_engines"]
+    assert te["kde"]["speakers"] == 3 and te["kde"]["utterances"] == 9 and te["kde"]["real"]
+    assert abs(te["kde"]["hours"] - sum(float(x["seconds"]) for x in kde) / 3600) < 1e-3
+    assert not te["kokoro"]["real"] and te["kokoro"]["utterances"] == sum(x["split"] == "train" for x in kok)
+    assert "; human 0.00 h of 3 speaker labels" in r.stderr
 
 
 @pytest.mark.skipif(shutil.which("opusenc") is None, reason="needs opusenc")
