@@ -104,11 +104,16 @@ def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
     return out
 
 
-def offline(T: int, block_e: int, num_warps: int) -> dict:
+def offline(T: int, block_e: int, num_warps: int, unroll_m: int, which: str = "fb") -> dict:
     M = 16
-    fwd = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True}, num_warps)
-    bwd = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M}, num_warps)
-    return {"T": T, "block_e": block_e, "num_warps": num_warps, "fwd": fwd, "bwd": bwd}
+    out = {"T": T, "block_e": block_e, "num_warps": num_warps, "unroll_m": unroll_m}
+    if "f" in which:
+        out["fwd"] = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True,
+                                                              "UNROLL_M": unroll_m}, num_warps)
+    if "b" in which:
+        out["bwd"] = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M,
+                                                              "UNROLL_M": unroll_m}, num_warps)
+    return out
 
 
 # MARK: - On the GPU
@@ -160,9 +165,11 @@ def main(argv=None) -> int:
     ap.add_argument("--T", type=int, default=8)
     ap.add_argument("--block-e", type=int, default=32)
     ap.add_argument("--num-warps", type=int, default=1)
+    ap.add_argument("--unroll-m", type=int, default=16, help="unroll factor of the loop over states")
+    ap.add_argument("--kernels", default="fb", help="f: forward, b: backward")
     args = ap.parse_args(argv)
     if args.offline:
-        print(json.dumps(offline(args.T, args.block_e, args.num_warps), indent=1))
+        print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.unroll_m, args.kernels), indent=1))
         return 0
     on_gpu(Path(os.environ.get("OUT", "/tmp")))
     return 0

@@ -161,7 +161,7 @@ def _bimamba_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
     BATCH, L, E, M, NT, NSLOT,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl, s_e,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr, UNROLL_M: tl.constexpr,
 ):
     """out [B, L, E] for one sequence and BLOCK_E channels.
 
@@ -187,8 +187,8 @@ def _bimamba_fwd_kernel(
         C_p = C_ptr + d * s_Cd + b * s_Cb
         A_p = Alog_ptr + d * E * M
         ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el * s_e
-        for mi in tl.static_range(BLOCK_M):
-            tl.store(ws_p + mi * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
+        for m0 in tl.static_range(BLOCK_M):
+            tl.store(ws_p + m0 * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
         tl.debug_barrier()
         for i in range(0, NT):
             if SAVE:
@@ -205,7 +205,7 @@ def _bimamba_fwd_kernel(
             delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
             du = delta * u  # [T, BE]
             y = Dv[None, :] * u  # [T, BE]
-            for mi in tl.static_range(BLOCK_M):
+            for mi in tl.range(0, BLOCK_M, loop_unroll_factor=UNROLL_M):
                 A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
                 Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
                 Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
@@ -235,7 +235,7 @@ def _bimamba_bwd_kernel(
     BATCH, L, E, M, NT, NSLOT, BPG,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
     s_gb, s_gl, s_e,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, UNROLL_M: tl.constexpr,
 ):
     """Gradients for BPG sequences and BLOCK_E channels, tiles from last to first.
 
@@ -277,8 +277,8 @@ def _bimamba_bwd_kernel(
             ddt_p = ddt_ptr + (d * BATCH + bs) * L * E
             prow = ((d * n_eblk + pid_e) * BATCH + bs) * M * L  # this program's [M, L] partials
             dz_p = dz_ptr + bs * L * E
-            for mi in tl.static_range(BLOCK_M):
-                tl.store(gs_p + mi * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
+            for m0 in tl.static_range(BLOCK_M):
+                tl.store(gs_p + m0 * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
             tl.debug_barrier()
             for ii in range(0, NT):
                 i = NT - 1 - ii
@@ -301,7 +301,7 @@ def _bimamba_bwd_kernel(
                 y = Dv[None, :] * u  # [T, BE]
                 gB = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m g·Bm
                 qA = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m q·A·log2(e)
-                for mi in tl.static_range(BLOCK_M):
+                for mi in tl.range(0, BLOCK_M, loop_unroll_factor=UNROLL_M):
                     A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
                     Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
                     Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
@@ -367,17 +367,17 @@ class TileConfig:
     """
 
     def __init__(self, T: int = 8, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
-                 bpg: int = 0, T_short: int = 8, short: int = 64):
+                 bpg: int = 0, T_short: int = 8, short: int = 64, unroll_m: int = 16):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
-        self.bpg, self.T_short, self.short = bpg, T_short, short
+        self.bpg, self.T_short, self.short, self.unroll_m = bpg, T_short, short, unroll_m
 
     def __repr__(self) -> str:
         return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
                 f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, T_short={self.T_short}, "
-                f"short={self.short})")
+                f"short={self.short}, unroll_m={self.unroll_m})")
 
 
 _config = TileConfig()
@@ -475,7 +475,7 @@ def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -
         u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
         Bsz, L, E, M, NT, nslot,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2], _CHANNEL_STRIDE,
-        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
+        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, UNROLL_M=cfg.unroll_m, num_warps=cfg.num_warps,
     )
     return out, ws if save else ws[:0]
 
@@ -507,7 +507,7 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
         Bsz, L, E, M, NT, NT + 1, bpg,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
         *dout.stride()[:2], _CHANNEL_STRIDE,
-        T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
+        T=T, BLOCK_E=BE, BLOCK_M=BM, UNROLL_M=cfg.unroll_m, num_warps=cfg.bwd_num_warps,
     )
     A = -torch.exp(A_log.float())  # [2, E, M]
     dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype).contiguous()  # [2, E, M]
