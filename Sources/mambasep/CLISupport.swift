@@ -54,8 +54,11 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Model: a bundled model name or a path to a .safetensors file.")
     var model: String?
 
-    @Option(help: "Worker threads (default: all processors).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("threads"), help: "Worker threads (default: all processors).")
+    var threadsOption: Int?
+
+    /// Worker threads: `--threads`, or every processor.
+    var threads: Int { threadsOption ?? ProcessInfo.processInfo.activeProcessorCount }
 
     func validate() throws {
         if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
@@ -95,10 +98,52 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
     return String(decoding: try enc.encode(value), as: UTF8.self)
 }
 
-/// The median of a non-empty list (mean of the middle two for even counts).
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    let n = s.count
-    if n == 0 { return .nan }
-    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+// MARK: - Output folders and progress
+
+/// Creates `path` if needed and checks that files can be created in it; returns the path.
+func prepareOutputFolder(_ path: String) throws -> String {
+    let fm = FileManager.default
+    var isDir: ObjCBool = false
+    if fm.fileExists(atPath: path, isDirectory: &isDir) {
+        guard isDir.boolValue else { throw CLIFailure("output folder \(path) exists and is not a folder") }
+    } else {
+        do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+            throw CLIFailure("cannot create output folder \(path): \((error as NSError).localizedDescription)")
+        }
+    }
+    // access(2) is not enough under root or on read-only mounts: create and remove a probe file.
+    let probe = (path as NSString).appendingPathComponent(".mambasep-write-test-\(getpid())")
+    guard fm.createFile(atPath: probe, contents: Data()) else {
+        throw CLIFailure("output folder \(path) is not writable")
+    }
+    try? fm.removeItem(atPath: probe)
+    return path
+}
+
+/// A one-line progress bar on stderr, redrawn in place; silent when disabled.
+final class ProgressBar {
+    let label: String
+    let enabled: Bool
+    private var lastPercent = -1
+
+    init(label: String, enabled: Bool) {
+        self.label = label
+        self.enabled = enabled
+    }
+
+    func update(_ fraction: Double) {
+        guard enabled else { return }
+        let pct = Int((min(max(fraction, 0), 1) * 100).rounded(.down))
+        guard pct != lastPercent else { return }
+        lastPercent = pct
+        let width = 30
+        let filled = pct * width / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r[\(bar)] \(String(format: "%3d", pct))% \(label)".utf8))
+    }
+
+    func done() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+    }
 }

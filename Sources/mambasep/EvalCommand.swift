@@ -95,7 +95,7 @@ struct EvalCommand: ParsableCommand {
         do {
             score = try FileEvaluation.score(references: references, estimates: estimates, mixture: mixture, trim: trim)
         } catch let e as MetricsError where e.kind == .lengthMismatch {
-            throw CLIFailure("\(e.description) (use --trim to cut to the shortest)")
+            throw CLIFailure(Self.failureLine(e))
         }
         let rows = references.indices.map { i in
             SourceRow(reference: references[i], estimate: estimates[score.permutation[i]],
@@ -121,6 +121,12 @@ struct EvalCommand: ParsableCommand {
     }
 
     // MARK: Dataset
+
+    /// One line for an item that could not be scored.
+    static func failureLine(_ error: Error) -> String {
+        if let e = error as? MetricsError, e.kind == .lengthMismatch { return "\(e.description) (use --trim to cut to the shortest)" }
+        return "\(error)"
+    }
 
     struct ItemRow: Encodable {
         let id: String
@@ -148,34 +154,20 @@ struct EvalCommand: ParsableCommand {
 
     func runDataset(dir: String, estimatesDir: String) throws {
         let items = try EvalDataset.discover(root: dir, estimatesDir: estimatesDir)
-        var rows: [ItemRow] = []
-        var failures: [String] = []
         let progress = stderrIsTerminal
-        for (k, item) in items.enumerated() {
-            if progress { FileHandle.standardError.write(Data("\rscoring \(k + 1)/\(items.count)".utf8)) }
-            do {
-                let s = try FileEvaluation.score(references: item.references, estimates: item.estimates,
-                                                 mixture: item.mixture, trim: trim)
-                rows.append(ItemRow(id: item.id, si_snr: s.meanSISNR, si_snri: s.meanSISNRi ?? .nan,
-                                    permutation: s.permutation, si_snr_per_source: s.siSNR,
-                                    si_snri_per_source: s.siSNRi ?? []))
-            } catch let e as MetricsError where e.kind == .lengthMismatch {
-                failures.append("\(e.description) (use --trim to cut to the shortest)")
-            } catch let e as AudioError {
-                failures.append(e.description)
-            } catch let e as MetricsError {
-                failures.append(e.description)
-            }
-        }
+        let result = EvalDataset.score(items, trim: trim, progress: { k, n in
+            if progress { FileHandle.standardError.write(Data("\rscoring \(k + 1)/\(n)".utf8)) }
+        })
         if progress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        if !failures.isEmpty { throw CLIFailure(failures) }
-
-        let snr = rows.map(\.si_snr), snri = rows.map(\.si_snri)
-        let summary = Summary(count: rows.count,
-                              si_snr_mean: snr.reduce(0, +) / Double(rows.count), si_snr_median: median(snr),
-                              si_snr_min: snr.min()!,
-                              si_snri_mean: snri.reduce(0, +) / Double(rows.count), si_snri_median: median(snri),
-                              si_snri_min: snri.min()!)
+        if !result.failures.isEmpty { throw CLIFailure(result.failures.map(Self.failureLine)) }
+        guard let s = result.summary else { return }
+        let rows = result.items.map { item in
+            ItemRow(id: item.id, si_snr: item.score.meanSISNR, si_snri: item.score.meanSISNRi ?? .nan,
+                    permutation: item.score.permutation, si_snr_per_source: item.score.siSNR,
+                    si_snri_per_source: item.score.siSNRi ?? [])
+        }
+        let summary = Summary(count: s.count, si_snr_mean: s.siSNRMean, si_snr_median: s.siSNRMedian, si_snr_min: s.siSNRMin,
+                              si_snri_mean: s.siSNRiMean, si_snri_median: s.siSNRiMedian, si_snri_min: s.siSNRiMin)
         if json {
             print(try jsonText(DatasetReport(summary: summary, items: rows)))
         } else if csv {

@@ -17,8 +17,8 @@ struct StreamCommand: ParsableCommand {
         abstract: "Separate audio arriving on standard input, with bounded latency (WAV or raw PCM in, interleaved speakers out).",
         discussion: """
         Input: a WAV stream (its header read from the pipe; a data length of 0, 0xFFFFFFFF or one \
-        longer than the stream is fine), or raw little-endian PCM when --rate is given. Any rate \
-        and channel count (mixed to mono, or --channel K).
+        longer than the stream is fine), or raw little-endian PCM when --rate is given (with \
+        --channels and --encoding). Any rate and channel count (mixed to mono, or --channel K).
 
         Output, written as it is separated: to stdout, interleaved with channel k = speaker k, at \
         the input's rate (a WAV header when the input was WAV, raw otherwise; --output-format to \
@@ -40,60 +40,23 @@ struct StreamCommand: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
-    @Option(help: "Raw input: sample rate in Hz (without it, stdin must be a WAV stream).")
-    var rate: Int?
-
-    @Option(help: "Raw input: channels (interleaved).")
-    var channels: Int = 1
-
-    @Option(help: "Raw input: sample format, s16le, s32le or f32le (default: s16le).")
-    var format: String?
+    @OptionGroup(title: "Raw input (without --rate, stdin must be a WAV stream)")
+    var raw: RawInputOptions
 
     @Option(help: "Separate this input channel (0-based) instead of the mix of all channels.")
     var channel: Int?
 
-    @Option(name: .customLong("output-format"), help: "wav or raw (default: wav when the input was WAV, raw otherwise).")
-    var outputFormat: String?
+    @OptionGroup(title: "Output")
+    var out: StreamOutputOptions
 
-    @Option(name: .customLong("output-encoding"), help: "Output samples: s16le, s32le or f32le (default: like the input).")
-    var outputEncoding: String?
-
-    @Option(name: .customLong("output-dir"), help: "Write one growing file per speaker into this folder instead of stdout.")
-    var outputDir: String?
-
-    @Option(help: "File name stem for --output-dir (<stem>_s1.wav, ...).")
-    var stem: String = "stream"
-
-    @Option(help: "Block (new output per window) in seconds.")
-    var block: Double = StreamingSettings.standard.blockSeconds
-
-    @Option(help: "Window (look-back + block + look-ahead) in seconds.")
-    var window: Double = StreamingSettings.standard.windowSeconds
-
-    @Option(help: "Look-ahead (future context after each block) in seconds.")
-    var lookahead: Double = StreamingSettings.standard.lookAheadSeconds
+    @OptionGroup(title: "Windows")
+    var windows: LiveWindowOptions
 
     @Flag(name: .shortAndLong, help: "Print the stream format and the latency at start, throughput at the end (stderr).")
     var verbose = false
 
-    private var settings: StreamingSettings {
-        StreamingSettings(blockSeconds: block, windowSeconds: window, lookAheadSeconds: lookahead)
-    }
-
     func validate() throws {
-        if let r = rate, r <= 0 || r > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000 Hz") }
-        if channels < 1 || channels > 64 { throw ValidationError("--channels must be between 1 and 64") }
-        if let f = format, PCMSampleFormat(rawValue: f) == nil { throw ValidationError("--format must be s16le, s32le or f32le (got '\(f)')") }
-        if rate == nil && (channels != 1 || format != nil) {
-            throw ValidationError("--channels and --format describe raw input; give --rate too (a WAV stream carries its own)")
-        }
         if let c = channel, c < 0 { throw ValidationError("--channel counts from 0") }
-        if let o = outputFormat, o != "wav" && o != "raw" { throw ValidationError("--output-format must be wav or raw (got '\(o)')") }
-        if let e = outputEncoding, PCMSampleFormat(rawValue: e) == nil {
-            throw ValidationError("--output-encoding must be s16le, s32le or f32le (got '\(e)')")
-        }
-        if stem.isEmpty || stem.contains("/") { throw ValidationError("--stem must be a plain file name") }
-        do { _ = try settings.samples(at: 8000) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
@@ -111,70 +74,53 @@ struct StreamCommand: ParsableCommand {
 
     private func stream() throws {
         if fcntl(STDIN_FILENO, F_GETFD) == -1 { throw CLIFailure("standard input is closed") }
-        if outputDir == nil && fcntl(STDOUT_FILENO, F_GETFD) == -1 { throw CLIFailure("standard output is closed") }
+        if out.dir == nil && fcntl(STDOUT_FILENO, F_GETFD) == -1 { throw CLIFailure("standard output is closed") }
         if isatty(STDIN_FILENO) != 0 {
             throw CLIFailure("standard input is a terminal: pipe audio into `mambasep stream` (WAV, or raw PCM with --rate)")
         }
         let m = try ModelStore.load(engine.model)
-        let source = FileDescriptorSource(fd: STDIN_FILENO)
-        let reader: PCMStreamReader
-        do {
-            if let r = rate {
-                let enc = PCMEncoding(PCMSampleFormat(rawValue: format ?? "s16le") ?? .s16le)
-                reader = try PCMStreamReader(raw: source, format: PCMStreamFormat(sampleRate: r, channels: channels, encoding: enc))
-            } else {
-                reader = try PCMStreamReader(wav: source)
-            }
-        } catch let e as PCMStreamError {
-            var hint = ""
-            if rate == nil, case .invalidHeader = e { hint = " (for raw PCM give --rate and --format)" }
-            throw CLIFailure("<stdin>: \(e)\(hint)")
-        }
+        let reader = try openInput()
         let inFormat = reader.format
         if let c = channel, c >= inFormat.channels {
             throw CLIFailure("<stdin>: channel \(c) requested but the stream has \(inFormat.channels) channel(s) (0-based)")
         }
-        let separator = try StreamingSeparator(separator: Separator(model: m, threads: engine.threads),
-                                               modelRate: m.config.sampleRate, inputRate: inFormat.sampleRate,
-                                               settings: settings)
-        let speakers = separator.speakers
-        let wavOut = outputFormat.map { $0 == "wav" } ?? reader.isWAV
-        let encoding = outputEncoding.flatMap(PCMSampleFormat.init(rawValue:)) ?? Self.defaultEncoding(for: inFormat.encoding)
+        let stream = try SeparationStream(separator: Separator(model: m, threads: engine.threads),
+                                          inputRate: inFormat.sampleRate, plan: windows.plan)
+        let speakers = stream.speakers
+        let wavOut = out.format.map { $0 == .wav } ?? reader.isWAV
+        let encoding = out.encoding ?? Self.defaultEncoding(for: inFormat.encoding)
 
         let output: StreamingOutput
         var paths: [String] = []
-        if let dir = outputDir {
+        if let dir = out.dir {
             let folder = try prepareOutputFolder(dir)
-            var writers: [PCMStreamWriter] = []
-            for k in 1...speakers {
-                let path = (folder as NSString).appendingPathComponent("\(stem)_s\(k).\(wavOut ? "wav" : "raw")")
-                let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-                guard fd >= 0 else { throw CLIFailure("\(path): cannot create: \(String(cString: strerror(errno)))") }
-                writers.append(PCMStreamWriter(fd: fd, sampleRate: inFormat.sampleRate, channels: 1, format: encoding, wavHeader: wavOut))
-                paths.append(path)
-            }
-            output = .perSpeaker(writers)
+            paths = (1...speakers).map { (folder as NSString).appendingPathComponent("\(out.stem)_s\($0).\(wavOut ? "wav" : "raw")") }
+            output = .perSpeaker(try paths.map {
+                try PCMStreamWriter(path: $0, sampleRate: inFormat.sampleRate, channels: 1, format: encoding, wavHeader: wavOut)
+            })
         } else {
             output = .interleaved(PCMStreamWriter(fd: STDOUT_FILENO, sampleRate: inFormat.sampleRate, channels: speakers,
                                                   format: encoding, wavHeader: wavOut))
         }
 
         if verbose {
-            let w = separator.windower, mr = Double(m.config.sampleRate)
+            let w = stream.windower.sizes, mr = Double(m.config.sampleRate)
+            let latency = try stream.measureLatency()
             let mixNote = inFormat.channels == 1 ? "" : (channel.map { ", channel \($0)" } ?? ", mixed to mono")
             printError("stream: model \(m.name ?? "?") (\(m.config.sampleRate) Hz, \(speakers) speakers, \(engine.threads) thread(s))")
             printError("stream: input \(reader.isWAV ? "WAV" : "raw") \(inFormat.sampleRate) Hz, \(inFormat.channels) ch, \(Self.name(inFormat.encoding))\(mixNote)")
             printError("stream: block \(fixed(Double(w.block) / mr, 3)) s, window \(fixed(Double(w.window) / mr, 3)) s (look-back \(fixed(Double(w.lookBack) / mr, 3)) s, look-ahead \(fixed(Double(w.lookAhead) / mr, 3)) s)")
-            printError("stream: algorithmic latency \(fixed(separator.latencySeconds, 3)) s (block + look-ahead \(fixed(Double(w.block + w.lookAhead) / mr, 3)) s, resampling \(fixed(separator.resamplingDelaySeconds, 3)) s)")
-            let dest = outputDir == nil ? "stdout, channel k = speaker k" : paths.joined(separator: ", ")
+            printError("stream: algorithmic latency \(fixed(latency, 3)) s (block + look-ahead \(fixed(Double(w.block + w.lookAhead) / mr, 3)) s, resampling \(fixed(stream.resamplingDelay(ofLatency: latency), 3)) s)")
+            let dest = out.dir == nil ? "stdout, channel k = speaker k" : paths.joined(separator: ", ")
             printError("stream: output \(wavOut ? "WAV" : "raw") \(encoding.rawValue) at \(inFormat.sampleRate) Hz to \(dest)")
         }
 
         let report: StreamingReport
         do {
-            report = try runStreamingSeparation(reader: reader, separator: separator, output: output, channel: channel)
+            report = try runStreamingSeparation(reader: reader, stream: stream, output: output,
+                                                channel: channel.map { .channel($0) } ?? .mix)
         } catch PCMStreamError.output(let why) {
-            throw CLIFailure("\(outputDir ?? "<stdout>"): cannot write the output: \(why)")
+            throw CLIFailure("\(out.dir ?? "<stdout>"): cannot write the output: \(why)")
         } catch let e as PCMStreamError where e != .brokenPipe {
             throw CLIFailure("<stdin>: \(e)")
         }
@@ -189,7 +135,23 @@ struct StreamCommand: ParsableCommand {
             let rtf = secs > 0 ? report.computeSeconds / secs : 0
             printError("stream: \(fixed(secs, 2)) s of audio in \(fixed(report.wallSeconds, 2)) s; computing \(fixed(report.computeSeconds, 2)) s (RTF \(fixed(rtf, 3))), \(report.windows) windows")
         }
-        if outputDir != nil { for p in paths { print(p) } }
+        if out.dir != nil { for p in paths { print(p) } }
+    }
+
+    /// Opens stdin as raw PCM (with --rate) or as a WAV stream.
+    private func openInput() throws -> PCMStreamReader {
+        let source = FileDescriptorSource(fd: STDIN_FILENO)
+        do {
+            if let r = raw.rate {
+                let format = PCMStreamFormat(sampleRate: r, channels: raw.channels, encoding: PCMEncoding(raw.encoding ?? .s16le))
+                return try PCMStreamReader(raw: source, format: format)
+            }
+            return try PCMStreamReader(wav: source)
+        } catch let e as PCMStreamError {
+            var hint = ""
+            if raw.rate == nil, case .invalidHeader = e { hint = " (for raw PCM give --rate and --encoding)" }
+            throw CLIFailure("<stdin>: \(e)\(hint)")
+        }
     }
 
     /// The output sample format that keeps the input's precision.
@@ -210,5 +172,71 @@ struct StreamCommand: ParsableCommand {
         case .f32: return "f32le"
         case .f64: return "f64le"
         }
+    }
+}
+
+// MARK: - Option groups
+
+extension PCMSampleFormat: ExpressibleByArgument {}
+
+/// Layout of raw PCM on stdin.
+struct RawInputOptions: ParsableArguments {
+    @Option(help: "Sample rate in Hz.")
+    var rate: Int?
+
+    @Option(help: "Channels (interleaved).")
+    var channels: Int = 1
+
+    @Option(help: "Sample encoding (default: s16le).")
+    var encoding: PCMSampleFormat?
+
+    func validate() throws {
+        if let r = rate, r <= 0 || r > 1_000_000 { throw ValidationError("--rate must be between 1 and 1000000 Hz") }
+        if channels < 1 || channels > 64 { throw ValidationError("--channels must be between 1 and 64") }
+        if rate == nil && (channels != 1 || encoding != nil) {
+            throw ValidationError("--channels and --encoding describe raw input; give --rate too (a WAV stream carries its own)")
+        }
+    }
+}
+
+/// Where and how the separated speakers are written.
+struct StreamOutputOptions: ParsableArguments {
+    /// The container of the output.
+    enum Container: String, ExpressibleByArgument, CaseIterable {
+        case wav, raw
+    }
+
+    @Option(name: .customLong("output-format"), help: "wav or raw (default: wav when the input was WAV, raw otherwise).")
+    var format: Container?
+
+    @Option(name: .customLong("output-encoding"), help: "Output samples (default: like the input).")
+    var encoding: PCMSampleFormat?
+
+    @Option(name: .customLong("output-dir"), help: "Write one growing file per speaker into this folder instead of stdout.")
+    var dir: String?
+
+    @Option(help: "File name stem for --output-dir (<stem>_s1.wav, ...).")
+    var stem: String = "stream"
+
+    func validate() throws {
+        if stem.isEmpty || stem.contains("/") { throw ValidationError("--stem must be a plain file name") }
+    }
+}
+
+/// Block, window and look-ahead of `WindowPlan.live`.
+struct LiveWindowOptions: ParsableArguments {
+    @Option(help: "Block (new output per window) in seconds.")
+    var block: Double = WindowPlan.standardLive.blockSeconds
+
+    @Option(help: "Window (look-back + block + look-ahead) in seconds.")
+    var window: Double = WindowPlan.standardLive.windowSeconds
+
+    @Option(help: "Look-ahead (future context after each block) in seconds.")
+    var lookahead: Double = WindowPlan.standardLive.lookAheadSeconds
+
+    var plan: WindowPlan { .live(block: block, window: window, lookahead: lookahead) }
+
+    func validate() throws {
+        do { try plan.validate() } catch { throw ValidationError("\(error)") }
     }
 }

@@ -41,7 +41,7 @@ public enum AudioFile {
         }
         let rs = try Resampler(from: reader.sampleRate, to: rate)
         var out: [Float] = []
-        if let n = reader.frameCount { out.reserveCapacity(rs.expectedOutputFrames(forInputFrames: n)) }
+        out.reserveCapacity(rs.expectedOutputFrames(forInputFrames: reader.frameCount))
         while true {
             let block = try reader.read(maxFrames: blockFrames)
             if block.isEmpty { break }

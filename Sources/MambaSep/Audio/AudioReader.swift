@@ -1,18 +1,6 @@
 import CSndFile
 import Foundation
 
-// MARK: - Channel selection
-
-/// Which channel of a multi-channel file a reader returns.
-///
-/// `.mix` averages all channels (sum / channel count), which is the identity for mono files.
-/// `.channel(k)` picks channel `k`, counted from 0; a `k` outside `0..<channels` is an
-/// `AudioError` of kind `.invalidArgument` when the file is opened.
-public enum ChannelSelection: Equatable, Sendable {
-    case mix
-    case channel(Int)
-}
-
 // MARK: - AudioInfo
 
 /// What a file's header says: rate, channels, length and format names.
@@ -20,15 +8,15 @@ public struct AudioInfo: Equatable, Sendable {
     public let path: String
     public let sampleRate: Int
     public let channels: Int
-    /// Frames (samples per channel) the header declares; `nil` for streams of unknown length.
-    public let frameCount: Int?
+    /// Frames (samples per channel) the header declares.
+    public let frameCount: Int
     /// The container, e.g. `"WAV"`, `"FLAC"`, `"OGG"`.
     public let container: String
     /// The sample encoding, e.g. `"PCM_16"`, `"FLOAT"`, `"VORBIS"`, `"OPUS"`.
     public let encoding: String
 
-    /// Length in seconds, or `nil` when unknown.
-    public var duration: Double? { frameCount.map { Double($0) / Double(sampleRate) } }
+    /// Length in seconds.
+    public var duration: Double { Double(frameCount) / Double(sampleRate) }
 }
 
 // MARK: - AudioReader
@@ -47,8 +35,8 @@ public final class AudioReader {
     public let sampleRate: Int
     /// Channels in the file (the reader returns one mixed or picked channel).
     public let channelCount: Int
-    /// Frames the header declares; `nil` when reading a stream of unknown length.
-    public let frameCount: Int?
+    /// Frames the header declares.
+    public let frameCount: Int
     /// Which channel `read(maxFrames:)` returns.
     public let channel: ChannelSelection
     /// Header facts.
@@ -65,13 +53,12 @@ public final class AudioReader {
     /// Opens a file for block reading.
     ///
     /// Standard input is not read here: libsndfile needs a seekable file or a complete header,
-    /// while a pipe may carry a WAV header with an unknown length or cut mid-frame. `mambasep
-    /// stream` reads pipes with `PCMStreamReader`; the path `"-"` is an `.invalidArgument` error
-    /// saying so.
-    public convenience init(path: String, channel: ChannelSelection = .mix) throws {
+    /// while a pipe may carry a WAV header with an unknown length or cut mid-frame. Pipes are
+    /// `PCMStreamReader`'s job; the path `"-"` is an `.invalidArgument` error saying so.
+    public init(path: String, channel: ChannelSelection = .mix) throws {
         if path == "-" {
-            throw AudioError(path: "<stdin>", kind: .invalidArgument,
-                             reason: "standard input is not a file; use `mambasep stream` to separate audio from a pipe")
+            throw AudioError(path: path, kind: .invalidArgument,
+                             reason: "standard input is not a file; read pipes with PCMStreamReader")
         }
         try AudioReader.checkRegularFile(path)
         var sfinfo = SF_INFO()
@@ -80,23 +67,14 @@ public final class AudioReader {
             throw AudioError(path: path, kind: .notAudio,
                              reason: "not a readable audio file (libsndfile: \(msg))")
         }
-        try self.init(handle: h, sfinfo: sfinfo, path: path, channel: channel, seekable: true)
-    }
-
-    private init(handle h: OpaquePointer, sfinfo: SF_INFO, path: String, channel: ChannelSelection,
-                 seekable: Bool) throws {
         self.path = path
         self.handle = h
         self.sampleRate = Int(sfinfo.samplerate)
         self.channelCount = Int(sfinfo.channels)
         self.channel = channel
-        let declared = Int64(sfinfo.frames)
-        // libsndfile reports SF_COUNT_MAX when a pipe's length is unknown.
-        let known = seekable || (declared > 0 && declared < Int64(Int32.max) * 64)
-        self.frameCount = known ? Int(declared) : nil
-        self.info = AudioInfo(path: path, sampleRate: Int(sfinfo.samplerate),
-                              channels: Int(sfinfo.channels), frameCount: known ? Int(declared) : nil,
-                              container: AudioReader.containerName(sfinfo.format),
+        self.frameCount = Int(sfinfo.frames)
+        self.info = AudioInfo(path: path, sampleRate: Int(sfinfo.samplerate), channels: Int(sfinfo.channels),
+                              frameCount: Int(sfinfo.frames), container: AudioReader.containerName(sfinfo.format),
                               encoding: AudioReader.encodingName(sfinfo.format))
         // From here on, failures must close the handle.
         do {
@@ -110,14 +88,12 @@ public final class AudioReader {
                 throw AudioError(path: path, kind: .invalidArgument,
                                  reason: "channel \(k) requested but the file has \(channelCount) channel(s) (0-based)")
             }
-            if seekable {
-                if declared <= 0 {
-                    throw AudioError(path: path, kind: .noSamples, reason: "file holds no audio samples (empty)")
-                }
-                if let (claimed, actual) = AudioReader.truncationFromLog(h) {
-                    throw AudioError(path: path, kind: .truncated,
-                                     reason: "truncated: header declares \(claimed) bytes of audio data but only \(actual) are present")
-                }
+            if frameCount <= 0 {
+                throw AudioError(path: path, kind: .noSamples, reason: "file holds no audio samples (empty)")
+            }
+            if let (claimed, actual) = AudioReader.truncationFromLog(h) {
+                throw AudioError(path: path, kind: .truncated,
+                                 reason: "truncated: header declares \(claimed) bytes of audio data but only \(actual) are present")
             }
             _ = sf_command(h, Int32(SFC_SET_NORM_FLOAT), nil, Int32(SF_TRUE))
         } catch {
@@ -143,27 +119,7 @@ public final class AudioReader {
     /// the header's frame count, `.nonFinite` on NaN/Inf samples, `.invalidArgument` if
     /// `maxFrames < 1`.
     public func read(maxFrames: Int) throws -> [Float] {
-        let inter = try readInterleaved(maxFrames: maxFrames)
-        let c = channelCount
-        if c == 1 { return inter }
-        let n = inter.count / c
-        var out = [Float](repeating: 0, count: n)
-        inter.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                switch channel {
-                case .channel(let k):
-                    for t in 0..<n { dst[t] = src[t * c + k] }
-                case .mix:
-                    let scale = 1 / Float(c)
-                    for t in 0..<n {
-                        var s: Float = 0
-                        for ch in 0..<c { s += src[t * c + ch] }
-                        dst[t] = s * scale
-                    }
-                }
-            }
-        }
-        return out
+        mixdown(try readInterleaved(maxFrames: maxFrames), channels: channelCount, channel)
     }
 
     /// Reads up to `maxFrames` frames of all channels, interleaved (`[frame][channel]`).
@@ -175,10 +131,9 @@ public final class AudioReader {
         }
         guard let h = handle, !finished else { return [] }
         let c = channelCount
-        var want = maxFrames
-        if let total = frameCount { want = min(want, max(total - framesRead, 0)) }
+        let want = min(maxFrames, max(frameCount - framesRead, 0))
         if want == 0 {
-            // Header count reached; a stream of known length is complete.
+            // Header count reached: the file is complete.
             finished = true
             return []
         }
@@ -188,31 +143,29 @@ public final class AudioReader {
         }
         if got < want {
             finished = true
-            if let total = frameCount, framesRead + got < total {
+            if framesRead + got < frameCount {
                 let err = String(cString: sf_strerror(h))
                 let note = sf_error(h) != 0 ? " (libsndfile: \(err))" : ""
                 throw AudioError(path: path, kind: .truncated,
-                                 reason: "truncated: header declares \(total) frames but only \(framesRead + got) could be decoded\(note)")
+                                 reason: "truncated: header declares \(frameCount) frames but only \(framesRead + got) could be decoded\(note)")
             }
         }
-        let block = Array(scratch[0..<(got * c)])
-        if let bad = block.firstIndex(where: { !$0.isFinite }) {
-            let frame = framesRead + bad / c
-            let value = block[bad]
+        var block = Array(scratch[0..<(got * c)])
+        do {
+            try NonFiniteInput.reject.apply(to: &block)
+        } catch let bad as NonFiniteSample {
+            let frame = framesRead + bad.index / c
             throw AudioError(path: path, kind: .nonFinite,
-                             reason: "sample \(value) (not finite) at frame \(frame) (t = \(String(format: "%.3f", Double(frame) / Double(sampleRate))) s)")
+                             reason: "sample \(bad.value) (not finite) at frame \(frame) (t = \(String(format: "%.3f", Double(frame) / Double(sampleRate))) s)")
         }
         framesRead += got
-        if framesRead == 0 && got == 0 && frameCount == nil {
-            throw AudioError(path: path, kind: .noSamples, reason: "stream holds no audio samples (empty)")
-        }
         return block
     }
 
     /// Reads everything that is left, as one array of the selected channel.
     public func readAll(blockFrames: Int = 65536) throws -> [Float] {
         var out: [Float] = []
-        if let total = frameCount { out.reserveCapacity(max(total - framesRead, 0)) }
+        out.reserveCapacity(max(frameCount - framesRead, 0))
         while true {
             let b = try read(maxFrames: blockFrames)
             if b.isEmpty { break }

@@ -148,13 +148,7 @@ public final class AudioWriter {
         let frames = samples.count / channels
         if frames == 0 { return }
         var data = samples
-        var clipped = 0
-        if format.isPCM {
-            for i in data.indices where abs(data[i]) > 1 {
-                data[i] = data[i] > 0 ? 1 : -1
-                clipped += 1
-            }
-        }
+        let clipped = format.isPCM ? clipToFullScale(&data) : 0
         let written = data.withUnsafeBufferPointer { sf_writef_float(h, $0.baseAddress, sf_count_t(frames)) }
         guard Int(written) == frames else {
             let msg = String(cString: sf_strerror(h))

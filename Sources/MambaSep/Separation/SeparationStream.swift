@@ -1,211 +1,135 @@
-// The whole separation pipeline for a stream of samples at any rate, and for files:
-// resample in → windower → resample out → exact length, all block by block.
+// The separation pipeline for a stream of samples at any rate, block by block: non-finite
+// samples screened → resample in → windower → resample out → exact length. Files
+// (`separateFile`) and standard input (`runStreamingSeparation`) are thin drivers over it.
 //
-// Glossary: `Ni` input samples (at the input rate), `C` speakers.
+// Glossary: `C` speakers; sample counts are at the input rate unless they say otherwise.
 
 import Foundation
 
-// MARK: - Settings
-
-/// Window sizes for long inputs.
-public struct WindowSettings: Equatable, Sendable {
-    /// Window length in seconds (inputs up to this long are one window).
-    public var windowSeconds: Double
-    /// Overlap between consecutive windows, in seconds.
-    public var overlapSeconds: Double
-
-    /// Defaults chosen by measurement (BENCHMARKS.md): 16 s windows, 1 s overlap.
-    public static let standard = WindowSettings(windowSeconds: 16, overlapSeconds: 1)
-
-    public init(windowSeconds: Double, overlapSeconds: Double) {
-        self.windowSeconds = windowSeconds
-        self.overlapSeconds = overlapSeconds
-    }
-
-    /// Window and overlap in samples at `rate`; throws `SeparationError.badWindow` unless
-    /// 0 ≤ overlap < window and the window is at least 0.1 s.
-    public func samples(at rate: Int) throws -> (window: Int, overlap: Int) {
-        guard windowSeconds.isFinite, overlapSeconds.isFinite, windowSeconds >= 0.1, overlapSeconds >= 0,
-              overlapSeconds < windowSeconds else {
-            throw SeparationError.badWindow("window \(windowSeconds) s with overlap \(overlapSeconds) s: need a window of at least 0.1 s longer than the overlap")
-        }
-        let w = Int((windowSeconds * Double(rate)).rounded())
-        let o = Int((overlapSeconds * Double(rate)).rounded())
-        return (w, min(o, w - 1))
-    }
-}
-
-/// Errors of the separation pipeline (audio and model errors pass through unchanged).
-public enum SeparationError: Error, CustomStringConvertible, Equatable {
-    case badWindow(String)
-    case outputCount(expected: Int, got: Int)
-
-    public var description: String {
-        switch self {
-        case let .badWindow(s): return "invalid window settings: \(s)"
-        case let .outputCount(e, g): return "need \(e) output paths (one per speaker), got \(g)"
-        }
-    }
-}
-
 // MARK: - Stream
 
-/// Separates a mono stream at `inputRate` block by block, returning separated blocks at the
-/// same rate; over the whole run each speaker gets exactly as many samples as were pushed.
+/// Separates a mono stream at `inputRate` block by block, returning separated blocks at the same
+/// rate; over the whole run each speaker gets exactly as many samples as were pushed.
 ///
-/// This is the engine behind both `separate` (files) and `stream` (stdin). Memory is bounded by
-/// the window size, not the input length. Not thread-safe.
+/// The plan decides the windows (`WindowPlan.offline` for files, `.live` for bounded latency).
+/// Memory is O(window), independent of the stream's length; the output never drifts from the
+/// input (`samplesIn − samplesOut` stays below the latency plus one pushed block). Non-finite
+/// input samples follow `nonFinite` (by default replaced by 0 and counted, so a bad sample never
+/// poisons the model's state). Not thread-safe.
 public final class SeparationStream {
+    public let plan: WindowPlan
     public let inputRate: Int
-    public let modelRate: Int
     public let speakers: Int
-    private let windower: Windower
+    public let nonFinite: NonFiniteInput
+    public let windower: Windower
     private let resampleIn: Resampler?
-    /// Samples pushed (input rate).
+    /// Input samples pushed.
     public private(set) var samplesIn = 0
+    /// Samples emitted per speaker.
+    public var samplesOut: Int { output.samplesOut }
+    /// Input samples that were NaN or infinite and were replaced by 0.
+    public private(set) var nonFiniteSamples = 0
     /// Output back at the input rate, released so the total length equals the input's.
     private var output: RateMatchedOutput
     private var finished = false
 
-    public init(separator: WindowSeparator, modelRate: Int, inputRate: Int, settings: WindowSettings = .standard) throws {
-        let (w, o) = try settings.samples(at: modelRate)
+    /// Creates a stream; throws `SeparationError.badWindow` for a plan that does not fit the
+    /// separator's rate, `.badRate` for a rate that is not positive.
+    public init(separator: WindowSeparator, inputRate: Int, plan: WindowPlan,
+                nonFinite: NonFiniteInput = .replaceWithZero) throws {
+        let modelRate = separator.sampleRate
+        guard inputRate > 0, modelRate > 0 else { throw SeparationError.badRate(input: inputRate, model: modelRate) }
+        self.plan = plan
         self.inputRate = inputRate
-        self.modelRate = modelRate
+        self.nonFinite = nonFinite
         speakers = separator.speakers
-        windower = Windower(separator: separator, window: w, overlap: o)
-        if inputRate != modelRate {
-            resampleIn = try Resampler(from: inputRate, to: modelRate)
-        } else {
-            resampleIn = nil
-        }
-        output = try RateMatchedOutput(speakers: separator.speakers, modelRate: modelRate, inputRate: inputRate,
-                                       holdBack: 256, lowLatency: false)
+        windower = Windower(separator: separator, sizes: try plan.sizes(at: modelRate))
+        resampleIn = inputRate == modelRate ? nil
+            : try Resampler(from: inputRate, to: modelRate, lowLatency: plan.lowLatencyResampling)
+        output = try RateMatchedOutput(speakers: speakers, modelRate: modelRate, inputRate: inputRate,
+                                       lowLatency: plan.lowLatencyResampling)
     }
+
+    /// The separator's (model's) sample rate.
+    public var modelRate: Int { windower.separator.sampleRate }
 
     /// Windows separated so far.
     public var windowsProcessed: Int { windower.windowsProcessed }
 
+    /// Samples held inside (input buffer, previous window, resampled output), for memory tests.
+    public var bufferedSamples: Int { windower.bufferedSamples + output.heldSamples }
+
     /// Adds input samples; returns the separated samples that are final (may be empty arrays).
+    /// Throws `SeparationError.nonFiniteInput` under `NonFiniteInput.reject`.
     public func push(_ block: [Float]) throws -> [[Float]] {
         precondition(!finished, "push after finish")
-        samplesIn += block.count
-        let x = try resampleIn?.process(block) ?? block
-        return try output.deliver(windower.push(x), samplesIn: samplesIn, last: false)
+        var x = block
+        do {
+            nonFiniteSamples += try nonFinite.apply(to: &x)
+        } catch let bad as NonFiniteSample {
+            throw SeparationError.nonFiniteInput(index: samplesIn + bad.index, value: bad.value)
+        }
+        samplesIn += x.count
+        let m = try resampleIn?.process(x) ?? x
+        return try output.deliver(windower.push(m), samplesIn: samplesIn, last: false)
     }
 
-    /// Ends the input; returns the remaining separated samples.
+    /// Ends the input; returns the remaining separated samples. Call once.
     public func finish() throws -> [[Float]] {
         precondition(!finished, "finish called twice")
         finished = true
         var outs = [[Float]](repeating: [], count: speakers)
         if let r = resampleIn {
-            let rest = windower.push(try r.flush())
-            for c in 0..<speakers { outs[c] += rest[c] }
+            outs = windower.push(try r.flush())
         }
         let last = windower.finish()
         for c in 0..<speakers { outs[c] += last[c] }
         return try output.deliver(outs, samplesIn: samplesIn, last: true)
     }
-}
 
-// MARK: - Output at the input rate
+    // MARK: Latency
 
-/// Brings separated model-rate blocks back to the input rate and releases them so that the total
-/// output length equals the input length exactly; shared by `SeparationStream` and
-/// `StreamingSeparator`.
-///
-/// While input is still arriving, all but `holdBack` samples per speaker are released (and never
-/// more than came in); at the end the remainder is released, zero-padded or cut to the input
-/// length.
-struct RateMatchedOutput {
-    let speakers: Int
-    private let resamplers: [Resampler]?
-    private let holdBack: Int
-    /// Per-speaker output not yet released (the speakers stay in step).
-    private(set) var held: [[Float]]
-    /// Samples released per speaker (input rate).
-    private(set) var samplesOut = 0
-
-    init(speakers: Int, modelRate: Int, inputRate: Int, holdBack: Int, lowLatency: Bool) throws {
-        self.speakers = speakers
-        self.holdBack = holdBack
-        resamplers = modelRate == inputRate ? nil : try (0..<speakers).map { _ in
-            try Resampler(from: modelRate, to: inputRate, lowLatency: lowLatency)
-        }
-        held = [[Float]](repeating: [], count: speakers)
+    /// The longest wait of any sample through this stream's plan and rates, in seconds: block +
+    /// look-ahead + the resamplers' delays. Measured when called (`measureLatency`), not stored.
+    public func measureLatency() throws -> Double {
+        try Self.measureLatency(plan: plan, modelRate: modelRate, inputRate: inputRate)
     }
 
-    /// Samples held per speaker, summed over speakers.
-    var heldSamples: Int { held.reduce(0) { $0 + $1.count } }
+    /// The part of `latency` (a `measureLatency()` result) due to resampling.
+    public func resamplingDelay(ofLatency latency: Double) -> Double {
+        let sizes = windower.sizes
+        return max(0, latency - Double(sizes.block + sizes.lookAhead) / Double(modelRate))
+    }
 
-    /// Takes model-rate blocks (one per speaker); returns what can be released at the input rate.
-    mutating func deliver(_ modelRateBlocks: [[Float]], samplesIn: Int, last: Bool) throws -> [[Float]] {
-        var blocks = modelRateBlocks
-        if let rs = resamplers {
-            for c in 0..<speakers {
-                blocks[c] = try rs[c].process(blocks[c])
-                if last { blocks[c] += try rs[c].flush() }
+    /// The longest wait of any sample (seconds) through a pipeline of these rates and plan, run on
+    /// `seconds` of silence pushed in `piece`-second pieces with a pass-through separator.
+    ///
+    /// Sample `j` is recorded when `j` samples have arrived and leaves with the first output that
+    /// includes it; its wait is the input that arrived in between (piece granularity included).
+    /// A pushed block adds its own length on top, and computing a window its run time.
+    public static func measureLatency(plan: WindowPlan, modelRate: Int, inputRate: Int,
+                                      piece: Double = 0.005, seconds: Double? = nil) throws -> Double {
+        let s = try SeparationStream(separator: PassThroughSeparator(sampleRate: modelRate), inputRate: inputRate, plan: plan)
+        let p = max(1, Int((piece * Double(inputRate)).rounded()))
+        let total = Int(((seconds ?? plan.windowSeconds + 6 * plan.blockSeconds + 0.5) * Double(inputRate)).rounded())
+        let zeros = [Float](repeating: 0, count: p)
+        var lag = 0
+        while s.samplesIn < total {
+            let before = s.samplesOut
+            let out = try s.push(zeros)
+            if let n = out.first?.count, n > 0 {
+                // The oldest sample released now is sample `before`, recorded at input count `before`.
+                lag = max(lag, s.samplesIn - before)
             }
         }
-        for c in 0..<speakers { held[c] += blocks[c] }
-        let release: Int
-        if last {
-            release = samplesIn - samplesOut
-            for c in 0..<speakers where held[c].count < release {
-                held[c] += [Float](repeating: 0, count: release - held[c].count)
-            }
-        } else {
-            let available = held.map(\.count).min() ?? 0
-            release = min(max(0, available - holdBack), samplesIn - samplesOut)
-        }
-        var out = [[Float]](repeating: [], count: speakers)
-        guard release > 0 else { return out }
-        for c in 0..<speakers {
-            out[c] = Array(held[c][0..<release])
-            held[c].removeFirst(release)
-        }
-        samplesOut += release
-        if last { held = [[Float]](repeating: [], count: speakers) }
-        return out
+        return Double(lag) / Double(inputRate)
     }
 }
 
-// MARK: - Files
-
-/// Separates the audio file at `path` into `outputs` (one path per speaker), written at the
-/// input's sample rate and exactly its length, reading, resampling and writing block by block.
-///
-/// Output files appear only when complete (temporary file + rename); on error none is left
-/// behind. `progress` receives the fraction of input read (0…1) when the length is known.
-/// Returns, per output, how many samples lay beyond full scale and were clipped (integer
-/// formats such as the default 16-bit WAV; always 0 for `.wavFloat`).
-@discardableResult
-public func separateFile(_ path: String, outputs: [String], separator: WindowSeparator, modelRate: Int,
-                         settings: WindowSettings = .standard, format: AudioFileFormat = .wav16,
-                         blockFrames: Int = 1 << 16, progress: ((Double) -> Void)? = nil) throws -> [Int] {
-    guard outputs.count == separator.speakers else {
-        throw SeparationError.outputCount(expected: separator.speakers, got: outputs.count)
-    }
-    let reader = try AudioReader(path: path)
-    defer { reader.close() }
-    let stream = try SeparationStream(separator: separator, modelRate: modelRate, inputRate: reader.sampleRate, settings: settings)
-    let writers = try outputs.map { try AudioWriter(path: $0, sampleRate: reader.sampleRate, format: format) }
-    do {
-        func write(_ blocks: [[Float]]) throws {
-            for (w, b) in zip(writers, blocks) where !b.isEmpty { try w.write(interleaved: b) }
-        }
-        while true {
-            let block = try reader.read(maxFrames: blockFrames)
-            if block.isEmpty { break }
-            try write(stream.push(block))
-            if let total = reader.frameCount, total > 0 { progress?(Double(reader.framesRead) / Double(total)) }
-        }
-        try write(stream.finish())
-        for w in writers { try w.finish() }
-        progress?(1)
-        return writers.map(\.clippedSamples)
-    } catch {
-        for w in writers { w.cancel() }
-        throw error
-    }
+/// One speaker that is the window itself (latency measurement).
+private final class PassThroughSeparator: WindowSeparator {
+    let sampleRate: Int
+    init(sampleRate: Int) { self.sampleRate = sampleRate }
+    var speakers: Int { 1 }
+    func separate(_ window: [Float]) -> [[Float]] { [window] }
 }

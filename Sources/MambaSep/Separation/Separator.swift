@@ -1,4 +1,4 @@
-// One-window separation at the model's sample rate.
+// One-window separation at the separator's sample rate.
 //
 // Glossary: `T` samples in a window, `C` speakers.
 
@@ -12,6 +12,8 @@ import Foundation
 public protocol WindowSeparator: AnyObject {
     /// Number of output signals per window.
     var speakers: Int { get }
+    /// The sample rate windows must have (the model's rate), in Hz.
+    var sampleRate: Int { get }
     /// Separates `window` (`T` samples) into `speakers` arrays of `T` samples. `T == 0` gives
     /// empty arrays.
     func separate(_ window: [Float]) -> [[Float]]
@@ -36,6 +38,7 @@ public final class Separator: WindowSeparator {
     }
 
     public var speakers: Int { model.config.numSpeakers }
+    public var sampleRate: Int { model.config.sampleRate }
 
     public func separate(_ window: [Float]) -> [[Float]] {
         let c = speakers, t = window.count

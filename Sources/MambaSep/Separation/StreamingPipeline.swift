@@ -1,6 +1,7 @@
-// The `mambasep stream` loop as a library function: a reader thread drains the input into a
-// bounded queue while the main thread separates and writes, so a live source (a recorder writing
-// into a pipe) is read on time even while a window is being computed.
+// The `mambasep stream` loop as a library function, a thin driver over `SeparationStream`: a
+// reader thread drains the input into a bounded queue while the main thread separates and
+// writes, so a live source (a recorder writing into a pipe) is read on time even while a window
+// is being computed.
 //
 // Glossary: `C` speakers, `F` frames (samples per channel).
 
@@ -31,6 +32,14 @@ public enum StreamingOutput {
         }
     }
 
+    /// Samples clipped so far by the writers (integer encodings).
+    var clippedSamples: Int {
+        switch self {
+        case .interleaved(let w): return w.clippedSamples
+        case .perSpeaker(let ws): return ws.reduce(0) { $0 + $1.clippedSamples }
+        }
+    }
+
     func finish() throws {
         switch self {
         case .interleaved(let w): try w.finish()
@@ -49,6 +58,8 @@ public struct StreamingReport: Equatable, Sendable {
     public var partialFrameBytes = 0
     /// NaN/Inf input samples replaced by 0.
     public var nonFiniteSamples = 0
+    /// Output samples beyond full scale clipped by integer output encodings.
+    public var clippedSamples = 0
     /// Windows separated.
     public var windows = 0
     /// Wall-clock seconds from the first byte of audio to the end.
@@ -61,25 +72,24 @@ public struct StreamingReport: Equatable, Sendable {
 
 // MARK: - Pipeline
 
-/// Reads `reader` to its end, separates with `separator` and writes every block to `output` as
+/// Reads `reader` to its end, separates with `stream` and writes every block to `output` as
 /// soon as it is final; returns what happened.
 ///
 /// Input is read on a separate thread into a queue of at most `maxQueuedSeconds` of audio (the
 /// reader then waits: memory stays bounded when the input arrives faster than it is separated).
-/// Multi-channel input is mixed to mono, or channel `channel` is taken. Errors of the reader
-/// (I/O) and the writer (`PCMStreamError.brokenPipe` when the reader of our output went away)
-/// are thrown; what was separated before an error has been written.
-public func runStreamingSeparation(reader: PCMStreamReader, separator: StreamingSeparator,
-                                   output: StreamingOutput, channel: Int? = nil,
+/// Multi-channel input is mixed to mono, or one channel is taken. A channel the reader does not
+/// have or a reader at another rate than the stream's input is a `SeparationError`. Errors of
+/// the reader (I/O) and the writer (`PCMStreamError.brokenPipe` when the reader of our output
+/// went away) are thrown; what was separated before an error has been written.
+public func runStreamingSeparation(reader: PCMStreamReader, stream: SeparationStream,
+                                   output: StreamingOutput, channel: ChannelSelection = .mix,
                                    readFrames: Int = 1024, maxQueuedSeconds: Double = 20) throws -> StreamingReport {
     precondition(readFrames > 0)
-    if let k = channel, !(0..<reader.format.channels).contains(k) {
-        throw AudioError(path: "<stdin>", kind: .invalidArgument,
-                         reason: "channel \(k) requested but the stream has \(reader.format.channels) channel(s) (0-based)")
+    if case .channel(let k) = channel, !(0..<reader.format.channels).contains(k) {
+        throw SeparationError.channelOutOfRange(channel: k, channels: reader.format.channels)
     }
-    guard reader.format.sampleRate == separator.inputRate else {
-        throw AudioError(path: "<stdin>", kind: .invalidArgument,
-                         reason: "stream rate \(reader.format.sampleRate) Hz differs from the separator's input rate \(separator.inputRate) Hz")
+    guard reader.format.sampleRate == stream.inputRate else {
+        throw SeparationError.rateMismatch(stream: reader.format.sampleRate, separator: stream.inputRate)
     }
     try output.start()
     let queue = BlockQueue(capacity: max(readFrames, Int(maxQueuedSeconds * Double(reader.format.sampleRate))))
@@ -108,7 +118,7 @@ public func runStreamingSeparation(reader: PCMStreamReader, separator: Streaming
             let t0 = Date()
             let x = blocks.count == 1 ? blocks[0] : Array(blocks.joined())
             report.framesIn += x.count
-            let y = try separator.push(x)
+            let y = try stream.push(x)
             report.computeSeconds += Date().timeIntervalSince(t0)
             try output.write(y)
         }
@@ -116,13 +126,14 @@ public func runStreamingSeparation(reader: PCMStreamReader, separator: Streaming
         if ended { break }
     }
     let t0 = Date()
-    let y = try separator.finish()
+    let y = try stream.finish()
     report.computeSeconds += Date().timeIntervalSince(t0)
     try output.write(y)
     try output.finish()
     report.partialFrameBytes = queue.partialFrameBytes(of: reader)
-    report.nonFiniteSamples = separator.nonFiniteSamples
-    report.windows = separator.windowsProcessed
+    report.nonFiniteSamples = stream.nonFiniteSamples
+    report.windows = stream.windowsProcessed
+    report.clippedSamples = output.clippedSamples
     report.maxQueuedFrames = queue.maxQueued
     report.wallSeconds = Date().timeIntervalSince(started ?? Date())
     return report

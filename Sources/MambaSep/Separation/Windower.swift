@@ -1,65 +1,68 @@
-// Push-style windowed separation of an unbounded signal in bounded memory.
+// Push-style windowed separation of an unbounded signal in bounded memory, at the separator's rate.
 //
-// Glossary: `W` window samples, `O` overlap samples, `Hw = W − O` window hop, `C` speakers.
+// Glossary (WindowPlan.swift): `B` block, `L` look-back, `A` look-ahead, `W = L + B + A` window,
+// `X = min(A, B)` cross-fade, `R` last-window reach, all in samples; `C` speakers; `s` absolute
+// start of the next block to emit.
 //
-// Windows start at 0, Hw, 2·Hw, …; each is separated on its own, its speaker order aligned to
-// the previous window on the overlap, and the overlap cross-faded (raised cosine). The last
-// window covers what is left after the previous window's hop; when that is shorter than W/2 it
-// starts earlier so that it still spans W/2 samples of context (only its new part is used). An
-// input of at most W samples is a single window: the result is exactly the separator's output
-// on the whole input.
+// Window `[s − L, s + B + A)` is separated as soon as its last sample arrives and only its block
+// `[s, s + B)` is emitted. Consecutive windows overlap by `L + A`: the new window's speaker order
+// is chosen to match the previous window on every sample both estimated (`bestPermutation`), and
+// the first `X` samples of the block are cross-faded (raised cosine) from the previous window's
+// look-ahead estimate into the new window's.
+//
+// At the start the windows grow (`[0, s + B + A)`) until `L` samples of past exist. At the end the
+// last window reaches back far enough to span `R` samples (or the whole input); when the previous
+// window already reached the end, its look-ahead is final as it is. An input of at most `B + A`
+// samples is one window: exactly the separator's output on the whole input.
 
 import Foundation
 
 // MARK: - Windower
 
-/// Feeds samples in, gets finished separated samples out; memory stays O(W) however long the input.
+/// Feeds samples in, gets finished separated samples out after at most `B + A` samples of delay;
+/// memory stays O(W) however long the input.
 ///
-/// Usage: `push(_:)` any number of blocks (each call returns the samples that became final,
-/// one array per speaker, possibly empty), then `finish()` once for the rest. Over the whole
-/// run the outputs have exactly as many samples as were pushed. Not thread-safe.
+/// Usage: `push(_:)` any number of blocks (each call returns the samples that became final, one
+/// array per speaker, possibly empty), then `finish()` once for the rest. Over the whole run each
+/// speaker gets exactly as many samples as were pushed. Not thread-safe.
 public final class Windower {
     public let separator: WindowSeparator
-    /// Window length W (samples).
-    public let window: Int
-    /// Overlap O between consecutive windows (samples), 0 ≤ O < W.
-    public let overlap: Int
-    /// Number of windows separated so far.
+    public let sizes: WindowSizes
+    /// Windows separated so far.
     public private(set) var windowsProcessed = 0
 
-    /// Input pushed so far, keeping enough history for a full last window.
+    /// Input pushed so far (the last window may reach back W before `nextStart`).
     private var input = InputHistory()
-    /// Absolute position where the next window starts (= start of the pending tail).
-    private var nextStart = 0
-    /// Total samples pushed.
+    /// Samples pushed.
     private var total: Int { input.end }
-    /// The previous window's outputs over [nextStart, nextStart + O), not yet emitted.
-    private var tail: [[Float]]? = nil
+    /// Start of the next block to emit (everything before it is out).
+    private var nextStart = 0
+    /// The previous window's outputs (in the aligned speaker order) over `[previousStart, previousStart + n)`.
+    private var previous: [[Float]]? = nil
+    private var previousStart = 0
     private var finished = false
-    /// Cross-fade ramp, 0 → 1 over O samples.
+    /// Cross-fade ramp, 0 → 1 over X samples.
     private let ramp: [Float]
 
-    /// Creates a windower; `window` must exceed `overlap` and `overlap` must be ≥ 0 (checked).
-    public init(separator: WindowSeparator, window: Int, overlap: Int) {
-        precondition(window > 0 && overlap >= 0 && overlap < window, "need 0 ≤ overlap < window")
+    public init(separator: WindowSeparator, sizes: WindowSizes) {
         self.separator = separator
-        self.window = window
-        self.overlap = overlap
-        ramp = raisedCosineRamp(overlap)
+        self.sizes = sizes
+        ramp = raisedCosineRamp(sizes.crossFade)
     }
 
-    private var hop: Int { window - overlap }
+    /// Input samples held (bounded by about 2·W + the largest pushed block); for memory tests.
+    public var bufferedSamples: Int { input.samples.count + (previous?.first?.count ?? 0) * separator.speakers }
 
     /// Adds samples; returns the separated samples that are now final (one array per speaker).
     public func push(_ samples: [Float]) -> [[Float]] {
         precondition(!finished, "push after finish")
         input.append(samples)
+        let (b, l, a) = (sizes.block, sizes.lookBack, sizes.lookAhead)
         var out = [[Float]](repeating: [], count: separator.speakers)
-        while total - nextStart >= window {
-            let sep = separator.separate(input.slice(from: nextStart, to: nextStart + window))
-            emit(sep, regionStart: 0, isLast: false, into: &out)
-            nextStart += hop
-            input.discard(before: nextStart - window)   // the last window may reach back W
+        while total >= nextStart + b + a {
+            separateAndEmit(from: max(0, nextStart - l), to: nextStart + b + a, emitTo: nextStart + b, into: &out)
+            nextStart += b
+            input.discard(before: nextStart - sizes.window)
         }
         return out
     }
@@ -69,45 +72,57 @@ public final class Windower {
         precondition(!finished, "finish called twice")
         finished = true
         var out = [[Float]](repeating: [], count: separator.speakers)
-        let remaining = total - nextStart
-        if let tail, remaining <= overlap {
-            // Nothing new beyond the previous window: its tail is final as it is.
-            for c in 0..<tail.count { out[c] = Array(tail[c].prefix(remaining)) }
-            return out
+        guard total > nextStart else { return out }
+        if let previous, previousStart + previous[0].count >= total {
+            // The previous window already reached the end of the input: its look-ahead is final.
+            for c in 0..<previous.count { out[c] = Array(previous[c][(nextStart - previousStart)..<(total - previousStart)]) }
+        } else {
+            // Last window: reach back so that it spans R samples (or the whole input).
+            let start = max(0, min(nextStart - sizes.lookBack, total - sizes.lastWindowReach))
+            separateAndEmit(from: start, to: total, emitTo: total, into: &out)
         }
-        guard remaining > 0 else { return out }
-        // Last window: what is left, extended back to at least W/2 samples; only its new part is used.
-        let start = max(0, min(nextStart, total - window / 2))
-        let sep = separator.separate(input.slice(from: start, to: total))
-        emit(sep, regionStart: nextStart - start, isLast: true, into: &out)
+        nextStart = total
         input.removeAll()
+        previous = nil
         return out
     }
 
-    // MARK: Internals
+    // MARK: Stages
 
-    /// Aligns `sep` (whose samples from `regionStart` correspond to absolute `nextStart`) to the
-    /// tail, cross-fades the overlap, appends final samples to `out` and keeps the new tail.
-    private func emit(_ sep: [[Float]], regionStart r: Int, isLast: Bool, into out: inout [[Float]]) {
-        let c = sep.count
-        let n = sep.first?.count ?? 0
-        var sep = sep
-        var start = r
-        if let tail {
-            let o = tail[0].count
-            let newOverlap = sep.map { Array($0[r..<(r + o)]) }
-            let perm = bestPermutation(previous: tail, next: newOverlap)
-            sep = perm.map { sep[$0] }
-            for ch in 0..<c {
-                var faded = [Float](repeating: 0, count: o)
-                for k in 0..<o { faded[k] = tail[ch][k] * (1 - ramp[k]) + sep[ch][r + k] * ramp[k] }
-                out[ch].append(contentsOf: faded)
-            }
-            start = r + o
-        }
-        let end = isLast ? n : n - overlap
+    /// Separates input `[a, e)`, aligns it to the previous window, emits `[nextStart, t)`.
+    private func separateAndEmit(from a: Int, to e: Int, emitTo t: Int, into out: inout [[Float]]) {
+        var sep = separator.separate(input.slice(from: a, to: e))      // C × [e − a]
         windowsProcessed += 1
-        for ch in 0..<c where end > start { out[ch].append(contentsOf: sep[ch][start..<end]) }
-        tail = isLast ? nil : sep.map { Array($0[(n - overlap)..<n]) }
+        if let previous { sep = aligned(sep, from: a, to: previous) }
+        emitCrossFaded(sep, from: a, upTo: t, into: &out)
+        previous = sep
+        previousStart = a
+    }
+
+    /// `sep` (window starting at `a`) reordered to continue `previous` on every sample both
+    /// windows estimated.
+    private func aligned(_ sep: [[Float]], from a: Int, to previous: [[Float]]) -> [[Float]] {
+        let lo = max(a, previousStart), hi = min(a + sep[0].count, previousStart + previous[0].count)
+        guard hi > lo else { return sep }
+        let prevPart = previous.map { Array($0[(lo - previousStart)..<(hi - previousStart)]) }
+        let newPart = sep.map { Array($0[(lo - a)..<(hi - a)]) }
+        return bestPermutation(previous: prevPart, next: newPart).map { sep[$0] }
+    }
+
+    /// Appends `[nextStart, t)` of `sep` (window starting at `a`), its first X samples cross-faded
+    /// from the previous window's look-ahead estimate.
+    private func emitCrossFaded(_ sep: [[Float]], from a: Int, upTo t: Int, into out: inout [[Float]]) {
+        let s = nextStart
+        let prevEnd = previous.map { previousStart + $0[0].count } ?? s
+        let fadeEnd = min(s + ramp.count, prevEnd, t)
+        for ch in 0..<sep.count {
+            if fadeEnd > s, let previous {
+                for p in s..<fadeEnd {
+                    let r = ramp[p - s]
+                    out[ch].append(previous[ch][p - previousStart] * (1 - r) + sep[ch][p - a] * r)
+                }
+            }
+            out[ch].append(contentsOf: sep[ch][(max(fadeEnd, s) - a)..<(t - a)])
+        }
     }
 }

@@ -18,7 +18,7 @@ final class AudioIOTests: XCTestCase {
         let y = try AudioFile.read(p)
         XCTAssertEqual(y.sampleRate, 8000)
         XCTAssertEqual(y.samples.count, x.count)
-        XCTAssertLessThanOrEqual(maxAbsDiff(x, y.samples), 1.0 / 32768 + 1e-6)
+        XCTAssertLessThanOrEqual(maxAbsError(x, y.samples), 1.0 / 32768 + 1e-6)
     }
 
     func testFloatWAVAndWAV24RoundTrip() throws {
@@ -31,7 +31,7 @@ final class AudioIOTests: XCTestCase {
         let p24 = dir.appendingPathComponent("i.wav").path
         try writeAudio(x, to: p24, sampleRate: 16000, format: .wav24)
         XCTAssertEqual(try AudioFile.info(p24).encoding, "PCM_24")
-        XCTAssertLessThan(maxAbsDiff(x, try AudioFile.read(p24).samples), 1e-6)
+        XCTAssertLessThan(maxAbsError(x, try AudioFile.read(p24).samples), 1e-6)
     }
 
     func testFLACRoundTrip() throws {
@@ -42,7 +42,7 @@ final class AudioIOTests: XCTestCase {
         XCTAssertEqual(try AudioFile.info(p).container, "FLAC")
         let y = try AudioFile.read(p)
         XCTAssertEqual(y.samples.count, x.count)
-        XCTAssertLessThanOrEqual(maxAbsDiff(x, y.samples), 1.0 / 32768 + 1e-6)
+        XCTAssertLessThanOrEqual(maxAbsError(x, y.samples), 1.0 / 32768 + 1e-6)
     }
 
     /// Lossy codecs: the decoded signal must match in length and stay close (SNR > 20 dB).
@@ -84,7 +84,7 @@ final class AudioIOTests: XCTestCase {
         try writeAudio(channels: [l, r], to: p, sampleRate: 8000, format: .wavFloat)
         XCTAssertEqual(try AudioFile.info(p).channels, 2)
         let mix = try AudioFile.read(p).samples
-        XCTAssertLessThan(maxAbsDiff(mix, zip(l, r).map { ($0 + $1) / 2 }), 1e-7)
+        XCTAssertLessThan(maxAbsError(mix, zip(l, r).map { ($0 + $1) / 2 }), 1e-7)
         XCTAssertEqual(try AudioFile.read(p, channel: .channel(1)).samples, r)
         XCTAssertEqual(try AudioFile.read(p, channel: .channel(0)).samples, l)
         let planar = try AudioFile.readChannels(p)
@@ -132,7 +132,7 @@ final class AudioIOTests: XCTestCase {
             proc.waitUntilExit()
             let y = try AudioFile.read(out)
             XCTAssertEqual(y.samples.count, 800, name)
-            XCTAssertLessThan(maxAbsDiff(y.samples, sine(440, rate: 8000, count: 800)), 0.03, name)
+            XCTAssertLessThan(maxAbsError(y.samples, sine(440, rate: 8000, count: 800)), 0.03, name)
         }
     }
 
@@ -207,11 +207,11 @@ final class AudioIOTests: XCTestCase {
 
 /// Standard input is `PCMStreamReader`'s job (see PCMStreamTests); AudioReader refuses "-" clearly.
 final class AudioStandardInputTests: XCTestCase {
-    func testDashIsRedirectedToTheStreamCommand() {
+    func testDashIsRedirectedToTheStreamReader() {
         XCTAssertThrowsError(try AudioReader(path: "-")) {
             let e = $0 as? AudioError
             XCTAssertEqual(e?.kind, .invalidArgument)
-            XCTAssertTrue(e?.description.contains("mambasep stream") ?? false, "\($0)")
+            XCTAssertTrue(e?.description.contains("PCMStreamReader") ?? false, "\($0)")
         }
     }
 }

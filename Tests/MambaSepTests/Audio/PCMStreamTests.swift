@@ -139,7 +139,7 @@ final class PCMStreamTests: XCTestCase {
         defer { close(fd) }
         let r = try PCMStreamReader(raw: FileDescriptorSource(fd: fd), format: PCMStreamFormat(sampleRate: 16000, channels: 2, encoding: .s16))
         var right: [Float] = []
-        while true { let b = try r.readMono(maxFrames: 33, channel: 1); if b.isEmpty { break }; right += b }
+        while true { let b = try r.readMono(maxFrames: 33, channel: .channel(1)); if b.isEmpty { break }; right += b }
         XCTAssertEqual(right, [Float](repeating: -0.25, count: 100))
         XCTAssertThrowsError(try PCMStreamReader(raw: MemorySource([]), format: PCMStreamFormat(sampleRate: 0, channels: 1, encoding: .s16)))
         XCTAssertThrowsError(try PCMStreamReader(raw: MemorySource([]), format: PCMStreamFormat(sampleRate: 8000, channels: 0, encoding: .s16)))
@@ -147,24 +147,10 @@ final class PCMStreamTests: XCTestCase {
 
     // MARK: More WAV layouts
 
-    /// A WAV header with the given `fmt ` body and extra chunks before `data`.
-    private func header(fmt: [UInt8], extra: [UInt8] = [], dataSize: UInt32 = 0xFFFF_FFFF) -> [UInt8] {
-        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * UInt32($0))) & 0xFF) } }
-        return Array("RIFF".utf8) + le32(0xFFFF_FFFF) + Array("WAVE".utf8) + Array("fmt ".utf8) + le32(UInt32(fmt.count)) + fmt
-            + extra + Array("data".utf8) + le32(dataSize)
-    }
-
-    private func fmtBody(tag: UInt16, channels: UInt16, rate: UInt32, bits: UInt16) -> [UInt8] {
-        func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * UInt32($0))) & 0xFF) } }
-        let align = channels * bits / 8
-        return le16(tag) + le16(channels) + le32(rate) + le32(rate * UInt32(align)) + le16(align) + le16(bits)
-    }
-
     func testOtherEncodingsAndChunksBeforeTheData() throws {
         // 24-bit PCM behind a LIST chunk of odd size (padded to even) and the data length 0.
         let list = Array("LIST".utf8) + [5, 0, 0, 0] + Array("INFOx".utf8) + [0]
-        var bytes = header(fmt: fmtBody(tag: 1, channels: 1, rate: 22050, bits: 24), extra: list, dataSize: 0)
+        var bytes = wavHeader(fmt: fmtBody(tag: 1, channels: 1, rate: 22050, bits: 24), extra: list, dataSize: 0)
         bytes += [0x00, 0x00, 0x40, 0x00, 0x00, 0xC0]                  // 0.5, -0.5
         var r = try PCMStreamReader(wav: MemorySource(bytes, chunk: 1))
         XCTAssertEqual(r.format, PCMStreamFormat(sampleRate: 22050, channels: 1, encoding: .s24))
@@ -172,14 +158,14 @@ final class PCMStreamTests: XCTestCase {
         XCTAssertEqual(try r.readMono(maxFrames: 10), [-0.5])
         XCTAssertEqual(try r.readMono(maxFrames: 10), [])
         // 8-bit unsigned.
-        bytes = header(fmt: fmtBody(tag: 1, channels: 1, rate: 8000, bits: 8), dataSize: 3) + [128, 192, 64, 99, 99]
+        bytes = wavHeader(fmt: fmtBody(tag: 1, channels: 1, rate: 8000, bits: 8), dataSize: 3) + [128, 192, 64, 99, 99]
         r = try PCMStreamReader(wav: MemorySource(bytes))
         XCTAssertEqual(try r.readMono(maxFrames: 10), [0, 0.5, -0.5])     // the data length ends it
         XCTAssertEqual(try r.readMono(maxFrames: 10), [])
         // WAVE_FORMAT_EXTENSIBLE with a float sub-format.
         var ext = fmtBody(tag: 0xFFFE, channels: 1, rate: 8000, bits: 32) + [22, 0, 32, 0, 4, 0, 0, 0]
         ext += [3, 0] + [UInt8](repeating: 0, count: 14)
-        bytes = header(fmt: ext) + Array(withUnsafeBytes(of: Float(0.75).bitPattern.littleEndian) { Array($0) })
+        bytes = wavHeader(fmt: ext) + Array(withUnsafeBytes(of: Float(0.75).bitPattern.littleEndian) { Array($0) })
         r = try PCMStreamReader(wav: MemorySource(bytes, chunk: 2))
         XCTAssertEqual(r.format.encoding, .f32)
         XCTAssertEqual(try r.readMono(maxFrames: 10), [0.75])
@@ -189,8 +175,8 @@ final class PCMStreamTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("'junk'"), "\($0)")
         }
         // Zero channels / zero rate.
-        XCTAssertThrowsError(try PCMStreamReader(wav: MemorySource(header(fmt: fmtBody(tag: 1, channels: 0, rate: 8000, bits: 16)))))
-        XCTAssertThrowsError(try PCMStreamReader(wav: MemorySource(header(fmt: fmtBody(tag: 1, channels: 1, rate: 0, bits: 16)))))
+        XCTAssertThrowsError(try PCMStreamReader(wav: MemorySource(wavHeader(fmt: fmtBody(tag: 1, channels: 0, rate: 8000, bits: 16)))))
+        XCTAssertThrowsError(try PCMStreamReader(wav: MemorySource(wavHeader(fmt: fmtBody(tag: 1, channels: 1, rate: 0, bits: 16)))))
     }
 
     // MARK: Writer
@@ -216,8 +202,8 @@ final class PCMStreamTests: XCTestCase {
         try w.finish()
         let back = try AudioFile.readChannels(path)
         XCTAssertEqual(back.channels.map(\.count), [351, 351])
-        XCTAssertLessThanOrEqual(maxAbsDiff(back.channels[0], left), 1.0 / 16384)
-        XCTAssertLessThanOrEqual(maxAbsDiff(back.channels[1], right), 1.0 / 16384)
+        XCTAssertLessThanOrEqual(maxAbsError(back.channels[0], left), 1.0 / 16384)
+        XCTAssertLessThanOrEqual(maxAbsError(back.channels[1], right), 1.0 / 16384)
     }
 
     func testAppendedStreamKeepsTheStreamingHeader() throws {

@@ -13,10 +13,10 @@ final class ResamplerTests: XCTestCase {
         let down = try Resampler.resample(up, from: 16000, to: 8000)
         XCTAssertEqual(down.count, 8000)
         let edge = 200
-        XCTAssertLessThan(maxAbsDiff(Array(x[edge..<(8000 - edge)]), Array(down[edge..<(8000 - edge)])), 1e-3)
+        XCTAssertLessThan(maxAbsError(Array(x[edge..<(8000 - edge)]), Array(down[edge..<(8000 - edge)])), 1e-3)
         // The upsampled signal is the same sine at 16 kHz (checks time alignment, not just the loop).
         let ref16 = sine(440, rate: 16000, count: 16000, amplitude: 0.5)
-        XCTAssertLessThan(maxAbsDiff(Array(ref16[400..<15600]), Array(up[400..<15600])), 1e-3)
+        XCTAssertLessThan(maxAbsError(Array(ref16[400..<15600]), Array(up[400..<15600])), 1e-3)
     }
 
     func testExactOutputLengths() throws {
@@ -43,7 +43,7 @@ final class ResamplerTests: XCTestCase {
         }
         streamed += try r.flush()
         XCTAssertEqual(streamed.count, whole.count)
-        XCTAssertLessThan(maxAbsDiff(streamed, whole), 1e-6)
+        XCTAssertLessThan(maxAbsError(streamed, whole), 1e-6)
         XCTAssertThrowsError(try r.process([0]), "process after flush is an error")
         XCTAssertEqual(try r.flush(), [])
     }
@@ -58,8 +58,8 @@ final class ResamplerTests: XCTestCase {
         XCTAssertEqual(y.count, 16000)
         let yl = stride(from: 0, to: y.count, by: 2).map { y[$0] }
         let yr = stride(from: 1, to: y.count, by: 2).map { y[$0] }
-        XCTAssertLessThan(maxAbsDiff(yl, try Resampler.resample(l, from: 8000, to: 16000)), 1e-6)
-        XCTAssertLessThan(maxAbsDiff(yr, try Resampler.resample(r, from: 8000, to: 16000)), 1e-6)
+        XCTAssertLessThan(maxAbsError(yl, try Resampler.resample(l, from: 8000, to: 16000)), 1e-6)
+        XCTAssertLessThan(maxAbsError(yr, try Resampler.resample(r, from: 8000, to: 16000)), 1e-6)
         XCTAssertThrowsError(try Resampler(from: 8000, to: 16000, channels: 2).process([1, 2, 3]))
     }
 
@@ -70,7 +70,7 @@ final class ResamplerTests: XCTestCase {
         let a = try AudioFile.read(p, sampleRate: 8000, blockFrames: 777)
         XCTAssertEqual(a.sampleRate, 8000)
         XCTAssertEqual(a.samples.count, 8000)
-        XCTAssertLessThan(maxAbsDiff(Array(a.samples[200..<7800]), Array(sine(440, rate: 8000, count: 8000)[200..<7800])), 1e-3)
+        XCTAssertLessThan(maxAbsError(Array(a.samples[200..<7800]), Array(sine(440, rate: 8000, count: 8000)[200..<7800])), 1e-3)
     }
 }
 
@@ -96,6 +96,6 @@ final class AudioPipelineTests: XCTestCase {
         let streamed = try AudioFile.read(out)
         let whole = try AudioFile.read(src, sampleRate: 8000)
         XCTAssertEqual(streamed.samples.count, 50_000)
-        XCTAssertLessThan(maxAbsDiff(streamed.samples, whole.samples), 1e-6)
+        XCTAssertLessThan(maxAbsError(streamed.samples, whole.samples), 1e-6)
     }
 }

@@ -6,25 +6,9 @@ import XCTest
 final class EvalCLITests: XCTestCase {
     // MARK: - Harness
 
-    /// The repository root (this file is Tests/MambaSepTests/CLI/EvalCLITests.swift).
-    static let repoRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static var fixtures: URL { repoRoot.appendingPathComponent("audio-fixtures") }
-
-    /// The folder holding the built products (next to the test bundle).
-    static var productsDirectory: URL {
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.appendingPathComponent("mambasep").path) }
-            ?? candidates[0]
-    }
-
-    typealias Result = CLIResult
-
-    func run(_ args: [String]) throws -> Result {
-        try runMambasep(args, in: Self.repoRoot)
+    func run(_ args: [String]) throws -> CLIResult {
+        try runMambasep(args, in: Fixtures.repoRoot)
     }
 
     func jsonObject(_ text: String) throws -> [String: Any] {
@@ -32,7 +16,7 @@ final class EvalCLITests: XCTestCase {
     }
 
     /// Asserts a failure: the exit code, nothing on stdout, one `error:` line naming `path`.
-    func assertFails(_ r: Result, naming path: String, saying words: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertFails(_ r: CLIResult, naming path: String, saying words: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(r.status, 1, r.stderr, file: file, line: line)
         XCTAssertEqual(r.stdout, "", file: file, line: line)
         let lines = r.stderr.split(separator: "\n")
@@ -51,7 +35,7 @@ final class EvalCLITests: XCTestCase {
     }
 
     func testSingleMixtureSwappedEstimates() throws {
-        let m = Self.fixtures.appendingPathComponent("mix").path
+        let m = Fixtures.audio.appendingPathComponent("mix").path
         let args = ["eval", "--ref", "\(m)/s1.wav", "\(m)/s2.wav", "--est", "\(m)/s2.wav", "\(m)/s1.wav", "--mix", "\(m)/mix.wav"]
         let json = try run(args + ["--json"])
         XCTAssertEqual(json.status, 0, json.stderr)
@@ -72,7 +56,7 @@ final class EvalCLITests: XCTestCase {
     }
 
     func testMixtureAsEstimateGivesZeroImprovement() throws {
-        let m = Self.fixtures.appendingPathComponent("mix").path
+        let m = Fixtures.audio.appendingPathComponent("mix").path
         let r = try run(["eval", "--ref", "\(m)/s1.wav", "\(m)/s2.wav", "--est", "\(m)/mix.wav", "\(m)/mix.wav",
                          "--mix", "\(m)/mix.wav", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -82,7 +66,7 @@ final class EvalCLITests: XCTestCase {
     /// Estimates e1 = s2 + 0.3·s1 and e2 = s1 + 0.2·mix (float32) for each librimix-mini item;
     /// the expected numbers come from tools/eval_numpy.py's `si_snr` on the same signals.
     func testDatasetModeMatchesNumPyGoldenValues() throws {
-        let root = Self.fixtures.appendingPathComponent("librimix-mini")
+        let root = Fixtures.audio.appendingPathComponent("librimix-mini")
         let est = try makeTempDir(self)
         for item in ["item01", "item02", "item03"] {
             let s1 = try AudioFile.read(root.appendingPathComponent("s1/\(item).wav").path).samples
@@ -132,9 +116,9 @@ final class EvalCLITests: XCTestCase {
     // MARK: - Bad input
 
     func testBadInputsEachPrintOneErrorLine() throws {
-        let m = Self.fixtures.appendingPathComponent("mix").path
+        let m = Fixtures.audio.appendingPathComponent("mix").path
         let d = try makeTempDir(self)
-        func eval(_ est: String, _ extra: [String] = []) throws -> Result {
+        func eval(_ est: String, _ extra: [String] = []) throws -> CLIResult {
             try run(["eval", "--ref", "\(m)/s1.wav", "\(m)/s2.wav", "--est", est, "\(m)/s2.wav"] + extra)
         }
         let missing = d.appendingPathComponent("missing.wav").path
@@ -178,9 +162,9 @@ final class EvalCLITests: XCTestCase {
     }
 
     func testUsageErrorsExitWithUsageCode() throws {
-        let m = Self.fixtures.appendingPathComponent("mix").path
+        let m = Fixtures.audio.appendingPathComponent("mix").path
         for args in [["eval"], ["eval", "--ref", "\(m)/s1.wav", "--est", "\(m)/s1.wav", "\(m)/s2.wav"],
-                     ["eval", Self.fixtures.path], ["eval", "--ref", "\(m)/s1.wav", "--est", "\(m)/s1.wav", "--json", "--csv"]] {
+                     ["eval", Fixtures.audio.path], ["eval", "--ref", "\(m)/s1.wav", "--est", "\(m)/s1.wav", "--json", "--csv"]] {
             let r = try run(args)
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
             XCTAssertEqual(r.stdout, "")

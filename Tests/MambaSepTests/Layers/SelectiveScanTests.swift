@@ -9,7 +9,7 @@ final class SelectiveScanTests: XCTestCase {
         var t: Int, e: Int, m: Int
         var x: [Float], delta: [Float], a: [Float], b: [Float], c: [Float], d: [Float]
         init(t: Int, e: Int, m: Int, seed: UInt64) {
-            var rng = EngineRNG(seed: seed)
+            var rng = SeededRandom(seed: seed)
             self.t = t; self.e = e; self.m = m
             x = rng.floats(t * e, -2, 2)
             delta = rng.floats(t * e, 0.001, 0.5)
@@ -68,7 +68,7 @@ final class SelectiveScanTests: XCTestCase {
 
     func testAverageAndGateFusesBothDirections() {
         let k = Case(t: 17, e: 16, m: 4, seed: 6)
-        var rng = EngineRNG(seed: 7)
+        var rng = SeededRandom(seed: 7)
         let z = rng.floats(k.t * k.e, -3, 3)
         let yf = k.reference(reverse: false), yb = k.reference(reverse: true)
         let fused = k.fast(reverse: true, gateWith: z, initial: yf)

@@ -4,28 +4,10 @@ import XCTest
 
 /// The stream loop: byte-wise WAV and raw input, truncation, outputs, back-pressure, errors.
 final class StreamingPipelineTests: XCTestCase {
-    typealias PassThrough = StreamingSeparatorTests.PassThrough
+    private let quick = WindowPlan.live(block: 0.1, window: 0.4, lookahead: 0.05)
 
-    private let quick = StreamingSettings(blockSeconds: 0.1, windowSeconds: 0.4, lookAheadSeconds: 0.05)
-
-    /// Interleaved s16le bytes of `channels` (all the same length).
-    private func s16Bytes(_ channels: [[Float]]) -> [UInt8] {
-        var out: [UInt8] = []
-        for f in 0..<channels[0].count {
-            for c in channels.indices {
-                let v = UInt16(bitPattern: Int16((channels[c][f] * 32767).rounded()))
-                out += [UInt8(v & 0xFF), UInt8(v >> 8)]
-            }
-        }
-        return out
-    }
-
-    private func wavHeader(rate: Int, channels: Int, dataSize: UInt32 = 0xFFFF_FFFF) -> [UInt8] {
-        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> (8 * UInt32($0))) & 0xFF) } }
-        func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        return Array("RIFF".utf8) + le32(0xFFFF_FFFF) + Array("WAVE".utf8) + Array("fmt ".utf8) + le32(16)
-            + le16(1) + le16(channels) + le32(UInt32(rate)) + le32(UInt32(rate * channels * 2)) + le16(channels * 2) + le16(16)
-            + Array("data".utf8) + le32(dataSize)
+    private func passThrough(inputRate: Int) throws -> SeparationStream {
+        try SeparationStream(separator: PassThroughSeparator(), inputRate: inputRate, plan: quick)
     }
 
     /// A regular temp file opened for writing, and its path.
@@ -40,12 +22,12 @@ final class StreamingPipelineTests: XCTestCase {
     func testByteWiseStereoWAVGivesInterleavedWAVOfTheSameLength() throws {
         let n = 16000 + 123
         let l = sine(300, rate: 16000, count: n, amplitude: 0.4), r = sine(500, rate: 16000, count: n, amplitude: 0.2)
-        let bytes = wavHeader(rate: 16000, channels: 2) + s16Bytes([l, r])
+        let bytes = s16WAVHeader(rate: 16000, channels: 2) + s16Bytes([l, r])
         let reader = try PCMStreamReader(wav: MemorySource(bytes, chunk: 1))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 16000, settings: quick)
+        let sep = try passThrough(inputRate: 16000)
         let (fd, path) = try tempFile("out.wav")
         let writer = PCMStreamWriter(fd: fd, sampleRate: 16000, channels: 2, format: .f32le, wavHeader: true)
-        let report = try runStreamingSeparation(reader: reader, separator: sep, output: .interleaved(writer))
+        let report = try runStreamingSeparation(reader: reader, stream: sep, output: .interleaved(writer))
         XCTAssertEqual(report.framesIn, n)
         XCTAssertEqual(report.partialFrameBytes, 0)
         XCTAssertGreaterThanOrEqual(report.windows, 10)
@@ -63,43 +45,45 @@ final class StreamingPipelineTests: XCTestCase {
         let x = sine(200, rate: 8000, count: 5000, amplitude: 0.3)
         let bytes = s16Bytes([x, x]) + [0x12, 0x34, 0x56]           // 3 bytes of a 4-byte frame
         let reader = try PCMStreamReader(raw: MemorySource(bytes, chunk: 5), format: PCMStreamFormat(sampleRate: 8000, channels: 2, encoding: .s16))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 8000, settings: quick)
+        let sep = try passThrough(inputRate: 8000)
         let (fd, path) = try tempFile("out.raw")
         let writer = PCMStreamWriter(fd: fd, sampleRate: 8000, channels: 2, format: .s16le, wavHeader: false)
-        let report = try runStreamingSeparation(reader: reader, separator: sep, output: .interleaved(writer), channel: 1)
+        let report = try runStreamingSeparation(reader: reader, stream: sep, output: .interleaved(writer), channel: .channel(1))
         XCTAssertEqual(report.framesIn, 5000)
         XCTAssertEqual(report.partialFrameBytes, 3)
         let out = try Data(contentsOf: URL(fileURLWithPath: path))
         XCTAssertEqual(out.count, 5000 * 2 * 2)
         let back = try PCMStreamReader(raw: MemorySource(Array(out)), format: PCMStreamFormat(sampleRate: 8000, channels: 2, encoding: .s16))
-        let y = try back.readMono(maxFrames: 10000, channel: 0)
-        XCTAssertLessThanOrEqual(maxAbsDiff(y, x), 2.0 / 32767)      // the last samples were flushed too
+        let y = try back.readMono(maxFrames: 10000, channel: .channel(0))
+        XCTAssertLessThanOrEqual(maxAbsError(y, x), 2.0 / 32767)      // the last samples were flushed too
     }
 
     func testPerSpeakerFilesGrowAsValidWAVs() throws {
         let x = sine(440, rate: 8000, count: 8000, amplitude: 0.5)
-        let reader = try PCMStreamReader(wav: MemorySource(wavHeader(rate: 8000, channels: 1) + s16Bytes([x]), chunk: 4096))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 8000, settings: quick)
-        let a = try tempFile("s1.wav"), b = try tempFile("s2.wav")
-        let writers = [a.fd, b.fd].map { PCMStreamWriter(fd: $0, sampleRate: 8000, channels: 1, format: .s16le, wavHeader: true) }
-        _ = try runStreamingSeparation(reader: reader, separator: sep, output: .perSpeaker(writers))
-        let s1 = try AudioFile.read(a.path).samples, s2 = try AudioFile.read(b.path).samples
+        let reader = try PCMStreamReader(wav: MemorySource(s16WAVHeader(rate: 8000) + s16Bytes([x]), chunk: 4096))
+        let sep = try passThrough(inputRate: 8000)
+        let dir = try makeTempDir(self)
+        let paths = ["s1.wav", "s2.wav"].map { dir.appendingPathComponent($0).path }
+        let writers = try paths.map { try PCMStreamWriter(path: $0, sampleRate: 8000, channels: 1, format: .s16le, wavHeader: true) }
+        _ = try runStreamingSeparation(reader: reader, stream: sep, output: .perSpeaker(writers))
+        let s1 = try AudioFile.read(paths[0]).samples, s2 = try AudioFile.read(paths[1]).samples
         XCTAssertEqual(s1.count, 8000)
-        XCTAssertLessThanOrEqual(maxAbsDiff(s1, x), 2.0 / 32767)
-        XCTAssertLessThanOrEqual(maxAbsDiff(s2, x.map { -$0 }), 2.0 / 32767)
+        XCTAssertLessThanOrEqual(maxAbsError(s1, x), 2.0 / 32767)
+        XCTAssertLessThanOrEqual(maxAbsError(s2, x.map { -$0 }), 2.0 / 32767)
+        // A file that cannot be created is an error naming it.
+        XCTAssertThrowsError(try PCMStreamWriter(path: dir.appendingPathComponent("no/such.wav").path, sampleRate: 8000,
+                                                 channels: 1, format: .s16le, wavHeader: true)) {
+            XCTAssertTrue("\($0)".contains("no/such.wav: cannot create: No such file"), "\($0)")
+        }
     }
 
     func testQueueIsBoundedWhenInputOutrunsSeparation() throws {
-        final class Slow: WindowSeparator {
-            var speakers: Int { 1 }
-            func separate(_ w: [Float]) -> [[Float]] { usleep(3000); return [w] }
-        }
         let x = [Float](repeating: 0.1, count: 8000 * 8)
         let reader = try PCMStreamReader(raw: MemorySource(s16Bytes([x])), format: PCMStreamFormat(sampleRate: 8000, channels: 1, encoding: .s16))
-        let sep = try StreamingSeparator(separator: Slow(), modelRate: 8000, inputRate: 8000,
-                                         settings: StreamingSettings(blockSeconds: 0.02, windowSeconds: 0.1, lookAheadSeconds: 0))
+        let sep = try SeparationStream(separator: SlowSeparator(microseconds: 3000), inputRate: 8000,
+                                       plan: .live(block: 0.02, window: 0.1, lookahead: 0))
         let (fd, _) = try tempFile("out.raw")
-        let report = try runStreamingSeparation(reader: reader, separator: sep,
+        let report = try runStreamingSeparation(reader: reader, stream: sep,
                                                 output: .interleaved(PCMStreamWriter(fd: fd, sampleRate: 8000, channels: 1, format: .s16le, wavHeader: false)),
                                                 readFrames: 256, maxQueuedSeconds: 0.25)
         XCTAssertEqual(report.framesIn, x.count)
@@ -118,10 +102,10 @@ final class StreamingPipelineTests: XCTestCase {
             }
         }
         let reader = try PCMStreamReader(raw: Failing(), format: PCMStreamFormat(sampleRate: 8000, channels: 1, encoding: .s16))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 8000, settings: quick)
+        let sep = try passThrough(inputRate: 8000)
         let (fd, path) = try tempFile("out.raw")
         XCTAssertThrowsError(try runStreamingSeparation(
-            reader: reader, separator: sep,
+            reader: reader, stream: sep,
             output: .interleaved(PCMStreamWriter(fd: fd, sampleRate: 8000, channels: 2, format: .s16le, wavHeader: false)))) {
             XCTAssertEqual($0 as? PCMStreamError, .io("read failed: device gone"))
         }
@@ -138,9 +122,9 @@ final class StreamingPipelineTests: XCTestCase {
         defer { signal(SIGPIPE, old); close(fds[1]) }
         let reader = try PCMStreamReader(raw: MemorySource(s16Bytes([[Float](repeating: 0.1, count: 4000)])),
                                          format: PCMStreamFormat(sampleRate: 8000, channels: 1, encoding: .s16))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 8000, settings: quick)
+        let sep = try passThrough(inputRate: 8000)
         XCTAssertThrowsError(try runStreamingSeparation(
-            reader: reader, separator: sep,
+            reader: reader, stream: sep,
             output: .interleaved(PCMStreamWriter(fd: fds[1], sampleRate: 8000, channels: 2, format: .s16le, wavHeader: true)))) {
             XCTAssertEqual($0 as? PCMStreamError, .brokenPipe)
         }
@@ -148,13 +132,13 @@ final class StreamingPipelineTests: XCTestCase {
 
     func testChannelOutOfRangeAndRateMismatchAreErrors() throws {
         let reader = try PCMStreamReader(raw: MemorySource([]), format: PCMStreamFormat(sampleRate: 8000, channels: 2, encoding: .s16))
-        let sep = try StreamingSeparator(separator: PassThrough(), modelRate: 8000, inputRate: 16000, settings: quick)
+        let sep = try passThrough(inputRate: 16000)
         let (fd, _) = try tempFile("x")
         let out = StreamingOutput.interleaved(PCMStreamWriter(fd: fd, sampleRate: 8000, channels: 2, format: .s16le, wavHeader: false))
-        XCTAssertThrowsError(try runStreamingSeparation(reader: reader, separator: sep, output: out, channel: 2)) {
+        XCTAssertThrowsError(try runStreamingSeparation(reader: reader, stream: sep, output: out, channel: .channel(2))) {
             XCTAssertTrue("\($0)".contains("channel 2"), "\($0)")
         }
-        XCTAssertThrowsError(try runStreamingSeparation(reader: reader, separator: sep, output: out)) {
+        XCTAssertThrowsError(try runStreamingSeparation(reader: reader, stream: sep, output: out)) {
             XCTAssertTrue("\($0)".contains("16000 Hz"), "\($0)")
         }
     }

@@ -2,38 +2,42 @@ import Foundation
 import XCTest
 @testable import MambaSep
 
-/// A separator that "knows" the true sources: it finds where the window lies in the mixture and
-/// returns the matching source slices in a random order (a new order every window).
-final class ShufflingOracleSeparator: WindowSeparator {
-    let sources: [[Float]]
-    /// The mixture to feed: the sum of the sources plus a faint unique dither (so every window
-    /// position can be recognised even where all sources are silent).
-    let mix: [Float]
-    private var offsets: [[UInt32]: Int] = [:]
-    private var rng: EngineRNG
-    private(set) var calls: [(offset: Int, length: Int)] = []
-    var speakers: Int { sources.count }
-
-    init(sources: [[Float]], seed: UInt64) {
-        self.sources = sources
-        rng = EngineRNG(seed: seed)
-        var dither = EngineRNG(seed: seed &+ 1000)
-        mix = (0..<sources[0].count).map { i in sources.reduce(0) { $0 + $1[i] } + Float.random(in: -1e-4..<1e-4, using: &dither) }
-        for i in 0..<max(0, mix.count - 3) where offsets[key(mix, i)] == nil { offsets[key(mix, i)] = i }
-    }
-
-    private func key(_ x: [Float], _ i: Int) -> [UInt32] { (0..<4).map { x[i + $0].bitPattern } }
-
-    func separate(_ window: [Float]) -> [[Float]] {
-        let off = window.count < 4 ? 0 : offsets[key(window, 0)]!
-        calls.append((off, window.count))
-        let parts = sources.map { Array($0[off..<(off + window.count)]) }
-        return parts.shuffled(using: &rng)
-    }
-}
-
-/// Windowing, alignment, cross-fade and exact lengths.
+/// Window plans, and the one windower under both: windows, alignment, cross-fade, exact lengths.
 final class WindowerTests: XCTestCase {
+    // MARK: Plans
+
+    func testPlansInSamples() throws {
+        // Offline windows are the look-back-0 case: B = W − O, A = O, the last window reaching W/2.
+        XCTAssertEqual(try WindowPlan.offline(window: 2, overlap: 0.5).sizes(at: 8000),
+                       WindowSizes(block: 12000, lookBack: 0, lookAhead: 4000, lastWindowReach: 8000))
+        XCTAssertEqual(try WindowPlan.standardOffline.sizes(at: 8000).window, 128_000)
+        // Live windows are centred on their block and the last one reaches back a whole window.
+        let live = try WindowPlan.standardLive.sizes(at: 8000)
+        XCTAssertEqual(live, WindowSizes(block: 6400, lookBack: 6000, lookAhead: 400, lastWindowReach: 12800))
+        XCTAssertEqual(live.crossFade, 400)
+        XCTAssertEqual(WindowPlan.standardLive.lookBackSeconds, 0.75, accuracy: 1e-12)
+        XCTAssertEqual(WindowPlan.standardLive.algorithmicLatencySeconds, 0.85, accuracy: 1e-12)
+        XCTAssertTrue(WindowPlan.standardLive.lowLatencyResampling)
+        XCTAssertFalse(WindowPlan.standardOffline.lowLatencyResampling)
+    }
+
+    func testBadPlansAreClearErrors() {
+        func message(_ p: WindowPlan) -> String? {
+            do { _ = try p.sizes(at: 8000); return nil } catch { return "\(error)" }
+        }
+        XCTAssertNotNil(message(.offline(window: 1, overlap: 1)))
+        XCTAssertNotNil(message(.offline(window: 0, overlap: 0)))
+        XCTAssertNotNil(message(.offline(window: .nan, overlap: 0)))
+        XCTAssertNotNil(message(.offline(window: 2, overlap: -1)))
+        XCTAssertTrue(message(.live(block: 0.001, window: 1, lookahead: 0))?.contains("at least 0.01 s") ?? false)
+        XCTAssertTrue(message(.live(block: 0.5, window: 0.6, lookahead: 0.25))?.contains("shorter than block") ?? false)
+        XCTAssertTrue(message(.live(block: 0.5, window: 1, lookahead: -1))?.contains("negative") ?? false)
+        XCTAssertTrue(message(.live(block: .nan, window: 1, lookahead: 0))?.contains("finite") ?? false)
+        XCTAssertNil(message(.live(block: 0.5, window: 0.5, lookahead: 0)))
+    }
+
+    // MARK: Building blocks
+
     func testInputHistoryKeepsPositionsAndBoundsMemory() {
         var h = InputHistory()
         var pushed: [Float] = []
@@ -58,9 +62,19 @@ final class WindowerTests: XCTestCase {
         for k in 0..<8 { XCTAssertEqual(r[k] + r[7 - k], 1, accuracy: 1e-6) }   // symmetric cross-fade
     }
 
+    func testPermutationSearch() {
+        let a: [Float] = [1, 0, 1, 0], b: [Float] = [0, 1, 0, 1], z: [Float] = [0, 0, 0, 0]
+        XCTAssertEqual(bestPermutation(previous: [a, b], next: [b, a]), [1, 0])
+        XCTAssertEqual(bestPermutation(previous: [a, b], next: [a, b]), [0, 1])
+        XCTAssertEqual(bestPermutation(previous: [z, z], next: [a, b]), [0, 1])      // tie: identity
+        XCTAssertEqual(bestPermutation(previous: [a, b, z], next: [z, a, b]), [1, 2, 0])
+    }
+
+    // MARK: Windows
+
     /// Sources with pauses that never coincide, plus noise so every window is distinguishable.
     private func sources(count c: Int, length n: Int, rate: Int, seed: UInt64) -> [[Float]] {
-        var rng = EngineRNG(seed: seed)
+        var rng = SeededRandom(seed: seed)
         return (0..<c).map { s in
             let f = 150.0 * Double(s + 1) + 37
             let on = Double(rate) * (1.3 + 0.4 * Double(s))      // speaking period
@@ -73,101 +87,93 @@ final class WindowerTests: XCTestCase {
         }
     }
 
-    /// Runs `windower` over `input` in blocks of `block` samples.
-    private func run(_ w: Windower, _ input: [Float], block: Int) -> [[Float]] {
-        var out = [[Float]](repeating: [], count: w.separator.speakers)
-        var i = 0
-        while i < input.count {
-            let part = w.push(Array(input[i..<min(i + block, input.count)]))
-            for c in 0..<out.count { out[c] += part[c] }
-            i += block
-        }
-        let last = w.finish()
-        for c in 0..<out.count { out[c] += last[c] }
-        return out
-    }
-
     func testAlignmentKeepsSpeakersConsistentOverManyWindows() {
+        let plans = [WindowSizes(block: 20000, lookBack: 0, lookAhead: 4000, lastWindowReach: 12000),   // offline 3 s / 0.5 s
+                     WindowSizes(block: 6400, lookBack: 6000, lookAhead: 400)]                          // live default
         for c in [2, 3] {
-            let rate = 8000, n = 8000 * 30 + 1234
-            let src = sources(count: c, length: n, rate: rate, seed: UInt64(c))
-            let oracle = ShufflingOracleSeparator(sources: src, seed: 99)
-            let w = Windower(separator: oracle, window: 8000 * 3, overlap: 4000)
-            let out = run(w, oracle.mix, block: 5000)
-            XCTAssertGreaterThan(w.windowsProcessed, 10)
-            XCTAssertEqual(out.map(\.count), [Int](repeating: n, count: c))
-            // The global order may be any permutation, but it must be the same everywhere.
-            let perm = bestPermutation(previous: src, next: out)
-            for s in 0..<c {
-                XCTAssertLessThan(maxAbsError(out[perm[s]], src[s]), 1e-5, "speakers \(c): source \(s) not recovered")
+            for sizes in plans {
+                let n = 8000 * 30 + 1234
+                let src = sources(count: c, length: n, rate: 8000, seed: UInt64(c))
+                let oracle = ShufflingOracleSeparator(sources: src, seed: 99)
+                let w = Windower(separator: oracle, sizes: sizes)
+                let out = w.run(oracle.mix, sizes: [5000])
+                XCTAssertGreaterThan(w.windowsProcessed, 10)
+                XCTAssertEqual(out.map(\.count), [Int](repeating: n, count: c))
+                // The global order may be any permutation, but it must be the same everywhere.
+                let perm = bestPermutation(previous: src, next: out)
+                for s in 0..<c {
+                    XCTAssertLessThan(maxAbsError(out[perm[s]], src[s]), 1e-5, "speakers \(c), \(sizes): source \(s) not recovered")
+                }
             }
         }
     }
 
     func testShortInputIsOneWindowEqualToSingleSeparation() throws {
         let model = try DPMamba(file: try SafeTensorsFile(data: randomModelBuilder(tinyConfig(), seed: 5).build()))
-        var rng = EngineRNG(seed: 6)
+        var rng = SeededRandom(seed: 6)
         let x = rng.floats(3001, -0.5, 0.5)
         let direct = model.separate(x)
-        let w = Windower(separator: Separator(model: model), window: 4000, overlap: 500)
-        let out = run(w, x, block: 700)
-        XCTAssertEqual(w.windowsProcessed, 1)
-        XCTAssertEqual(out, direct)
-        // The same through the full stream (same rate: no resampling).
-        let stream = try SeparationStream(separator: Separator(model: model), modelRate: 8000, inputRate: 8000,
-                                          settings: WindowSettings(windowSeconds: 0.5, overlapSeconds: 0.1))
-        var got = [[Float]](repeating: [], count: 2)
-        for part in [try stream.push(Array(x[0..<1000])), try stream.push(Array(x[1000...])), try stream.finish()] {
-            for c in 0..<2 { got[c] += part[c] }
+        for plan in [WindowPlan.offline(window: 0.5, overlap: 0.0625), .live(block: 0.3, window: 0.5, lookahead: 0.1)] {
+            let w = Windower(separator: Separator(model: model), sizes: try plan.sizes(at: 8000))
+            XCTAssertEqual(w.run(x, sizes: [700]), direct, "\(plan)")
+            XCTAssertEqual(w.windowsProcessed, 1)
         }
-        XCTAssertEqual(got, direct)
     }
 
     func testEveryLengthComesOutExactAndWindowsCoverTheInput() {
+        // Offline W = 1000, O = 250; the last window ends at the input's end and spans at least W/2.
         for n in [1, 499, 500, 501, 999, 1000, 1001, 1500, 2750, 4321] {
             let src = sources(count: 2, length: n + 4, rate: 8000, seed: UInt64(n))
-            let trimmed = src.map { Array($0.prefix(n + 3)) }
-            let oracle = ShufflingOracleSeparator(sources: trimmed, seed: 1)
-            let w = Windower(separator: oracle, window: 1000, overlap: 250)
-            let out = run(w, Array(oracle.mix.prefix(n)), block: 333)
+            let oracle = ShufflingOracleSeparator(sources: src.map { Array($0.prefix(n + 3)) }, seed: 1)
+            let w = Windower(separator: oracle, sizes: WindowSizes(block: 750, lookBack: 0, lookAhead: 250, lastWindowReach: 500))
+            let out = w.run(Array(oracle.mix.prefix(n)), sizes: [333])
             XCTAssertEqual(out.map(\.count), [n, n], "n = \(n)")
-            // The last window ends at the input's end and spans at least half a window.
             XCTAssertEqual(oracle.calls.last.map { $0.offset + $0.length }, n)
             if n > 1000 { XCTAssertGreaterThanOrEqual(oracle.calls.last?.length ?? 0, 500) }
             XCTAssertTrue(oracle.calls.allSatisfy { $0.length <= 1000 })
         }
     }
 
-    func testCrossFadeBlendsDisagreeingWindows() {
-        // A separator whose output is a constant equal to the window index: the overlap must ramp
-        // smoothly from one value to the next, monotonically.
-        final class Counter: WindowSeparator {
-            var k: Float = 0
-            var speakers: Int { 1 }
-            func separate(_ w: [Float]) -> [[Float]] { k += 1; return [[Float](repeating: k, count: w.count)] }
+    func testPassThroughIsTransparentForEveryPlanShape() {
+        // Overlaps beyond half the window included: the cross-fade is min(A, B), so no sample is
+        // emitted twice or skipped.
+        var rng = SeededRandom(seed: 2)
+        let x = rng.floats(9001, -0.5, 0.5)
+        for sizes in [WindowSizes(block: 300, lookBack: 0, lookAhead: 700, lastWindowReach: 500),
+                      WindowSizes(block: 1000, lookBack: 0, lookAhead: 0, lastWindowReach: 500),
+                      WindowSizes(block: 1, lookBack: 5, lookAhead: 3),
+                      WindowSizes(block: 800, lookBack: 1600, lookAhead: 400)] {
+            let out = Windower(separator: PassThroughSeparator(), sizes: sizes).run(x, sizes: [1, 977, 64])
+            XCTAssertLessThan(maxAbsError(out[0], x), 1e-6, "\(sizes)")
+            XCTAssertLessThan(maxAbsError(out[1], x.map { -$0 }), 1e-6, "\(sizes)")
         }
-        let w = Windower(separator: Counter(), window: 100, overlap: 20)
-        let out = run(w, [Float](repeating: 0.1, count: 260), block: 1000)[0]
+    }
+
+    func testWindowsAreCentredOnTheirBlocksAndWaitAtMostBlockPlusLookAhead() {
+        let p = PassThroughSeparator()
+        let w = Windower(separator: p, sizes: WindowSizes(block: 800, lookBack: 1600, lookAhead: 400))
+        var emittedAt: [Int] = []      // input count when each output sample left
+        var pushed = 0
+        for _ in 0..<1000 {
+            let out = w.push([Float](repeating: 0.1, count: 8))
+            pushed += 8
+            emittedAt += [Int](repeating: pushed, count: out[0].count)
+        }
+        // Windows: growing while the past is short, then full W = 2800; emitted only when complete.
+        XCTAssertEqual(Array(p.lengths.prefix(4)), [1200, 2000, 2800, 2800])
+        // Sample j is recorded at input count j; no sample waits more than B + A.
+        XCTAssertEqual(emittedAt.enumerated().map { j, t in t - j }.max(), 1200)
+    }
+
+    func testCrossFadeBlendsDisagreeingWindows() {
+        // The output is a constant equal to the window index: the overlap must ramp smoothly from
+        // one value to the next, monotonically.
+        let w = Windower(separator: CountingSeparator(), sizes: WindowSizes(block: 80, lookBack: 0, lookAhead: 20, lastWindowReach: 50))
+        let out = w.run([Float](repeating: 0.1, count: 260), sizes: [1000])[0]
         XCTAssertEqual(out.count, 260)
         XCTAssertEqual(out[0], 1)
         for i in 1..<out.count { XCTAssertGreaterThanOrEqual(out[i], out[i - 1]) }
         XCTAssertEqual(out[79], 1, accuracy: 0.01)
         XCTAssertEqual(out[100], 2, accuracy: 0.01)
-    }
-
-    func testPermutationSearch() {
-        let a: [Float] = [1, 0, 1, 0], b: [Float] = [0, 1, 0, 1], z: [Float] = [0, 0, 0, 0]
-        XCTAssertEqual(bestPermutation(previous: [a, b], next: [b, a]), [1, 0])
-        XCTAssertEqual(bestPermutation(previous: [a, b], next: [a, b]), [0, 1])
-        XCTAssertEqual(bestPermutation(previous: [z, z], next: [a, b]), [0, 1])      // tie: identity
-        XCTAssertEqual(bestPermutation(previous: [a, b, z], next: [z, a, b]), [1, 2, 0])
-    }
-
-    func testWindowSettingsValidation() {
-        XCTAssertThrowsError(try WindowSettings(windowSeconds: 1, overlapSeconds: 1).samples(at: 8000))
-        XCTAssertThrowsError(try WindowSettings(windowSeconds: 0, overlapSeconds: 0).samples(at: 8000))
-        XCTAssertThrowsError(try WindowSettings(windowSeconds: .nan, overlapSeconds: 0).samples(at: 8000))
-        XCTAssertThrowsError(try WindowSettings(windowSeconds: 2, overlapSeconds: -1).samples(at: 8000))
-        XCTAssertEqual(try WindowSettings(windowSeconds: 2, overlapSeconds: 0.5).samples(at: 8000).window, 16000)
     }
 }

@@ -5,7 +5,7 @@ import XCTest
 /// Fast kernels (GEMM, norms, convolutions) against plain-loop references.
 final class KernelTests: XCTestCase {
     func testLinearMatchesReferenceWithAndWithoutBias() {
-        var rng = EngineRNG(seed: 11)
+        var rng = SeededRandom(seed: 11)
         for (rows, i, o) in [(1, 1, 1), (5, 7, 3), (33, 16, 40), (0, 4, 4)] {
             let x = rng.floats(rows * i), w = rng.floats(o * i), b = rng.floats(o)
             for bias in [false, true] {
@@ -24,7 +24,7 @@ final class KernelTests: XCTestCase {
     }
 
     func testRMSNormAndGroupNormMatchReferences() {
-        var rng = EngineRNG(seed: 12)
+        var rng = SeededRandom(seed: 12)
         for (rows, n) in [(3, 16), (5, 13), (1, 1), (40, 128)] {
             let x = rng.floats(rows * n, -3, 5), w = rng.floats(n), b = rng.floats(n)
             var y = x, g = x
@@ -51,7 +51,7 @@ final class KernelTests: XCTestCase {
     }
 
     func testStridedConvAndTransposedConvMatchDirectLoops() {
-        var rng = EngineRNG(seed: 13)
+        var rng = SeededRandom(seed: 13)
         let n = 12, k = 16, st = 8, frames = 9
         let samples = (frames - 1) * st + k
         let x = rng.floats(samples), wv = rng.floats(n * k)
@@ -83,7 +83,7 @@ final class KernelTests: XCTestCase {
     }
 
     func testDepthwiseConvCausalAndAntiCausal() {
-        var rng = EngineRNG(seed: 14)
+        var rng = SeededRandom(seed: 14)
         let e = 20, w = 4, len = 11, ldx = 2 * e
         let x = rng.floats(len * ldx), wv = rng.floats(e * w), bias = rng.floats(e)
         var wT = [Float](repeating: 0, count: w * e)

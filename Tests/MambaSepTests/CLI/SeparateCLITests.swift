@@ -4,9 +4,8 @@ import XCTest
 
 /// `mambasep separate` and `mambasep info` through the built binary, with a tiny random model.
 final class SeparateCLITests: XCTestCase {
-    typealias Result = CLIResult
 
-    private func run(_ args: [String]) throws -> Result {
+    private func run(_ args: [String]) throws -> CLIResult {
         try runMambasep(args)
     }
 
@@ -14,16 +13,13 @@ final class SeparateCLITests: XCTestCase {
     private var modelPath: String!
 
     override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("mambasep-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        dir = try makeTempDir(self)
         modelPath = dir.appendingPathComponent("tiny.safetensors").path
         try randomModelBuilder(tinyConfig(), seed: 3).build().write(to: URL(fileURLWithPath: modelPath))
     }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
     private func mixture(_ name: String, rate: Int, count: Int) throws -> String {
-        var rng = EngineRNG(seed: UInt64(count))
+        var rng = SeededRandom(seed: UInt64(count))
         let path = dir.appendingPathComponent(name).path
         try writeAudio(rng.floats(count, -0.4, 0.4), to: path, sampleRate: rate, format: .wav16)
         return path
@@ -67,12 +63,6 @@ final class SeparateCLITests: XCTestCase {
 
     func testErrorsAreClearAndComeBeforeAnyWork() throws {
         let a = try mixture("a.wav", rate: 8000, count: 4000)
-        // No model named and none bundled (the test build ships none).
-        if ModelStore.bundledModels().isEmpty {
-            let r = try run(["separate", a, "-o", dir.path])
-            XCTAssertEqual(r.status, 1)
-            XCTAssertTrue(r.stderr.contains("no model is bundled"), r.stderr)
-        }
         // Truncated model file.
         let data = try Data(contentsOf: URL(fileURLWithPath: modelPath))
         let cut = dir.appendingPathComponent("cut.safetensors").path
@@ -102,9 +92,14 @@ final class SeparateCLITests: XCTestCase {
         r = try run(["separate", a, dup, "-o", out, "--model", modelPath])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("would both write"), r.stderr)
+        // Standard input is the stream command's.
+        r = try run(["separate", "-", "--model", modelPath])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: <stdin>: standard input is not a file; use `mambasep stream`"), r.stderr)
         // Bad window settings are usage errors.
         r = try run(["separate", a, "--model", modelPath, "--window", "1", "--overlap", "2"])
-        XCTAssertNotEqual(r.status, 0)
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("longer than the overlap"), r.stderr)
     }
 
     func testInfoDescribesTheModel() throws {

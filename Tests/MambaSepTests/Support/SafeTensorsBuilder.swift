@@ -1,43 +1,9 @@
-// Helpers shared by the engine's tests: seeded random numbers, error measures, and a writer
-// for in-memory safetensors files.
+// In-memory safetensors files for tests: a builder, tiny configs and random weights in the
+// exporter's naming.
 
 import Foundation
 import XCTest
 @testable import MambaSep
-
-/// The engine tests' name for the shared seeded generator (`SeededRandom`, AudioTestSupport.swift).
-typealias EngineRNG = SeededRandom
-
-extension SeededRandom {
-    /// Uniform floats in [lo, hi).
-    mutating func floats(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
-        (0..<n).map { _ in Float.random(in: lo..<hi, using: &self) }
-    }
-}
-
-/// ‖a − b‖ / ‖b‖ (0 when both are zero).
-func relativeL2Error(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count, "length mismatch \(a.count) vs \(b.count)")
-    var num = 0.0, den = 0.0
-    for i in 0..<a.count {
-        let d = Double(a[i]) - Double(b[i])
-        num += d * d
-        den += Double(b[i]) * Double(b[i])
-    }
-    if den == 0 { return num == 0 ? 0 : .infinity }
-    return (num / den).squareRoot()
-}
-
-/// `count` elements of `v` from `start`.
-func slice(_ v: [Float], _ start: Int, _ count: Int) -> [Float] { Array(v[start..<(start + count)]) }
-
-/// max |a − b|.
-func maxAbsError(_ a: [Float], _ b: [Float]) -> Float {
-    precondition(a.count == b.count)
-    var m: Float = 0
-    for i in 0..<a.count { m = max(m, abs(a[i] - b[i])) }
-    return m
-}
 
 /// Builds safetensors bytes; `raw` entries allow deliberately malformed headers in tests.
 struct SafeTensorsBuilder {
@@ -148,7 +114,7 @@ func expectedShapes(_ c: ModelConfig) -> [(String, [Int])] {
 
 /// A builder holding random weights for `config` (A_log, log_dt etc. in sensible ranges).
 func randomModelBuilder(_ config: ModelConfig, seed: UInt64 = 1) -> SafeTensorsBuilder {
-    var rng = EngineRNG(seed: seed)
+    var rng = SeededRandom(seed: seed)
     var b = SafeTensorsBuilder()
     b.metadata = ["config": configJSON(config), "name": "test-random"]
     for (name, shape) in expectedShapes(config) {

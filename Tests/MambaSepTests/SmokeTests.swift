@@ -1,3 +1,0 @@
-import XCTest
-@testable import MambaSep
-final class SmokeTests: XCTestCase { func testVersion() { XCTAssertFalse(MambaSepInfo.version.isEmpty) } }

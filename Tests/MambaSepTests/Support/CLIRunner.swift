@@ -1,0 +1,72 @@
+// Running the built `mambasep` binary as a user would.
+
+import Foundation
+import XCTest
+
+/// What one run of the built `mambasep` binary printed, and how it exited.
+struct CLIResult {
+    let status: Int32
+    /// Standard output as bytes (`stdout` decodes it).
+    let output: [UInt8]
+    let stderr: String
+    var stdout: String { String(decoding: output, as: UTF8.self) }
+}
+
+/// The built binary is missing (the test fails: `swift test` builds it).
+struct BinaryNotBuilt: Error, CustomStringConvertible {
+    let path: String
+    var description: String { "mambasep binary not built at \(path)" }
+}
+
+/// Runs the built `mambasep` binary with `args`, `input` on stdin (none: stdin is empty).
+///
+/// stdout is read to its end, or only `stdoutLimit` bytes and then closed (the SIGPIPE case);
+/// with `stdoutFile` the child writes there instead. stdin is fed and stderr drained on other
+/// threads, so a child that fills one pipe while we wait on another cannot deadlock the test.
+func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil,
+                 stdoutLimit: Int? = nil, stdoutFile: FileHandle? = nil) throws -> CLIResult {
+    let exe = Fixtures.productsDirectory.appendingPathComponent("mambasep")
+    guard FileManager.default.isExecutableFile(atPath: exe.path) else { throw BinaryNotBuilt(path: exe.path) }
+    signal(SIGPIPE, SIG_IGN)   // feeding a child that exits early must not kill the test runner
+    let p = Process()
+    p.executableURL = exe
+    p.arguments = args
+    if let directory { p.currentDirectoryURL = directory }
+    let inPipe = Pipe(), out = Pipe(), err = Pipe()
+    p.standardInput = inPipe
+    p.standardOutput = stdoutFile ?? out
+    p.standardError = err
+    try p.run()
+    // Feed stdin with plain write(2): EPIPE when the child quits is not fatal.
+    let wfd = inPipe.fileHandleForWriting.fileDescriptor
+    let feeder = Thread {
+        var off = 0
+        while off < input.count {
+            let n = input.withUnsafeBytes { write(wfd, $0.baseAddress! + off, min(4096, input.count - off)) }
+            if n <= 0 { break }
+            off += n
+        }
+        try? inPipe.fileHandleForWriting.close()
+    }
+    feeder.start()
+    final class Box: @unchecked Sendable { var data = Data() }
+    let e = Box()
+    let drained = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        e.data = err.fileHandleForReading.readDataToEndOfFile()
+        drained.signal()
+    }
+    var stdout: [UInt8] = []
+    if stdoutFile != nil { try out.fileHandleForWriting.close() }   // reads below see EOF at once
+    let rfd = out.fileHandleForReading.fileDescriptor
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while stdoutLimit.map({ stdout.count < $0 }) ?? true {
+        let n = buf.withUnsafeMutableBytes { read(rfd, $0.baseAddress!, $0.count) }
+        if n <= 0 { break }
+        stdout += buf[0..<n]
+    }
+    if stdoutLimit != nil { try out.fileHandleForReading.close() }
+    drained.wait()
+    p.waitUntilExit()
+    return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: e.data, as: UTF8.self))
+}
