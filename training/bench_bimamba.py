@@ -35,8 +35,8 @@ from mambasep_ref.mamba import BiMamba  # noqa: E402
 # (name, B', L') of DPMamba-XS at batch 16, 4 s at 8 kHz: 33 chunks of K = 250 frames.
 SHAPES = [("intra", 16 * 33, 250), ("inter", 16 * 250, 33)]
 # TileConfig settings tried by --sweep (T applies to both paths here: T_short = T).
-SWEEP = [dict(T=8, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=8, block_e=64, num_warps=1, bwd_num_warps=1),
-         dict(T=16, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=4, block_e=64, num_warps=1, bwd_num_warps=1)]
+SWEEP = [dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=8, block_e=32, num_warps=1, bwd_num_warps=1),
+         dict(T=4, block_e=64, num_warps=1, bwd_num_warps=1), dict(T=2, block_e=32, num_warps=1, bwd_num_warps=1)]
 
 
 def cuda_ms(fn, reps: int, warmup: int = 2) -> float:

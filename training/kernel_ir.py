@@ -104,15 +104,14 @@ def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
     return out
 
 
-def offline(T: int, block_e: int, num_warps: int, unroll_m: int, which: str = "fb") -> dict:
+def offline(T: int, block_e: int, num_warps: int, which: str = "fb") -> dict:
     M = 16
-    out = {"T": T, "block_e": block_e, "num_warps": num_warps, "unroll_m": unroll_m}
+    out = {"T": T, "block_e": block_e, "num_warps": num_warps}
     if "f" in which:
-        out["fwd"] = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True,
-                                                              "UNROLL_M": unroll_m}, num_warps)
+        out["fwd"] = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True},
+                                     num_warps)
     if "b" in which:
-        out["bwd"] = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M,
-                                                              "UNROLL_M": unroll_m}, num_warps)
+        out["bwd"] = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M}, num_warps)
     return out
 
 
@@ -136,7 +135,7 @@ def on_gpu(out: Path) -> dict:
     D, bias = torch.ones(2, E, device="cuda"), torch.full((2, E), -3.0, device="cuda")
     dy = rnd(Bsz, L, E)
     report = {}
-    for T in (16, 8, 32):
+    for T in (16, 8, 4):
         cfg = bt.TileConfig(T=T, T_short=T, block_e=32)
         t = time.time()
         _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)
@@ -165,11 +164,10 @@ def main(argv=None) -> int:
     ap.add_argument("--T", type=int, default=8)
     ap.add_argument("--block-e", type=int, default=32)
     ap.add_argument("--num-warps", type=int, default=1)
-    ap.add_argument("--unroll-m", type=int, default=16, help="unroll factor of the loop over states")
     ap.add_argument("--kernels", default="fb", help="f: forward, b: backward")
     args = ap.parse_args(argv)
     if args.offline:
-        print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.unroll_m, args.kernels), indent=1))
+        print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.kernels), indent=1))
         return 0
     on_gpu(Path(os.environ.get("OUT", "/tmp")))
     return 0

@@ -5,7 +5,7 @@ Glossary of dimension letters (docs/MODEL.md's, as in scan_triton.py):
   L  time steps of one scan
   E  channels, Mamba's inner width (expand · N)
   M  state size per channel (Mamba's d_state)
-  T  time steps of one tile (a power of two; the unit of the chunked scan and its checkpoints)
+  T  time steps of one window (a power of two; unrolled, and the spacing of the checkpoints)
   d  direction: 0 scans t = 0..L-1, 1 scans t = L-1..0 (the "backward" direction of BiMamba)
 
 What it computes, per direction d, sequence b, channel e, state m (inputs stacked over d):
@@ -26,25 +26,26 @@ be contiguous) in float32, float16 or bfloat16; every sum is accumulated in floa
 
 Kernels. One program per (sequence, block of BLOCK_E channels) runs both directions one after
 the other (direction 0's y is parked in `out`, in out's dtype, until direction 1 adds its own).
-Time goes in tiles of T steps: a tile's decays a = exp(delta·A) and inputs delta·Bm·u form a
-[T, M, BLOCK_E] block, and the recurrence over the tile is one `tl.associative_scan` of the
-affine maps h ↦ a·h + b, with the state carried in from the previous tile. The forward kernel,
-when gradients will be needed, also writes the state entering each tile (the checkpoints,
-float32 `[2, B, n_eblk, n_tiles, M', E']`: 4 · 2 · M / T bytes per element of u).
+The state [M, BLOCK_E] stays in registers and the program steps through time sequentially, in
+windows of T steps whose loop is unrolled (the loads of a window's steps do not wait for the
+recurrence). The forward kernel, when gradients will be needed, also writes the state entering
+each window (the checkpoints, float32 `[2, B, n_eblk, n_windows, M', E']`: 4 · 2 · M / T bytes
+per element of u).
 
-The backward kernel walks the tiles from last to first (in each direction's own scan order k):
-  - h_{k−1} for the tile by a second associative scan whose inputs are loaded one row earlier
-    (row 0 is the checkpoint), and h_k = a_k·h_{k−1} + delta_k·Bm_k·u_k;
-  - g_k = ∂loss/∂h_k by a reverse associative scan of g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, with
-    a_{k+1} loaded one row later and g carried in from the tile after;
-  - then, with dy = dout·SiLU(z)/2 and q = g·a·h_{k−1}:
+The backward kernel walks the windows from last to first (in each direction's own scan order k):
+  - the window's states h_k are recomputed from its checkpoint into registers (a tuple of T
+    [M, BLOCK_E] tensors);
+  - then its steps are walked backwards with the adjoint g = ∂loss/∂h carried in registers:
+    g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, and with dy = dout·SiLU(z)/2 and q = g·a·h_{k−1}:
         du      = Σ_m g·Bm·delta + D·dy          dBm = Σ_e g·delta·u      dCm = Σ_e dy·h
         ddelta  = Σ_m q·A + u·Σ_m g·Bm           ddt = ddelta · sigmoid(dt + dt_bias)
         dA      = Σ_{b,t} q·delta                dD  = Σ_{b,t} dy·u       ddt_bias = Σ_{b,t} ddt
         dz      = dout · (y_0 + y_1)/2 · SiLU'(z)   (y recomputed from h; direction 0's parked in dz)
-No per-step state is stored. Sums over E (dBm, dCm) are per-block partials and sums over B
+No per-step state goes to memory. Sums over E (dBm, dCm) are per-block partials and sums over B
 (dA, dD, ddt_bias) per-program partials (BPG sequences per program), finished with a torch
-`sum`: deterministic, no atomics.
+`sum`: deterministic, no atomics. A_log reaches the kernels transposed ([2, M, E]), so that
+Triton lays a [M, BLOCK_E] tile out as 4 states × 4 channels in each thread (threadsPerWarp
+[4, 8]): both kinds of sum then cross only 2 or 3 lane levels (training/bench/NOTES.md).
 
 The ops are registered with `torch.library` (`mambasep::bimamba_scan_fwd` / `_bwd`, with fake
 implementations), so `torch.compile` keeps them as two opaque kernels and fuses the element-wise
@@ -53,7 +54,6 @@ work around them into its own graph.
 
 from __future__ import annotations
 
-import math
 import os
 
 import torch
@@ -69,8 +69,6 @@ __all__ = ["bimamba_scan", "bimamba_scan_ref", "interpreter_enabled", "TileConfi
 _INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Triton's `jit` reads TRITON_INTERPRET when a kernel is defined, i.e. when this module is imported.
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-_LOG2E = 1.4426950408889634
-_LN2 = 0.6931471805599453
 
 
 def interpreter_enabled() -> bool:
@@ -104,12 +102,6 @@ def bimamba_scan_ref(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A
 
 
 @triton.jit
-def _combine(a1, b1, a2, b2):
-    """Composition of the affine maps h ↦ a1·h + b1, then h ↦ a2·h + b2."""
-    return a1 * a2, a2 * b1 + b2
-
-
-@triton.jit
 def _softplus(v):
     """log(1 + e^v) = max(v, 0) + log1p(e^−|v|), with log1p(w) = log(1+w)·w/((1+w)−1) (exact
     to a few ulp where 1+w rounds, unlike log(1+w))."""
@@ -125,124 +117,90 @@ def _sigmoid(v):
 
 
 @triton.jit
-def _rows(ptr, t, s_l, ok, ecol, e_ok):
-    """Rows t of a [L, E] view (row stride s_l; ecol: channel offsets) as float32; 0 where masked."""
-    return tl.load(ptr + t[:, None] * s_l + ecol[None, :], mask=ok[:, None] & e_ok[None, :],
-                   other=0.0).to(tl.float32)
-
-
-@triton.jit
-def _col(ptr, t, s_l, ok, mi, M):
-    """Column mi of rows t of a [L, M] view ([T] float32, 0 where masked or mi ≥ M)."""
-    return tl.load(ptr + t * s_l + mi, mask=ok & (t * 0 + mi < M), other=0.0).to(tl.float32)
-
-
-@triton.jit
-def _decay2(Alog_p, e, e_ok, mi, M):
-    """A·log2(e) for state mi of channels e ([BE]; 0 on padding lanes, so their decay is 1)."""
-    a_log = tl.load(Alog_p + e * M + mi, mask=e_ok & (e * 0 + mi < M), other=float("-inf")).to(tl.float32)
-    return -tl.exp(a_log) * 1.4426950408889634
-
-
-@triton.jit
 def _time_of(k, L, d):
     """Time index of scan position k in direction d (direction 1 scans from the end)."""
     return k + d * (L - 1 - 2 * k)
 
 
 @triton.jit
-def _row_of(x, j, r: tl.constexpr):
-    """Row r of a [T, BE] tile as [BE] (a reduction over the thread's own registers)."""
-    return tl.sum(tl.where((j == r)[:, None], x, 0.0), axis=0)
+def _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m):
+    """u, delta [BE] and Bm, Cm [BM] of time t as float32 (0 where masked; delta 0 there too, so a
+    masked step leaves the state and the adjoint unchanged)."""
+    u = tl.load(u_p + t * s_ul, mask=ok_e, other=0.0).to(tl.float32)
+    v = tl.load(dt_p + t * s_dl, mask=ok_e, other=0.0).to(tl.float32) + bias
+    delta = tl.where(ok_e, _softplus(v), 0.0)
+    Bt = tl.load(B_p + t * s_Bl, mask=ok_m, other=0.0).to(tl.float32)
+    Ct = tl.load(C_p + t * s_Cl, mask=ok_m, other=0.0).to(tl.float32)
+    return u, v, delta, Bt, Ct
 
 
-@triton.jit(do_not_specialize=["s_e"])
+@triton.jit
 def _bimamba_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
-    BATCH, L, E, M, NT, NSLOT,
-    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl, s_e,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr, UNROLL_M: tl.constexpr,
+    BATCH, L, E, M, NT,
+    s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
 ):
-    """out [B, L, E] for one sequence and BLOCK_E channels.
-
-    The state of state index mi entering tile i is slot i (SAVE: all NT + 1 kept as the
-    checkpoints) or slot i mod 2 (no gradients) of ws, row mi; tiles hold [T, BE] tensors and the
-    M states are an unrolled loop, so every scan runs along the thread's own registers.
-    """
+    """out [B, L, E] for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in
+    registers and the program steps through time, T steps a window (unrolled). SAVE: the state
+    entering each window goes to ws (the backward's checkpoints)."""
     b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
     n_eblk = tl.num_programs(1)
     el = tl.arange(0, BLOCK_E)
     e = pid_e * BLOCK_E + el  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
-    ecol = tl.max_contiguous(e * s_e, [2])  # [BE] channel offsets (s_e = 1; see _CHANNEL_STRIDE)
-    j = tl.arange(0, T)  # [T] row of a tile
-    o_p = out_ptr + b * L * E
+    m_ok = m < M
+    slot = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE] offsets inside one state slot
+    o_p = out_ptr + b * L * E + e
+    z_p = z_ptr + b * s_zb + e
     for d in range(2):  # a loop, not unrolled: one copy of the body (compile time)
-        Dv = tl.load(D_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        bias = tl.load(bias_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        u_p = u_ptr + d * s_ud + b * s_ub
-        dt_p = dt_ptr + d * s_dd + b * s_db
-        B_p = B_ptr + d * s_Bd + b * s_Bb
-        C_p = C_ptr + d * s_Cd + b * s_Cb
-        A_p = Alog_ptr + d * E * M
-        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el * s_e
-        for m0 in tl.static_range(BLOCK_M):
-            tl.store(ws_p + m0 * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
-        tl.debug_barrier()
+        A_p = Alog_ptr + d * M * E + m[:, None] * E + e[None, :]  # A_log transposed: [2, M, E]
+        A2 = -tl.exp(tl.load(A_p, mask=m_ok[:, None] & e_ok[None, :], other=float("-inf"))) * 1.4426950408889634
+        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        u_p = u_ptr + d * s_ud + b * s_ub + e
+        dt_p = dt_ptr + d * s_dd + b * s_db + e
+        B_p = B_ptr + d * s_Bd + b * s_Bb + m
+        C_p = C_ptr + d * s_Cd + b * s_Cb + m
+        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NT * (BLOCK_M * BLOCK_E) + slot
+        h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
         for i in range(0, NT):
             if SAVE:
-                slot = i
-                nxt = i + 1
-            else:
-                slot = i % 2
-                nxt = (i + 1) % 2
-            k = i * T + j  # [T] scan positions
-            ok = k < L
-            t = _time_of(k, L, d)
-            u = _rows(u_p, t, s_ul, ok, ecol, e_ok)  # [T, BE]
-            v = _rows(dt_p, t, s_dl, ok, ecol, e_ok) + bias[None, :]  # [T, BE]
-            delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE] 0 on padding rows: a = 1, b = 0
-            du = delta * u  # [T, BE]
-            y = Dv[None, :] * u  # [T, BE]
-            for mi in tl.range(0, BLOCK_M, loop_unroll_factor=UNROLL_M):
-                A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
-                Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
-                Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
-                h0 = tl.load(ws_p + (slot * BLOCK_M + mi) * BLOCK_E)  # [BE] state before row 0
-                a = tl.exp2(delta * A2[None, :])  # [T, BE]
-                bx = Bc[:, None] * du
-                bx = tl.where((j == 0)[:, None], bx + a * h0[None, :], bx)
-                _, h = tl.associative_scan((a, bx), 0, _combine)  # [T, BE] h_k
-                y += Cc[:, None] * h
-                tl.store(ws_p + (nxt * BLOCK_M + mi) * BLOCK_E, _row_of(h, j, T - 1))
-            tl.debug_barrier()  # the next tile reads the states just stored
-            o_ptrs = o_p + t[:, None] * E + ecol[None, :]
-            o_ok = ok[:, None] & e_ok[None, :]
-            if d == 1:
-                zz = _rows(z_ptr + b * s_zb, t, s_zl, ok, ecol, e_ok)  # [T, BE]
-                y0 = tl.load(o_ptrs, mask=o_ok, other=0.0).to(tl.float32)
-                tl.store(o_ptrs, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=o_ok)
-            else:
-                tl.store(o_ptrs, y, mask=o_ok)
+                tl.store(ws_p + i * (BLOCK_M * BLOCK_E), h)
+            for s in tl.static_range(T):
+                k = i * T + s
+                ok_e = e_ok & (e * 0 + k < L)  # [BE] (tensor masks: the interpreter wants them)
+                ok_m = m_ok & (m * 0 + k < L)  # [BM]
+                t = _time_of(k, L, d)
+                u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m)
+                h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]  # [BM, BE]
+                y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+                if d == 0:
+                    tl.store(o_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
+                else:
+                    zz = tl.load(z_p + t * s_zl, mask=ok_e, other=0.0).to(tl.float32)
+                    y0 = tl.load(o_p + t * E, mask=ok_e, other=0.0).to(tl.float32)
+                    tl.store(o_p + t * E, (y0 + y) * 0.5 * zz * _sigmoid(zz), mask=ok_e)
         tl.debug_barrier()  # direction 0's y is in out before direction 1 reads it
 
 
-@triton.jit(do_not_specialize=["s_e"])
+@triton.jit
 def _bimamba_bwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr, gs_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr,
     du_ptr, ddt_ptr, dB_part_ptr, dC_part_ptr, dz_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
-    BATCH, L, E, M, NT, NSLOT, BPG,
+    BATCH, L, E, M, NT, BPG,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
-    s_gb, s_gl, s_e,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, UNROLL_M: tl.constexpr,
+    s_gb, s_gl,
+    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
-    """Gradients for BPG sequences and BLOCK_E channels, tiles from last to first.
+    """Gradients for BPG sequences and BLOCK_E channels, windows of T steps from last to first.
 
-    gs: this program's [BLOCK_M, BLOCK_E] adjoint states g of the later tile's row 0. Outputs:
-    du, ddt [2, B, L, E]; dB_part, dC_part [2, n_eblk, B, M, L] (time innermost, so a state's
-    column stores are contiguous); dz [B, L, E]; dA_part [2, n_g, M, E] (accumulated here,
-    zeroed by the launcher); dD_part, db_part [2, n_g, E].
+    Per window: the state entering it from ws, its T states recomputed into registers (a tuple),
+    then the steps walked backwards with the adjoint g carried in registers. Outputs: du, ddt
+    [2, B, L, E]; dB_part, dC_part [2, n_eblk, B, L, M]; dz [B, L, E]; dA_part [2, n_g, M, E];
+    dD_part, db_part [2, n_g, E].
     """
     pid_g = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
@@ -250,134 +208,119 @@ def _bimamba_bwd_kernel(
     n_eblk = tl.num_programs(1)
     el = tl.arange(0, BLOCK_E)
     e = pid_e * BLOCK_E + el  # [BE]
+    m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
-    ecol = tl.max_contiguous(e * s_e, [2])  # [BE] channel offsets (s_e = 1; see _CHANNEL_STRIDE)
-    j = tl.arange(0, T)  # [T]
-    gs_p = gs_ptr + (pid_g * n_eblk + pid_e) * (BLOCK_M * BLOCK_E) + el * s_e
+    m_ok = m < M
+    slot = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE]
     for d in range(2):  # a loop, not unrolled: one copy of the body (compile time)
-        Dv = tl.load(D_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        bias = tl.load(bias_ptr + d * E + ecol, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-        A_p = Alog_ptr + d * E * M
+        A_p = Alog_ptr + d * M * E + m[:, None] * E + e[None, :]  # A_log transposed: [2, M, E]
+        A2 = -tl.exp(tl.load(A_p, mask=m_ok[:, None] & e_ok[None, :], other=float("-inf"))) * 1.4426950408889634
+        Dv = tl.load(D_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+        bias = tl.load(bias_ptr + d * E + e, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
         part = d * n_g + pid_g
-        dA_p = dA_part_ptr + part * M * E + ecol  # row mi at + mi·E
-        dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE] Σ over this program's b, t
-        db = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+        dA = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # Σ_{b,t} q·delta (∂loss/∂A)
+        dD = tl.zeros([BLOCK_E], dtype=tl.float32)  # Σ_{b,t} dy·u
+        db = tl.zeros([BLOCK_E], dtype=tl.float32)  # Σ_{b,t} ddt
         for bb in range(0, BPG):
             b = pid_g * BPG + bb
-            b_ok = (j * 0 + b) < BATCH  # [T] (a tensor: the interpreter rejects a scalar bool in a mask)
+            e_in = e_ok & (e * 0 + b < BATCH)  # [BE] false for a padding sequence
+            m_in = m_ok & (m * 0 + b < BATCH)  # [BM]
             bs = tl.minimum(b, BATCH - 1)  # keeps a padding sequence's pointers in bounds
-            u_p = u_ptr + d * s_ud + bs * s_ub
-            dt_p = dt_ptr + d * s_dd + bs * s_db
-            B_p = B_ptr + d * s_Bd + bs * s_Bb
-            C_p = C_ptr + d * s_Cd + bs * s_Cb
-            z_p = z_ptr + bs * s_zb
-            g_p = dout_ptr + bs * s_gb
-            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NSLOT * (BLOCK_M * BLOCK_E) + el * s_e
-            du_p = du_ptr + (d * BATCH + bs) * L * E
-            ddt_p = ddt_ptr + (d * BATCH + bs) * L * E
-            prow = ((d * n_eblk + pid_e) * BATCH + bs) * M * L  # this program's [M, L] partials
-            dz_p = dz_ptr + bs * L * E
-            for m0 in tl.static_range(BLOCK_M):
-                tl.store(gs_p + m0 * BLOCK_E, tl.zeros([BLOCK_E], dtype=tl.float32))
-            tl.debug_barrier()
+            u_p = u_ptr + d * s_ud + bs * s_ub + e
+            dt_p = dt_ptr + d * s_dd + bs * s_db + e
+            B_p = B_ptr + d * s_Bd + bs * s_Bb + m
+            C_p = C_ptr + d * s_Cd + bs * s_Cb + m
+            z_p = z_ptr + bs * s_zb + e
+            g_p = dout_ptr + bs * s_gb + e
+            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NT * (BLOCK_M * BLOCK_E) + slot
+            du_p = du_ptr + (d * BATCH + bs) * L * E + e
+            ddt_p = ddt_ptr + (d * BATCH + bs) * L * E + e
+            part_p = ((d * n_eblk + pid_e) * BATCH + bs) * L * M + m  # this program's [L, M] partial rows
+            dz_p = dz_ptr + bs * L * E + e
+            g = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # a_{k+1}·g_{k+1}: the adjoint from later steps
             for ii in range(0, NT):
                 i = NT - 1 - ii
-                k = i * T + j  # [T] scan positions
-                ok = (k < L) & b_ok
-                ok_p1 = (k + 1 < L) & b_ok
-                t = _time_of(k, L, d)
-                t_p1 = _time_of(k + 1, L, d)
-                u = _rows(u_p, t, s_ul, ok, ecol, e_ok)  # [T, BE]
-                v = _rows(dt_p, t, s_dl, ok, ecol, e_ok) + bias[None, :]  # [T, BE]
-                delta = tl.where(ok[:, None], _softplus(v), 0.0)  # [T, BE]
-                v_p1 = _rows(dt_p, t_p1, s_dl, ok_p1, ecol, e_ok) + bias[None, :]  # rows k+1
-                delta_p1 = tl.where(ok_p1[:, None], _softplus(v_p1), 0.0)  # [T, BE]
-                dout = _rows(g_p, t, s_gl, ok, ecol, e_ok)  # [T, BE]
-                zz = _rows(z_p, t, s_zl, ok, ecol, e_ok)  # [T, BE]
-                sz = _sigmoid(zz)
-                dy = dout * zz * sz * 0.5  # [T, BE] ∂loss/∂y of each direction
-                dzf = dout * 0.5 * sz * (1.0 + zz * (1.0 - sz))  # [T, BE] dz = dzf · (y_0 + y_1)
-                du_t = delta * u  # [T, BE]
-                y = Dv[None, :] * u  # [T, BE]
-                gB = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m g·Bm
-                qA = tl.zeros([T, BLOCK_E], dtype=tl.float32)  # Σ_m q·A·log2(e)
-                for mi in tl.range(0, BLOCK_M, loop_unroll_factor=UNROLL_M):
-                    A2 = _decay2(A_p, e, e_ok, mi, M)  # [BE]
-                    Bc = _col(B_p, t, s_Bl, ok, mi, M)  # [T]
-                    Cc = _col(C_p, t, s_Cl, ok, mi, M)  # [T]
-                    h0 = tl.load(ws_p + (i * BLOCK_M + mi) * BLOCK_E)  # [BE] checkpoint
-                    g_in = tl.load(gs_p + mi * BLOCK_E)  # [BE] g of the later tile's row 0
-                    # States h_k of the tile from its checkpoint.
-                    a = tl.exp2(delta * A2[None, :])  # [T, BE]
-                    bx = Bc[:, None] * du_t  # [T, BE]
-                    bx0 = tl.where((j == 0)[:, None], bx + a * h0[None, :], bx)
-                    _, h = tl.associative_scan((a, bx0), 0, _combine)  # [T, BE]
-                    y += Cc[:, None] * h
-                    # Adjoint states g_k = Cm_k·dy_k + a_{k+1}·g_{k+1}, by a reverse scan.
-                    a_p1 = tl.exp2(delta_p1 * A2[None, :])  # [T, BE]
-                    c = Cc[:, None] * dy
-                    c = tl.where((j == T - 1)[:, None], c + a_p1 * g_in[None, :], c)
-                    _, g = tl.associative_scan((a_p1, c), 0, _combine, reverse=True)  # [T, BE]
-                    tl.store(gs_p + mi * BLOCK_E, _row_of(g, j, 0))
-                    q = g * (h - bx)  # [T, BE] g_k·a_k·h_{k−1}
-                    gB += g * Bc[:, None]
-                    qA += q * A2[None, :]
-                    m_ok = ok & (t * 0 + mi < M)  # (a tensor comparison: the interpreter rejects a Python bool in a mask)
-                    tl.store(dC_part_ptr + prow + mi * L + t, tl.sum(h * dy, axis=1), mask=m_ok)
-                    tl.store(dB_part_ptr + prow + mi * L + t, tl.sum(g * du_t, axis=1), mask=m_ok)
-                    dA_r = dA_p + mi * E
-                    dA_ok = e_ok & (e * 0 + mi < M)
-                    tl.store(dA_r, tl.load(dA_r, mask=dA_ok, other=0.0) + tl.sum(q * delta, axis=0), mask=dA_ok)
-                tl.debug_barrier()  # g of row 0 and dA are in memory for the next tile
-                o_ok = ok[:, None] & e_ok[None, :]
-                dz_ptrs = dz_p + t[:, None] * E + ecol[None, :]
-                if d == 1:
-                    y0 = tl.load(dz_ptrs, mask=o_ok, other=0.0).to(tl.float32)
-                    tl.store(dz_ptrs, dzf * (y0 + y), mask=o_ok)
-                else:
-                    tl.store(dz_ptrs, y, mask=o_ok)
-                ddelta = qA * 0.6931471805599453 + gB * u  # [T, BE]
-                ddt = tl.where(ok[:, None], ddelta * _sigmoid(v), 0.0)  # [T, BE]
-                tl.store(du_p + t[:, None] * E + ecol[None, :], gB * delta + Dv[None, :] * dy, mask=o_ok)
-                tl.store(ddt_p + t[:, None] * E + ecol[None, :], ddt, mask=o_ok)
-                dD += tl.sum(dy * u, axis=0)
-                db += tl.sum(ddt, axis=0)
-        tl.store(dD_part_ptr + part * E + ecol, dD, mask=e_ok)
-        tl.store(db_part_ptr + part * E + ecol, db, mask=e_ok)
+                h_in = tl.load(ws_p + i * (BLOCK_M * BLOCK_E))  # [BM, BE] the state entering the window
+                # The window's states h_k, recomputed into registers.
+                hs = ()
+                h = h_in
+                for s in tl.static_range(T):
+                    k = i * T + s
+                    ok_e = e_in & (e * 0 + k < L)
+                    ok_m = m_in & (m * 0 + k < L)
+                    t = _time_of(k, L, d)
+                    u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
+                                                       ok_e, ok_m)
+                    h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
+                    hs = hs + (h,)
+                # The steps backwards.
+                for s in tl.static_range(T):
+                    k = i * T + (T - 1 - s)  # (T − 1 − s written out: a named constexpr cannot change per step)
+                    ok_e = e_in & (e * 0 + k < L)
+                    ok_m = m_in & (m * 0 + k < L)
+                    t = _time_of(k, L, d)
+                    u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
+                                                       ok_e, ok_m)
+                    dout = tl.load(g_p + t * s_gl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
+                    zz = tl.load(z_p + t * s_zl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
+                    sz = _sigmoid(zz)
+                    dy = dout * zz * sz * 0.5  # [BE] ∂loss/∂y of each direction
+                    h_r = hs[T - 1 - s]
+                    if s < T - 1:
+                        h_prev = hs[T - 2 - s]
+                    else:
+                        h_prev = h_in
+                    a = tl.exp2(delta[None, :] * A2)  # [BM, BE]
+                    du_t = delta * u  # [BE]
+                    g = g + Ct[:, None] * dy[None, :]  # [BM, BE] g_k = ∂loss/∂h_k
+                    q = g * a * h_prev  # [BM, BE]
+                    gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
+                    ddt = tl.where(ok_e, (tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u) * _sigmoid(v), 0.0)
+                    tl.store(dC_part_ptr + part_p + t * M, tl.sum(h_r * dy[None, :], axis=1), mask=ok_m)
+                    tl.store(dB_part_ptr + part_p + t * M, tl.sum(g * du_t[None, :], axis=1), mask=ok_m)
+                    tl.store(du_p + t * E, gB * delta + Dv * dy, mask=ok_e)
+                    tl.store(ddt_p + t * E, ddt, mask=ok_e)
+                    y = tl.sum(Ct[:, None] * h_r, axis=0) + Dv * u  # [BE]
+                    if d == 0:
+                        tl.store(dz_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
+                    else:
+                        y0 = tl.load(dz_p + t * E, mask=ok_e, other=0.0).to(tl.float32)
+                        tl.store(dz_p + t * E, dout * 0.5 * sz * (1.0 + zz * (1.0 - sz)) * (y0 + y), mask=ok_e)
+                    dA += q * delta[None, :]
+                    dD += dy * u
+                    db += ddt
+                    g = a * g  # flows to step k − 1
+        dA_ok = m_ok[:, None] & e_ok[None, :]
+        tl.store(dA_part_ptr + part * M * E + m[:, None] * E + e[None, :], dA, mask=dA_ok)
+        tl.store(dD_part_ptr + part * E + e, dD, mask=e_ok)
+        tl.store(db_part_ptr + part * E + e, db, mask=e_ok)
         tl.debug_barrier()  # direction 0's y is in dz before direction 1 reads it
 
 
 # MARK: - Launch configuration
 
-# Every [.., E] tensor the kernels touch has contiguous channels, so their channel offsets are
-# e · 1. The 1 is passed as an argument that Triton does not specialise (`s_e`): when it knows
-# the channels are contiguous it vectorises loads along E, spreading a tile's T rows over 8 lanes
-# (threadsPerWarp [8, 4]), and every scan over time then crosses lanes. With the stride unknown it
-# keeps each [T, BLOCK_E] tile as T rows in each thread's registers (threadsPerWarp [1, 32]):
-# scans over time run in registers, and a warp still reads each row as one coalesced access.
-_CHANNEL_STRIDE = 1
-
 
 class TileConfig:
-    """Launch parameters: T (tile steps; `T_short` for sequences of at most `short` steps),
-    BLOCK_E, warps of each kernel, and sequences per backward program (0: automatic).
+    """Launch parameters: T (steps of one window, also the checkpoint spacing; `T_short` for
+    sequences of at most `short` steps), BLOCK_E, warps of each kernel, and sequences per backward
+    program (0: automatic).
 
-    Defaults chosen by `bench_bimamba.py --sweep` on one H200 (see BENCHMARKS.md); any setting
-    gives the same result up to float32 rounding.
+    Any setting gives the same result up to float32 rounding; training/bench/NOTES.md has the
+    timings that chose the defaults.
     """
 
-    def __init__(self, T: int = 8, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
-                 bpg: int = 0, T_short: int = 8, short: int = 64, unroll_m: int = 16):
+    def __init__(self, T: int = 4, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
+                 bpg: int = 0, T_short: int = 4, short: int = 64):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
-        self.bpg, self.T_short, self.short, self.unroll_m = bpg, T_short, short, unroll_m
+        self.bpg, self.T_short, self.short = bpg, T_short, short
 
     def __repr__(self) -> str:
         return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
                 f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, T_short={self.T_short}, "
-                f"short={self.short}, unroll_m={self.unroll_m})")
+                f"short={self.short})")
 
 
 _config = TileConfig()
@@ -395,21 +338,20 @@ def set_tile_config(cfg: TileConfig) -> None:
 
 
 def _shape(u: Tensor, A_log: Tensor, cfg: TileConfig) -> tuple[int, int, int, int, int, int, int, int]:
-    """(B, L, E, M, T, BLOCK_E, BLOCK_M, n_tiles) for inputs u [2, B, L, E], A_log [2, E, M]."""
+    """(B, L, E, M, T, BLOCK_E, BLOCK_M, n_windows) for inputs u [2, B, L, E], A_log [2, E, M]."""
     _, Bsz, L, E = u.shape
     M = A_log.shape[-1]
     T = cfg.T_short if L <= cfg.short else cfg.T
-    T = max(2, min(T, triton.next_power_of_2(max(L, 1))))
+    T = max(1, min(T, triton.next_power_of_2(max(L, 1))))
     BE = min(cfg.block_e, max(16, triton.next_power_of_2(E)))
     BM = triton.next_power_of_2(M)
     return Bsz, L, E, M, T, BE, BM, triton.cdiv(max(L, 1), T)
 
 
-def _ws_numel(u: Tensor, A_log: Tensor, save: bool, cfg: TileConfig) -> tuple[int, int]:
-    """(elements of the state slots, slots per program): NT + 1 checkpoints, or 2 alternating."""
+def _ws_numel(u: Tensor, A_log: Tensor, save: bool, cfg: TileConfig) -> int:
+    """Elements of the checkpoints: the state entering each window, [2, B, n_eblk, NT, M', E']."""
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
-    nslot = NT + 1 if save else 2
-    return 2 * Bsz * triton.cdiv(E, BE) * nslot * BM * BE, nslot
+    return 2 * Bsz * triton.cdiv(E, BE) * NT * BM * BE if save else 0
 
 
 def _bpg(Bsz: int, n_eblk: int, cfg: TileConfig) -> int:
@@ -464,26 +406,27 @@ def _inner(x: Tensor) -> Tensor:
 def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -> tuple[Tensor, Tensor]:
     u, dt, Bm, Cm, z = (_inner(x) for x in (u, dt, Bm, Cm, z))
     A_log, D, dt_bias = (x.contiguous() for x in (A_log, D, dt_bias))
+    A_logT = A_log.transpose(1, 2).contiguous()  # [2, M, E]: a state's channels side by side
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
     out = torch.empty(Bsz, L, E, device=u.device, dtype=z.dtype)  # [B, L, E]
-    n_ws, nslot = _ws_numel(u, A_log, save, cfg)
-    ws = torch.empty(n_ws, device=u.device, dtype=torch.float32)  # [2, B, n_eblk, slots, M', E']
+    ws = torch.empty(_ws_numel(u, A_log, save, cfg), device=u.device, dtype=torch.float32)  # [2, B, n_eblk, NT, M', E']
     if out.numel() == 0:
         return out, ws
     grid = (Bsz, triton.cdiv(E, BE))
     LAST["fwd"] = _bimamba_fwd_kernel[grid](
-        u, dt, Bm, Cm, z, A_log, D, dt_bias, out, ws,
-        Bsz, L, E, M, NT, nslot,
-        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2], _CHANNEL_STRIDE,
-        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, UNROLL_M=cfg.unroll_m, num_warps=cfg.num_warps,
+        u, dt, Bm, Cm, z, A_logT, D, dt_bias, out, ws if save else out,
+        Bsz, L, E, M, NT,
+        *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
+        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
     )
-    return out, ws if save else ws[:0]
+    return out, ws
 
 
 def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
     """Returns (du, ddt, dBm, dCm, dz, dA_log, dD, ddt_bias) in the inputs' dtypes and shapes."""
     u, dt, Bm, Cm, z, dout = (_inner(x) for x in (u, dt, Bm, Cm, z, dout))
     A_log, D, dt_bias = (x.contiguous() for x in (A_log, D, dt_bias))
+    A_logT = A_log.transpose(1, 2).contiguous()  # [2, M, E]: a state's channels side by side
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
     dev, f32 = u.device, torch.float32
     n_eblk = triton.cdiv(E, BE)
@@ -495,24 +438,23 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
         return (du, ddt, *zeros, dz, torch.zeros_like(A_log), torch.zeros_like(D), torch.zeros_like(dt_bias))
     bpg = _bpg(Bsz, n_eblk, cfg)
     n_g = triton.cdiv(Bsz, bpg)
-    gs = torch.empty(n_g * n_eblk * BM * BE, device=dev, dtype=f32)  # [n_g, n_eblk, M', E'] g carries
-    dB_part = torch.empty(2, n_eblk, Bsz, M, L, device=dev, dtype=f32)  # [2, n_eblk, B, M, L]
-    dC_part = torch.empty(2, n_eblk, Bsz, M, L, device=dev, dtype=f32)  # [2, n_eblk, B, M, L]
-    dA_part = torch.zeros(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
+    dB_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
+    dC_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
+    dA_part = torch.empty(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
     dD_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     db_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     LAST["bwd"] = _bimamba_bwd_kernel[(n_g, n_eblk)](
-        u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, gs,
+        u, dt, Bm, Cm, z, A_logT, D, dt_bias, dout, ws,
         du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
-        Bsz, L, E, M, NT, NT + 1, bpg,
+        Bsz, L, E, M, NT, bpg,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
-        *dout.stride()[:2], _CHANNEL_STRIDE,
-        T=T, BLOCK_E=BE, BLOCK_M=BM, UNROLL_M=cfg.unroll_m, num_warps=cfg.bwd_num_warps,
+        *dout.stride()[:2],
+        T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
     )
     A = -torch.exp(A_log.float())  # [2, E, M]
     dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype).contiguous()  # [2, E, M]
-    dBm = dB_part.sum(1).transpose(2, 3).to(Bm.dtype).contiguous()  # [2, B, L, M]
-    dCm = dC_part.sum(1).transpose(2, 3).to(Cm.dtype).contiguous()  # [2, B, L, M]
+    dBm = dB_part.sum(1).to(Bm.dtype)  # [2, B, L, M]
+    dCm = dC_part.sum(1).to(Cm.dtype)  # [2, B, L, M]
     return (du, ddt, dBm, dCm, dz, dA_log, dD_part.sum(1).to(D.dtype), db_part.sum(1).to(dt_bias.dtype))
 
 
@@ -529,7 +471,7 @@ def _fwd_op(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Ten
 def _(u, dt, Bm, Cm, z, A_log, D, dt_bias, save):
     _, Bsz, L, E = u.shape
     out = z.new_empty(Bsz, L, E)
-    ws = u.new_empty(_ws_numel(u, A_log, save, _config)[0] if save else 0, dtype=torch.float32)
+    ws = u.new_empty(_ws_numel(u, A_log, save, _config), dtype=torch.float32)
     return out, ws
 
 
