@@ -184,7 +184,20 @@ def main(argv=None) -> int:
         del layer, h
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
+    if args.sweep:
+        print(f"best_tiles={best_tiles(results)}")
     return 0
+
+
+def best_tiles(results: list[dict]) -> str:
+    """"T:BLOCK_E:WARPS" of the sweep setting with the least fused fwd + bwd time over all shapes."""
+    total: dict[tuple, float] = {}
+    for rec in results:
+        for r in rec.get("sweep", []):
+            if "error" not in r:
+                key = (r["cfg"]["T"], r["cfg"]["block_e"], r["cfg"]["num_warps"])
+                total[key] = total.get(key, 0.0) + r["new_fwd_ms"] + r["new_bwd_ms"]
+    return ":".join(map(str, min(total, key=total.get))) if total else ""
 
 
 if __name__ == "__main__":
