@@ -507,7 +507,8 @@ def app_of(rec: Recording) -> str:
 class Source(NamedTuple):
     """A Debian source of recordings, the one registry of them (train.py's metadata reads it):
     its packages, their licence, and speaker → files; with what it holds: hours of speech
-    (decoded and trimmed, with the caps of training/README.md's packing commands), speakers, the
+    (decoded, trimmed and joined, with the caps of training/README.md's packing commands; for
+    Flight of the Amazon Queen, which it leaves out, run 5's caps), speakers, the
     kind of speech (read or prompted speech is worth more than acted lines), and a title for the
     exported model's metadata."""
 
@@ -546,8 +547,9 @@ SOURCES = {
                           "Drascula speech, Spanish cast (11 characters)"),
     "bass": Source(("beneath-a-steel-sky",), "Beneath a Steel Sky licence (free distribution with its "
                    "readme and copyright notices; modified versions marked; content (C) Revolution "
-                   "Software)", find_bass, 2.10,
-                   "1 label (a professional cast of about 10-20 voices, lines not labelled)",
+                   "Software)", find_bass, 0.60,
+                   "1 label (a professional cast of about 10-20 voices, lines not labelled); "
+                   "2.10 h without the 36-minute cap",
                    "acted game dialogue (8-bit 11 kHz originals)",
                    "Beneath a Steel Sky speech (one label for its whole cast)"),
     "tiny": Source(("codec2-examples", "pocketsphinx-testdata", "alsa-utils"),

@@ -383,3 +383,12 @@ def test_pseudo_speaker_pitch_and_formants_are_what_was_asked(f0, semitones, for
 def test_warp_with_ratio_one_is_the_identity():
     x = torch.from_numpy(vowel(130.0, 0.5)).float()[None]
     torch.testing.assert_close(warp_formants(x, torch.ones(1)), x, atol=1e-5, rtol=0)
+
+
+def test_pseudo_check_measures_the_envelope_scale_it_is_given():
+    import pseudo_check
+
+    f = np.arange(129) * 8000 / 256
+    e0 = 20 * np.exp(-((f - 500) / 150) ** 2) + 12 * np.exp(-((f - 1500) / 200) ** 2) + 8 * np.exp(-((f - 2500) / 250) ** 2)
+    for b in (0.88, 1.0, 1.14):
+        assert abs(pseudo_check.envelope_scale(e0, np.interp(f / b, f, e0) - 3.0) - b) < 0.005
