@@ -1,9 +1,9 @@
 // Long causal / anti-causal convolutions through FFTW (single precision), with cached plans.
 //
-// Glossary: `T` sequence length, `N` channels (independent signals), `F` FFT size (≥ 2T, so
-// circular convolution does not wrap), `Fh = F/2 + 1` spectrum bins.
+// Glossary (docs/MODEL.md): `L'` sequence length, `N` channels (independent signals), `F` FFT size
+// (≥ 2L', so circular convolution does not wrap), `Fh = F/2 + 1` spectrum bins.
 //
-// Signal blocks arrive channels-last `[T, N]`; they are transposed into channel-major rows
+// Signal blocks arrive channels-last `[L', N]`; they are transposed into channel-major rows
 // `[N, F]` (zero-padded) so that one FFTW "many" plan transforms all N channels as contiguous
 // rows, FFTW's fast layout (strided input made FFTW spend most of its time copying). Spectra are
 // `[N, Fh]` complex (interleaved re/im, `[N, Fh, 2]` floats).
@@ -74,7 +74,7 @@ public func fftSize(forLength length: Int) -> Int {
     }
 }
 
-/// Spectrum `[N, Fh]` (complex) of a kernel `[N, T]` (channel-major, as PyTorch builds it),
+/// Spectrum `[N, Fh]` (complex) of a kernel `[N, L']` (channel-major, as PyTorch builds it),
 /// zero-padded to `size`. With `conjugate`, returns the conjugate, which turns convolution into
 /// correlation: applying it gives the anti-causal filter `y[t] = Σ_l k[l]·x[t + l]`.
 public func kernelSpectrum(_ kernel: [Float], channels: Int, length: Int, size: Int, conjugate: Bool) -> [Float] {
@@ -98,10 +98,10 @@ public final class FFTScratch {
     public init() {}
 }
 
-/// Filters one channels-last block `x [T, N]` by a precomputed spectrum `[N, Fh]` (from
-/// `kernelSpectrum`, possibly a sum of several) and writes `y [T, N]` (rows `ldy` apart).
+/// Filters one channels-last block `x [L', N]` by a precomputed spectrum `[N, Fh]` (from
+/// `kernelSpectrum`, possibly a sum of several) and writes `y [L', N]` (rows `ldy` apart).
 ///
-/// `size` must be the FFT size the spectrum was made for and ≥ 2T so nothing wraps. `T == 0`
+/// `size` must be the FFT size the spectrum was made for and ≥ 2L' so nothing wraps. `L' == 0`
 /// does nothing.
 @_optimize(speed)
 public func fftFilter(_ x: UnsafePointer<Float>, length t: Int, channels n: Int,
@@ -138,8 +138,8 @@ public func fftFilter(_ x: UnsafePointer<Float>, length t: Int, channels n: Int,
 
 // MARK: - Reference
 
-/// Direct O(T²) convolution reference, channel-major: `x`, `kernel` `[N, T]`; causal gives
-/// `y[t] = Σ_{l ≤ t} k[l]·x[t − l]`, anti-causal `y[t] = Σ_{l < T − t} k[l]·x[t + l]`.
+/// Direct O(L'²) convolution reference, channel-major: `x`, `kernel` `[N, L']`; causal gives
+/// `y[t] = Σ_{l ≤ t} k[l]·x[t − l]`, anti-causal `y[t] = Σ_{l < L' − t} k[l]·x[t + l]`.
 public func directConvolutionReference(_ x: [Float], kernel: [Float], channels: Int, length: Int,
                                        antiCausal: Bool) -> [Float] {
     var y = [Float](repeating: 0, count: channels * length)

@@ -1,8 +1,9 @@
 // Bidirectional S4D mixer: diagonal state space kernels (ZOH, B = 1) applied as long
 // convolutions through FFTW, forward kernel causal, backward kernel anti-causal.
 //
-// Glossary: `G` sequences, `T` sequence length, `Rw = G·T` rows, `N` model width (= S4D
-// channels), `P` complex state pairs (s4d_state/2), `F` FFT size, `Fh = F/2 + 1` bins.
+// Glossary (docs/MODEL.md): `G` sequences in a group, `L'` their length, `Rw = G·L'` rows, `N`
+// model width (= S4D channels), `P` complex state pairs (s4d_state/2), `F` FFT size,
+// `Fh = F/2 + 1` bins.
 //
 // Both directions share one FFT pair: y_fwd + y_bwd = IFFT(X · (K̂_f + conj(K̂_b))) because the
 // backward direction (flip, causal conv, flip) is the correlation y[t] = Σ_l K_b[l]·x[t + l].
@@ -20,12 +21,15 @@ public struct S4DDirectionWeights: Sendable {
     public let d: Tensor               // D / D_b                          [N]
 }
 
-/// Parameters of a BiS4D mixer (state-dict prefix `….mixer.`).
+/// Parameters of a BiS4D mixer (state-dict prefix `….mixer.`), and the convolution kernels
+/// derived from them (built once per sequence length, on first use).
 public struct BiS4DWeights: Sendable {
     public let forward: S4DDirectionWeights
     public let backward: S4DDirectionWeights
     public let outProj: Tensor         // out_proj.weight                  [2N, N]
     public let outBias: Tensor         // out_proj.bias                    [2N]
+    /// Both directions' kernel spectra by sequence length.
+    public let kernels = S4DKernelCache()
 
     public init(_ r: WeightReader, prefix: String, config: ModelConfig) throws {
         let n = config.nFilters, p = config.s4dPairs
@@ -71,7 +75,7 @@ extension S4DDirectionWeights {
 
     private func c_(_ i: Int, _ part: Int) -> Float { c.pointer[2 * i + part] }
 
-    /// The real convolution kernel `K[n, l] = 2·Re(Σ_p Kc·w^l)`, `[N, T]` channel-major.
+    /// The real convolution kernel `K[n, l] = 2·Re(Σ_p Kc·w^l)`, `[N, L']` channel-major.
     public func kernel(channels n: Int, pairs p: Int, length t: Int) -> [Float] {
         let (wRe, wIm, kRe, kIm) = coefficients(channels: n, pairs: p)
         var out = [Float](repeating: 0, count: n * t)
@@ -106,56 +110,69 @@ final class S4DSpectrum: @unchecked Sendable {
     deinit { free(spectrum) }
 }
 
-// MARK: - Mixer
+// MARK: - Kernel cache
 
-/// Per-thread buffers for `BiS4D.forward`.
-public final class S4DScratch {
-    let fft = FFTScratch()
-    let y = ScratchBuffer(), proj = ScratchBuffer()
-    public init() {}
-}
-
-/// The BiS4D mixer of one path layer; kernels are built once per sequence length and cached.
-public final class BiS4D: @unchecked Sendable {
-    public let weights: BiS4DWeights
-    public let n: Int, p: Int
+/// The combined spectra of a BiS4D layer by sequence length, built on first use under a lock (the
+/// path layers run on several threads). Derived from the weights, never changed once built.
+public final class S4DKernelCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var cache: [Int: S4DSpectrum] = [:]
+    private var spectra: [Int: S4DSpectrum] = [:]
 
-    public init(weights: BiS4DWeights, config: ModelConfig) {
-        self.weights = weights
-        n = config.nFilters; p = config.s4dPairs
-    }
+    public init() {}
 
-    /// The cached combined spectrum for sequences of length `t` (built on first use, under a lock).
-    func spectrum(length t: Int) -> S4DSpectrum {
+    /// The spectrum for sequences of length `t`, built by `make` if it is not cached yet.
+    func spectrum(length t: Int, make: () -> S4DSpectrum) -> S4DSpectrum {
         lock.lock()
         defer { lock.unlock() }
-        if let s = cache[t] { return s }
-        let size = fftSize(forLength: t)
-        let kf = weights.forward.kernel(channels: n, pairs: p, length: t)
-        let kb = weights.backward.kernel(channels: n, pairs: p, length: t)
-        var spec = kernelSpectrum(kf, channels: n, length: t, size: size, conjugate: false)
-        let specB = kernelSpectrum(kb, channels: n, length: t, size: size, conjugate: true)
-        for i in 0..<spec.count { spec[i] += specB[i] }
-        let dSum = Tensor(zeros: [n])
-        for c in 0..<n { dSum.pointer[c] = weights.forward.d.pointer[c] + weights.backward.d.pointer[c] }
-        let s = S4DSpectrum(size: size, values: spec, dSum: dSum)
-        cache[t] = s
+        if let s = spectra[t] { return s }
+        let s = make()
+        spectra[t] = s
         return s
     }
 
     /// Number of sequence lengths with a cached kernel (tests).
-    public var cachedLengths: Int { lock.lock(); defer { lock.unlock() }; return cache.count }
+    public var count: Int { lock.lock(); defer { lock.unlock() }; return spectra.count }
+}
 
-    /// Mixes `G` sequences of length `T` held as `h [G·T, N]` into `out [G·T, N]`:
+extension BiS4DWeights {
+    /// The combined spectrum of both directions for sequences of length `t`, and D_f + D_b.
+    func spectrum(length t: Int, config: ModelConfig) -> S4DSpectrum {
+        kernels.spectrum(length: t) {
+            let n = config.nFilters, p = config.s4dPairs
+            let size = fftSize(forLength: t)
+            let kf = forward.kernel(channels: n, pairs: p, length: t)                  // [N, L']
+            let kb = backward.kernel(channels: n, pairs: p, length: t)                 // [N, L']
+            var spec = kernelSpectrum(kf, channels: n, length: t, size: size, conjugate: false)   // [Fh, N, 2]
+            let specB = kernelSpectrum(kb, channels: n, length: t, size: size, conjugate: true)
+            for i in 0..<spec.count { spec[i] += specB[i] }
+            let dSum = Tensor(zeros: [n])                                                // [N]
+            for c in 0..<n { dSum.pointer[c] = forward.d.pointer[c] + backward.d.pointer[c] }
+            return S4DSpectrum(size: size, values: spec, dSum: dSum)
+        }
+    }
+}
+
+// MARK: - Scratch
+
+/// Per-thread buffers for `BiS4DWeights.forward`, one quantity each.
+public final class S4DScratch {
+    let fft = FFTScratch()             // the FFT filter's own buffers
+    let y = ScratchBuffer()            // [Rw, N] y_fwd + y_bwd + (D_f + D_b)·h, then GELU
+    let proj = ScratchBuffer()         // [Rw, 2N] out_proj output, GLU halves
+    public init() {}
+}
+
+// MARK: - Forward
+
+extension BiS4DWeights {
+    /// Mixes `G` sequences of length `L'` held as `h [G·L', N]` into `out [G·L', N]`:
     /// `out = GLU(out_proj(GELU(y_fwd + y_bwd)))`. `h` and `out` must not overlap.
     @_optimize(speed)
-    public func forward(_ h: UnsafePointer<Float>, sequences g: Int, length t: Int,
+    public func forward(_ h: UnsafePointer<Float>, sequences g: Int, length t: Int, config: ModelConfig,
                         scratch: S4DScratch, into out: UnsafeMutablePointer<Float>) {
-        let rows = g * t
+        let rows = g * t, n = config.nFilters
         guard rows > 0 else { return }
-        let spec = spectrum(length: t)
+        let spec = spectrum(length: t, config: config)
         let y = scratch.y.reserve(rows * n)                 // [Rw, N]
         let proj = scratch.proj.reserve(rows * 2 * n)       // [Rw, 2N]
         for s in 0..<g {
@@ -169,7 +186,7 @@ public final class BiS4D: @unchecked Sendable {
             for c in 0..<n { yr[c] += d[c] * hr[c] }
         }
         geluInPlace(y, count: rows * n)
-        linear(y, ldx: n, rows: rows, weight: weights.outProj, bias: weights.outBias,
+        linear(y, ldx: n, rows: rows, weight: outProj, bias: outBias,
                inFeatures: n, outFeatures: 2 * n, into: proj, ldy: 2 * n)
         // GLU over the feature axis: first half · sigmoid(second half).
         for r in 0..<rows {
@@ -183,7 +200,7 @@ public final class BiS4D: @unchecked Sendable {
 
 // MARK: - Reference
 
-/// Recurrent-form reference of one S4D direction on one channels-last sequence `h [T, N]`:
+/// Recurrent-form reference of one S4D direction on one channels-last sequence `h [L', N]`:
 /// per (n, p) `s = exp(ΔA)·s + h[t]`, `y[t] = 2·Re(Σ_p Kc·s) + D·h[t]` (Double arithmetic).
 /// `reverse` runs the recurrence backwards in time (the flipped direction).
 public func s4dRecurrenceReference(_ dir: S4DDirectionWeights, h: [Float], length t: Int, channels n: Int,

@@ -1,12 +1,13 @@
 // The Mamba selective scan (S6) over one sequence, vectorised across channels, and a plain-loop
 // reference beside it.
 //
-// Glossary: `T` sequence length (time steps), `E` channels (Mamba inner width), `M` state size.
+// Glossary (docs/MODEL.md): `L'` sequence length (time steps), `E` channels (Mamba inner
+// width), `M` state size.
 //
 // Recurrence per channel e, state m, step t (h₋₁ = 0):
 //   h[e,m] = exp(Δ[t,e]·A[e,m])·h[e,m] + Δ[t,e]·B[t,m]·x[t,e]
 //   y[t,e] = Σ_m C[t,m]·h[e,m] + D[e]·x[t,e]
-// The backward direction of BiMamba is the same recurrence run from t = T−1 down to 0, which is
+// The backward direction of BiMamba is the same recurrence run from t = L'−1 down to 0, which is
 // the scan of the time-reversed sequence with its output already flipped back.
 
 import Foundation
@@ -15,10 +16,10 @@ import Foundation
 
 /// Pointers and strides for one sequence's scan; all arrays are row-major with rows `ld*` apart.
 public struct ScanOperands {
-    /// Input after conv + SiLU, `[T, E]`.
+    /// Input after conv + SiLU, `[L', E]`.
     public var x: UnsafePointer<Float>
     public var ldx: Int
-    /// Step sizes Δ (after softplus), `[T, E]`.
+    /// Step sizes Δ (after softplus), `[L', E]`.
     public var delta: UnsafePointer<Float>
     public var ldDelta: Int
     /// B at `bc[t·ldbc + m]` and C at `bc[t·ldbc + M + m]`.
@@ -47,26 +48,22 @@ public enum ScanOutput {
 
 // MARK: - Fast scan
 
-/// log2(e), used to pre-scale A so the scan can use a base-2 exponential.
-public let log2e: Float = 1.442_695_040_888_963_4
-
 /// Selective scan of one sequence, 8 channels per SIMD lane group, loop order time → channel
 /// block → state. For each (step, 8-channel block) a first pass computes exp(Δ·A) for all M
 /// states into a small buffer, a second runs the recurrence with two accumulators; splitting
 /// the passes keeps the exponential's constants in registers (≈20 % faster than one fused loop).
 ///
 /// `op.aT` must hold A·log2(e) (see `ScanOperands`), so that exp(Δ·A) = 2^(Δ·A·log2 e) needs no
-/// range-reduction multiply. `E` must be a multiple of 8 (the loader checks). `T == 0` writes
-/// nothing. `state` is scratch of `M·(E + 8)` floats (the state, then the exp buffer); it is
-/// cleared here.
+/// range-reduction multiply. `E` must be a multiple of 8 (the loader checks). `L' == 0` writes
+/// nothing. `state` is scratch of `M·E` floats, cleared here; `decay` of `M·8` floats.
 @inlinable @_optimize(speed)
 public func selectiveScan(_ op: ScanOperands, length t: Int, channels e: Int, states m: Int,
                           reverse: Bool, output: ScanOutput,
-                          state h: UnsafeMutablePointer<Float>,
+                          state h: UnsafeMutablePointer<Float>, decay dA: UnsafeMutablePointer<Float>,
                           into y: UnsafeMutablePointer<Float>, ldy: Int) {
     precondition(e % 8 == 0, "selectiveScan needs a channel count divisible by 8, got \(e)")
-    h.update(repeating: 0, count: m * e)
-    let dA = h + m * e                                   // [M, 8] exp(Δ·A) of one block
+    h.update(repeating: 0, count: m * e)                 // [M, E] state
+                                                         // dA: [M, 8] exp(Δ·A) of one block
     let m2 = m & ~1
     for step in 0..<t {
         let ts = reverse ? t - 1 - step : step
@@ -150,8 +147,8 @@ public func fastExp2Scan(_ z: Vec8) -> Vec8 {
 
 /// Plain-loop selective scan (one sequence, Foundation `exp`, no SIMD) for tests.
 ///
-/// Arrays are dense: `x`, `delta` `[T, E]`; `b`, `c` `[T, M]`; `a` `[E, M]` (already −exp(A_log));
-/// `d` `[E]`. Returns `y [T, E]`; `reverse` scans from the last step to the first.
+/// Arrays are dense: `x`, `delta` `[L', E]`; `b`, `c` `[L', M]`; `a` `[E, M]` (already
+/// −exp(A_log)); `d` `[E]`. Returns `y [L', E]`; `reverse` scans from the last step to the first.
 public func selectiveScanReference(x: [Float], delta: [Float], a: [Float], b: [Float], c: [Float], d: [Float],
                                    length t: Int, channels e: Int, states m: Int, reverse: Bool) -> [Float] {
     var h = [Float](repeating: 0, count: e * m)

@@ -1,8 +1,9 @@
 // The DPMamba separation network (docs/MODEL.md): weights, scratch and the forward pass.
 //
-// Glossary: `T` input samples, `Tp` padded samples, `N` filters (model width), `L` encoder
-// frames, `K` chunk length, `H` hop (K/2), `S` chunks, `C` speakers. Activations are channels
-// last: encoder output `[L, N]`, chunked `[S, K, N]`, masks `[C, L, N]`.
+// Glossary (docs/MODEL.md): `T` input samples, `Tp` padded samples, `N` filters (model width),
+// `L` encoder frames, `K` chunk length, `H` hop (K/2), `S` chunks, `C` speakers, `Kw` encoder
+// kernel size. Activations are channels last: encoder output `[L, N]`, chunked `[S, K, N]`,
+// masks `[C, L, N]`.
 //
 // Like llama2.c the model is split into a config (`ModelConfig`), read-only weights
 // (`DPMambaWeights`) and mutable buffers (`DPMambaScratch`), so one set of weights can serve
@@ -14,11 +15,11 @@ import Foundation
 
 /// All parameters of a DPMamba model, with the state-dict key of each.
 public struct DPMambaWeights: Sendable {
-    public let encoder: WaveEncoder              // encoder.conv.weight                [N, 1, Kw]
+    public let encoder: EncoderWeights       // encoder.conv.weight                [N, 1, Kw]
     public let normWeight: Tensor            // masker.norm.weight                 [N]
     public let normBias: Tensor              // masker.norm.bias                   [N]
     public let convIn: Tensor                // masker.conv_in.weight              [N, N, 1]
-    public let blocks: [DualPathBlock]       // masker.blocks.{i}.*
+    public let blocks: [DualPathBlockWeights] // masker.blocks.{i}.*
     public let prelu: Tensor                 // masker.prelu.weight                [1]
     public let convOut: Tensor               // masker.conv_out.weight             [C·N, N, 1]
     public let convOutBias: Tensor           // masker.conv_out.bias               [C·N]
@@ -27,7 +28,7 @@ public struct DPMambaWeights: Sendable {
     public let outputGate: Tensor            // masker.output_gate.weight          [N, N, 1]
     public let outputGateBias: Tensor        // masker.output_gate.bias            [N]
     public let endConv: Tensor               // masker.end_conv.weight             [N, N, 1]
-    public let decoder: WaveDecoder              // decoder.conv.weight                [N, 1, Kw]
+    public let decoder: DecoderWeights       // decoder.conv.weight                [N, 1, Kw]
     /// Number of scalar parameters read.
     public let parameterCount: Int
 
@@ -35,11 +36,11 @@ public struct DPMambaWeights: Sendable {
     /// (other than the reader's ignored prefixes) are an error.
     public init(_ r: WeightReader, config: ModelConfig) throws {
         let n = config.nFilters, c = config.numSpeakers
-        encoder = try WaveEncoder(r, config: config)
+        encoder = try EncoderWeights(r, config: config)
         normWeight = try r.take("masker.norm.weight", [n])
         normBias = try r.take("masker.norm.bias", [n])
         convIn = try r.take("masker.conv_in.weight", [n, n, 1])
-        blocks = try (0..<config.numBlocks).map { try DualPathBlock(r, index: $0, config: config) }
+        blocks = try (0..<config.numBlocks).map { try DualPathBlockWeights(r, index: $0, config: config) }
         prelu = try r.take("masker.prelu.weight", [1])
         convOut = try r.take("masker.conv_out.weight", [c * n, n, 1])
         convOutBias = try r.take("masker.conv_out.bias", [c * n])
@@ -48,7 +49,7 @@ public struct DPMambaWeights: Sendable {
         outputGate = try r.take("masker.output_gate.weight", [n, n, 1])
         outputGateBias = try r.take("masker.output_gate.bias", [n])
         endConv = try r.take("masker.end_conv.weight", [n, n, 1])
-        decoder = try WaveDecoder(r, config: config)
+        decoder = try DecoderWeights(r, config: config)
         try r.finish()
         parameterCount = r.parameterCount
     }
@@ -56,12 +57,23 @@ public struct DPMambaWeights: Sendable {
 
 // MARK: - Scratch
 
-/// Buffers reused across forward passes (grown to the largest window seen). Not thread-safe.
+/// Buffers reused across forward passes (grown to the largest window seen), one quantity each.
+/// Not thread-safe.
 public final class DPMambaScratch {
-    let padded = ScratchBuffer(), frames = ScratchBuffer()
-    let w = ScratchBuffer(), v = ScratchBuffer(), u = ScratchBuffer()
-    let head = ScratchBuffer(), ola = ScratchBuffer(), gated = ScratchBuffer(), gate = ScratchBuffer()
-    let decoded = ScratchBuffer()
+    let padded = ScratchBuffer()             // [Tp] the input, zero-padded
+    let encoderFrames = ScratchBuffer()      // [L, Kw] the encoder's im2col rows
+    let encoded = ScratchBuffer()            // [L, N] w = ReLU(encoder(x))
+    let normed = ScratchBuffer()             // [L, N] GroupNorm(w)
+    let projected = ScratchBuffer()          // [L, N] conv_in(normed)
+    let chunked = ScratchBuffer()            // [S, K, N] chunks, then each block's output, then PReLU
+    let head = ScratchBuffer()               // [S, K, C·N] conv_out(chunked)
+    let summed = ScratchBuffer()             // [C, L, N] head overlap-added back to frames
+    let gated = ScratchBuffer()              // [C·L, N] output(summed), then tanh(·)·sigmoid(gate)
+    let gate = ScratchBuffer()               // [C·L, N] output_gate(summed)
+    let masks = ScratchBuffer()              // [C, L, N] ReLU(end_conv(gated))
+    let masked = ScratchBuffer()             // [L, N] one speaker's mask · w
+    let decoderFrames = ScratchBuffer()      // [L, Kw] one speaker's synthesised rows
+    let decoded = ScratchBuffer()            // [Tp] one speaker's decoded samples
     public let blocks: BlockScratch
 
     /// `workers`: threads the path layers may use (each gets its own buffers).
@@ -143,29 +155,54 @@ public final class DPMamba: @unchecked Sendable {
                         trace: ((ForwardStage, UnsafeBufferPointer<Float>) -> Void)? = nil) {
         precondition(outputs.count == config.numSpeakers, "need \(config.numSpeakers) output buffers")
         guard t > 0 else { return }
-        let n = config.nFilters, c = config.numSpeakers, k = config.chunkSize, h = config.hopSize
+        let n = config.nFilters, c = config.numSpeakers, k = config.chunkSize
         let sh = shape(samples: t)
         let l = sh.frames, s = sh.chunks
-        let wts = weights
+        func traced(_ stage: ForwardStage, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+            trace?(stage, UnsafeBufferPointer(start: p, count: count))
+        }
 
-        // 1. Pad to Tp.
-        let x = scratch.padded.reserve(sh.padded)                  // [Tp]
-        x.update(from: input, count: t)
-        (x + t).update(repeating: 0, count: sh.padded - t)
+        let w = encode(input, shape: sh, scratch: scratch)                            // [L, N]
+        traced(.encoder, w, l * n)
+        let u = chunk(w, shape: sh, scratch: scratch)                                 // [S, K, N]
+        traced(.chunked, u, s * k * n)
+        for (i, block) in weights.blocks.enumerated() {
+            block.forward(u, chunks: s, config: config, scratch: scratch.blocks)
+            traced(.block(i), u, s * k * n)
+        }
+        let masks = maskHead(u, shape: sh, scratch: scratch)                          // [C, L, N]
+        traced(.masks, masks, c * l * n)
+        decode(masks, encoded: w, shape: sh, scratch: scratch, outputs: outputs)
+        if let trace {
+            var all = [Float](repeating: 0, count: c * t)                              // [C, T]
+            for spk in 0..<c { for i in 0..<t { all[spk * t + i] = outputs[spk][i] } }
+            all.withUnsafeBufferPointer { trace(.output, $0) }
+        }
+    }
 
-        // 2. Encoder.
-        let w = scratch.w.reserve(l * n)                           // [L, N]
-        wts.encoder.forward(x, samples: sh.padded, scratch: scratch.frames, into: w)
-        trace?(.encoder, UnsafeBufferPointer(start: w, count: l * n))
+    // MARK: Stages
 
-        // 3.1–3.2 GroupNorm, conv_in.
-        let v = scratch.v.reserve(l * n)                           // [L, N]
-        groupNorm1(w, v, rows: l, n: n, weight: wts.normWeight.pointer, bias: wts.normBias.pointer, eps: config.gnEps)
-        let v2 = scratch.ola.reserve(l * n)                        // [L, N] (borrowed)
-        linear(v, ldx: n, rows: l, weight: wts.convIn, bias: nil, inFeatures: n, outFeatures: n, into: v2, ldy: n)
+    /// 1–2. Pads the input to Tp and encodes it: `w [L, N]`.
+    @_optimize(speed)
+    private func encode(_ input: UnsafePointer<Float>, shape sh: ForwardShape, scratch: DPMambaScratch) -> UnsafeMutablePointer<Float> {
+        let x = scratch.padded.reserve(sh.padded)                      // [Tp]
+        x.update(from: input, count: sh.samples)
+        (x + sh.samples).update(repeating: 0, count: sh.padded - sh.samples)
+        let w = scratch.encoded.reserve(sh.frames * config.nFilters)   // [L, N]
+        weights.encoder.forward(x, samples: sh.padded, config: config, frames: scratch.encoderFrames, into: w)
+        return w
+    }
 
-        // 3.3 Chunk: chunk j holds padded frames [j·H, j·H + K) = original frames j·H − H + k.
-        let u = scratch.u.reserve(s * k * n)                       // [S, K, N]
+    /// 3.1–3.3. GroupNorm, conv_in, then chunking: chunk j holds padded frames [j·H, j·H + K) =
+    /// original frames j·H − H + k (zeros outside). Returns `u [S, K, N]`.
+    @_optimize(speed)
+    private func chunk(_ w: UnsafePointer<Float>, shape sh: ForwardShape, scratch: DPMambaScratch) -> UnsafeMutablePointer<Float> {
+        let n = config.nFilters, k = config.chunkSize, h = config.hopSize, l = sh.frames, s = sh.chunks
+        let v = scratch.normed.reserve(l * n)                          // [L, N]
+        groupNorm1(w, v, rows: l, n: n, weight: weights.normWeight.pointer, bias: weights.normBias.pointer, eps: config.gnEps)
+        let v2 = scratch.projected.reserve(l * n)                      // [L, N]
+        linear(v, ldx: n, rows: l, weight: weights.convIn, bias: nil, inFeatures: n, outFeatures: n, into: v2, ldy: n)
+        let u = scratch.chunked.reserve(s * k * n)                     // [S, K, N]
         for j in 0..<s {
             for kk in 0..<k {
                 let f = j * h + kk - h
@@ -173,67 +210,55 @@ public final class DPMamba: @unchecked Sendable {
                 if f >= 0 && f < l { dst.update(from: v2 + f * n, count: n) } else { dst.update(repeating: 0, count: n) }
             }
         }
-        trace?(.chunked, UnsafeBufferPointer(start: u, count: s * k * n))
+        return u
+    }
 
-        // 3.4 Dual-path blocks.
-        for (i, block) in wts.blocks.enumerated() {
-            block.forward(u, chunks: s, chunkLength: k, scratch: scratch.blocks)
-            trace?(.block(i), UnsafeBufferPointer(start: u, count: s * k * n))
-        }
-
-        // 3.5 PReLU (one shared slope).
-        let slope = wts.prelu.pointer[0]
-        preluInPlace(u, count: s * k * n, slope: slope)
-
-        // 3.6 conv_out to C·N channels (speaker-major: channel c·N + n).
-        let head = scratch.head.reserve(s * k * c * n)             // [S, K, C·N]
-        linear(u, ldx: n, rows: s * k, weight: wts.convOut, bias: wts.convOutBias,
+    /// 3.5–3.9. PReLU, conv_out to C·N channels (speaker-major: channel c·N + n), overlap-add
+    /// back to frames [H, H + L), tanh(output)·sigmoid(output_gate), end_conv + ReLU. Returns
+    /// the masks `[C, L, N]`.
+    @_optimize(speed)
+    private func maskHead(_ u: UnsafeMutablePointer<Float>, shape sh: ForwardShape, scratch: DPMambaScratch) -> UnsafeMutablePointer<Float> {
+        let n = config.nFilters, c = config.numSpeakers, k = config.chunkSize, h = config.hopSize
+        let l = sh.frames, s = sh.chunks, rows = c * l
+        preluInPlace(u, count: s * k * n, slope: weights.prelu.pointer[0])
+        let head = scratch.head.reserve(s * k * c * n)                 // [S, K, C·N]
+        linear(u, ldx: n, rows: s * k, weight: weights.convOut, bias: weights.convOutBias,
                inFeatures: n, outFeatures: c * n, into: head, ldy: c * n)
-
-        // 3.7 Overlap-add chunks back to frames, keep [H, H + L).
-        let ola = scratch.ola.reserve(c * l * n)                   // [C, L, N]
-        ola.update(repeating: 0, count: c * l * n)
+        let summed = scratch.summed.reserve(c * l * n)                 // [C, L, N]
+        summed.update(repeating: 0, count: c * l * n)
         for j in 0..<s {
             for kk in 0..<k {
                 let f = j * h + kk - h
                 guard f >= 0 && f < l else { continue }
                 let src = head + (j * k + kk) * c * n
-                for spk in 0..<c {
-                    let dst = ola + (spk * l + f) * n, sp = src + spk * n
-                    var q = 0
-                    while q + 8 <= n { dst.setVec8(q, dst.vec8(q) + sp.vec8(q)); q += 8 }
-                    while q < n { dst[q] += sp[q]; q += 1 }
-                }
+                for spk in 0..<c { addInPlace(summed + (spk * l + f) * n, src + spk * n, count: n) }
             }
         }
-
-        // 3.8 tanh(output) · sigmoid(output_gate); 3.9 end_conv + ReLU.
-        let rows = c * l
-        let gated = scratch.gated.reserve(rows * n)                // [C·L, N]
-        let g = scratch.gate.reserve(rows * n)                     // [C·L, N]
-        linear(ola, ldx: n, rows: rows, weight: wts.output, bias: wts.outputBias,
+        let gated = scratch.gated.reserve(rows * n)                    // [C·L, N]
+        let g = scratch.gate.reserve(rows * n)                         // [C·L, N]
+        linear(summed, ldx: n, rows: rows, weight: weights.output, bias: weights.outputBias,
                inFeatures: n, outFeatures: n, into: gated, ldy: n)
-        linear(ola, ldx: n, rows: rows, weight: wts.outputGate, bias: wts.outputGateBias,
+        linear(summed, ldx: n, rows: rows, weight: weights.outputGate, bias: weights.outputGateBias,
                inFeatures: n, outFeatures: n, into: g, ldy: n)
         for i in 0..<(rows * n) { gated[i] = tanhf(gated[i]) / (1 + expf(-g[i])) }
-        let masks = ola                                            // [C, L, N] (overwrites the OLA sums)
-        linear(gated, ldx: n, rows: rows, weight: wts.endConv, bias: nil, inFeatures: n, outFeatures: n, into: masks, ldy: n)
+        let masks = scratch.masks.reserve(rows * n)                    // [C, L, N]
+        linear(gated, ldx: n, rows: rows, weight: weights.endConv, bias: nil, inFeatures: n, outFeatures: n, into: masks, ldy: n)
         reluInPlace(masks, count: rows * n)
-        trace?(.masks, UnsafeBufferPointer(start: masks, count: rows * n))
+        return masks
+    }
 
-        // 4. Decoder on masks · w, trimmed to T.
-        let masked = gated                                         // [L, N] per speaker (reused)
+    /// 4. Decodes masks · w for each speaker, trimmed to T, into `outputs`.
+    @_optimize(speed)
+    private func decode(_ masks: UnsafePointer<Float>, encoded w: UnsafePointer<Float>, shape sh: ForwardShape,
+                        scratch: DPMambaScratch, outputs: [UnsafeMutablePointer<Float>]) {
+        let n = config.nFilters, l = sh.frames
+        let masked = scratch.masked.reserve(l * n)                     // [L, N]
         let decoded = scratch.decoded.reserve((l - 1) * config.stride + config.kernelSize)   // [Tp]
-        for spk in 0..<c {
+        for spk in 0..<config.numSpeakers {
             let m = masks + spk * l * n
             for i in 0..<(l * n) { masked[i] = m[i] * w[i] }
-            wts.decoder.forward(masked, frames: l, scratch: scratch.frames, into: decoded)
-            outputs[spk].update(from: decoded, count: t)
-        }
-        if let trace {
-            var all = [Float](repeating: 0, count: c * t)
-            for spk in 0..<c { for i in 0..<t { all[spk * t + i] = outputs[spk][i] } }
-            all.withUnsafeBufferPointer { trace(.output, $0) }
+            weights.decoder.forward(masked, frames: l, config: config, scratch: scratch.decoderFrames, into: decoded)
+            outputs[spk].update(from: decoded, count: sh.samples)
         }
     }
 

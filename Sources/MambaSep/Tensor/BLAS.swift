@@ -1,6 +1,7 @@
 // Matrix products through OpenBLAS `cblas_sgemm`, and the linear layers built on them.
 //
-// Glossary: `P` rows (positions), `I` input features, `O` output features.
+// Glossary (docs/MODEL.md): `Q` rows (positions), `I` input features, `O` output features; the
+// GEMM wrapper keeps BLAS's own lower-case `m`, `n`, `k`.
 
 import COpenBLAS
 
@@ -8,7 +9,8 @@ import COpenBLAS
 
 /// Thin wrappers over OpenBLAS, row-major throughout.
 public enum BLAS {
-    /// `C[M, N] = alpha · op(A) · op(B) + beta · C`, row-major, with the usual leading dimensions.
+    /// `C[m, n] = alpha · op(A) · op(B) + beta · C` (op(A) `[m, k]`, op(B) `[k, n]`), row-major, with
+    /// the usual leading dimensions.
     ///
     /// Zero-sized products are skipped (OpenBLAS would accept them, but there is nothing to do);
     /// with `k == 0` and `beta == 0` the output is cleared.
@@ -42,10 +44,10 @@ public enum BLAS {
 
 // MARK: - Linear
 
-/// `y[P, O] = x[P, I] · Wᵀ (+ bias)`: a PyTorch `nn.Linear`, or a 1x1 `Conv1d` in channels-last layout.
+/// `y[Q, O] = x[Q, I] · Wᵀ (+ bias)`: a PyTorch `nn.Linear`, or a 1x1 `Conv1d` in channels-last layout.
 ///
 /// `weight` is PyTorch's `[O, I]` (a 1x1 conv's `[O, I, 1]` has the same memory); `bias` is `[O]`
-/// or nil. `x` rows are `ldx` floats apart (≥ I), `y` rows `ldy` apart (≥ O). `P == 0` does nothing.
+/// or nil. `x` rows are `ldx` floats apart (≥ I), `y` rows `ldy` apart (≥ O). `Q == 0` does nothing.
 @inlinable
 public func linear(_ x: UnsafePointer<Float>, ldx: Int, rows: Int,
                    weight: Tensor, bias: Tensor?, inFeatures: Int, outFeatures: Int,

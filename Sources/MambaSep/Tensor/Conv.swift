@@ -1,15 +1,15 @@
 // Convolutions in channels-last layout: strided 1→N analysis conv, N→1 transposed conv, and the
 // depthwise causal/anti-causal conv of Mamba.
 //
-// Glossary: `T` samples, `L` frames, `N` channels, `Kw` kernel width, `St` stride, `E` channels of
-// a depthwise conv, `W` its width.
+// Glossary (docs/MODEL.md): `Tp` padded samples, `L` frames, `N` channels, `Kw` kernel size, `St`
+// stride; for the depthwise conv `L'` steps, `E` channels, `W` its width.
 
 // MARK: - Strided conv (1 → N)
 
 /// `Conv1d(1, N, Kw, stride: St, bias: false)` on a mono signal, as im2col + GEMM.
 ///
-/// `x` holds `T` samples with `T ≥ Kw` and `(T − Kw) % St == 0` (the caller pads); the result is
-/// `[L, N]` with `L = (T − Kw)/St + 1`. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
+/// `x` holds `Tp` samples with `Tp ≥ Kw` and `(Tp − Kw) % St == 0` (the caller pads); the result is
+/// `[L, N]` with `L = (Tp − Kw)/St + 1`. `weight` is PyTorch's `[N, 1, Kw]`. `frames` is scratch.
 @_optimize(speed)
 public func conv1dMonoStrided(_ x: UnsafePointer<Float>, samples: Int, weight: Tensor,
                               channels: Int, kernel: Int, stride: Int,

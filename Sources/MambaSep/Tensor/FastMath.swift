@@ -13,6 +13,10 @@ import _Builtin_intrinsics.intel
 
 public typealias Vec8 = SIMD8<Float>
 
+/// log2(e), written once: single precision for the kernels, double for the weight transforms.
+public let log2e: Float = 1.442_695_040_888_963_4
+public let log2eDouble: Double = 1.442_695_040_888_963_4
+
 // MARK: - Lane-wise min / max
 
 // The standard library's `pointwiseMax`/`pointwiseMin`/`clamped` are generic and end up as
@@ -76,7 +80,7 @@ extension UnsafeMutablePointer where Pointee == Float {
 public func fastExpUnclamped(_ x: Vec8) -> Vec8 {
     // The low mantissa bits of t hold n.
     let magic = Vec8(repeating: 12_582_912.0)
-    let t = magic.addingProduct(x, Vec8(repeating: 1.442_695_040_888_963_4))
+    let t = magic.addingProduct(x, Vec8(repeating: log2e))
     let n = t - magic
     var r = x.addingProduct(n, Vec8(repeating: -0.693_359_375))          // ln2 high part (exact)
     r = r.addingProduct(n, Vec8(repeating: 2.121_944_400_546_905_8e-4))  // ln2 low part
@@ -229,4 +233,20 @@ public func softplusInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
 @_optimize(speed)
 public func geluInPlace(_ p: UnsafeMutablePointer<Float>, count: Int) {
     mapInPlace(p, count: count, fastGELU)
+}
+
+/// `y += x` over `count` floats: residual connections and overlap-adds.
+@inlinable @_optimize(speed)
+public func addInPlace(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count { y.setVec8(i, y.vec8(i) + x.vec8(i)); i += 8 }
+    while i < count { y[i] += x[i]; i += 1 }
+}
+
+/// Plain-loop reference for `addInPlace` (tests).
+public func addInPlaceReference(_ y: [Float], _ x: [Float]) -> [Float] {
+    precondition(y.count == x.count)
+    var out = y
+    for i in out.indices { out[i] = y[i] + x[i] }
+    return out
 }

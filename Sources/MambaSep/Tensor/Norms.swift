@@ -1,6 +1,6 @@
 // Normalisations in channels-last layout.
 //
-// Glossary: `P` positions (rows), `N` channels (contiguous within a row).
+// Glossary (docs/MODEL.md): `Q` positions (rows), `N` channels (contiguous within a row).
 
 import Foundation
 

@@ -1,7 +1,8 @@
 // A small dense float tensor and a growable scratch buffer.
 //
-// Glossary: shapes are written row-major, the last dimension contiguous (`[P, N]` means P rows of
-// N floats). The engine works "channels last": activations are `[positions, channels]`.
+// Glossary (docs/MODEL.md): shapes are written row-major, the last dimension contiguous (`[Q, N]`
+// means Q rows of N floats). The engine works "channels last": activations are `[positions,
+// channels]`.
 
 import Foundation
 
@@ -109,4 +110,13 @@ public func transposeRows(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePoint
             (dst + (c * rows + r) * width).update(from: src + (r * cols + c) * width, count: width)
         }
     }
+}
+
+/// The values of a row-major `[rows, cols]` tensor as a new `[cols, rows]` tensor (weight layouts
+/// at load time; the tensor's own shape may split `cols` further, e.g. `[E, 1, W]`).
+public func transposed(_ t: Tensor, rows: Int, cols: Int) -> Tensor {
+    precondition(rows * cols == t.count, "\(t) is not \(rows) × \(cols)")
+    let out = Tensor(zeros: [cols, rows])
+    transposeRows(t.pointer, out.pointer, rows: rows, cols: cols, width: 1)
+    return out
 }

@@ -47,12 +47,7 @@ final class SeparateCLITests: XCTestCase {
         for (fmt, ext, encoding) in [("float", "wav", "float"), ("flac", "flac", "16"), ("wav24", "wav", "24")] {
             let out = dir.appendingPathComponent("out-\(fmt)").path
             let r = try run(["separate", a, "-o", out, "--model", modelPath, "--format", fmt])
-            XCTAssertEqual(r.status, 0, r.stderr)
-            let listed = r.stdout.split(separator: "\n").map(String.init)
-            XCTAssertEqual(listed.map { URL(fileURLWithPath: $0).lastPathComponent }, ["a_s1.\(ext)", "a_s2.\(ext)"])
-            for path in listed {
-                let info = try AudioFile.info(path)
-                XCTAssertEqual(info.frameCount, 4000)
+            for (_, info) in try assertListedAudio(r, names: ["a_s1.\(ext)", "a_s2.\(ext)"], frames: 4000) {
                 XCTAssertTrue(info.encoding.lowercased().contains(encoding), "\(fmt): \(info.encoding)")
             }
         }

@@ -59,12 +59,7 @@ final class StreamCLITests: XCTestCase {
     func testOutputDirWritesOneFilePerSpeaker() throws {
         let out = dir.appendingPathComponent("live").path
         let r = try run(fast + ["--output-dir", out, "--stem", "talk"], input: s16WAVHeader(rate: 8000) + s16(mixture(5000, rate: 8000)))
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let listed = r.stdout.split(separator: "\n").map(String.init)
-        XCTAssertEqual(listed.map { URL(fileURLWithPath: $0).lastPathComponent }, ["talk_s1.wav", "talk_s2.wav"])
-        for p in listed {
-            let info = try AudioFile.info(p)
-            XCTAssertEqual(info.frameCount, 5000)
+        for (_, info) in try assertListedAudio(r, names: ["talk_s1.wav", "talk_s2.wav"], frames: 5000) {
             XCTAssertEqual(info.channels, 1)
         }
     }

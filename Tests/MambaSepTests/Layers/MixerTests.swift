@@ -62,13 +62,13 @@ final class MixerTests: XCTestCase {
         let config = tinyConfig()
         let r = try reader(config, seed: 21)
         let prefix = "masker.blocks.0.intra.mixer."
-        let mamba = BiMamba(weights: try BiMambaWeights(r, prefix: prefix, config: config), config: config)
+        let mamba = try BiMambaWeights(r, prefix: prefix, config: config)
         let g = 3, t = 19, n = config.nFilters
         var rng = SeededRandom(seed: 22)
         let h = rng.floats(g * t * n, -2, 2)
         var out = [Float](repeating: 0, count: g * t * n)
         h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer {
-            mamba.forward(hp.baseAddress!, sequences: g, length: t, scratch: MambaScratch(), into: $0.baseAddress!)
+            mamba.forward(hp.baseAddress!, sequences: g, length: t, config: config, scratch: MambaScratch(), into: $0.baseAddress!)
         } }
         for s in 0..<g {
             let ref = try biMambaReference(r, prefix: prefix, config: config, h: Array(h[(s * t * n)..<((s + 1) * t * n)]), t: t)
@@ -101,7 +101,7 @@ final class MixerTests: XCTestCase {
         let config = tinyConfig(intra: .s4d)
         let r = try reader(config, seed: 34)
         let prefix = "masker.blocks.0.intra.mixer."
-        let s4d = BiS4D(weights: try BiS4DWeights(r, prefix: prefix, config: config), config: config)
+        let s4d = try BiS4DWeights(r, prefix: prefix, config: config)
         let n = config.nFilters, g = 2, t = 27
         var rng = SeededRandom(seed: 35)
         let h = rng.floats(g * t * n, -2, 2)
@@ -109,15 +109,15 @@ final class MixerTests: XCTestCase {
         let scratch = S4DScratch()
         for _ in 0..<2 {
             h.withUnsafeBufferPointer { hp in out.withUnsafeMutableBufferPointer {
-                s4d.forward(hp.baseAddress!, sequences: g, length: t, scratch: scratch, into: $0.baseAddress!)
+                s4d.forward(hp.baseAddress!, sequences: g, length: t, config: config, scratch: scratch, into: $0.baseAddress!)
             } }
         }
-        XCTAssertEqual(s4d.cachedLengths, 1)
+        XCTAssertEqual(s4d.kernels.count, 1)
         let wOut = try values(r, prefix + "out_proj.weight"), bOut = try values(r, prefix + "out_proj.bias")
         for s in 0..<g {
             let hs = Array(h[(s * t * n)..<((s + 1) * t * n)])
-            let yf = s4dRecurrenceReference(s4d.weights.forward, h: hs, length: t, channels: n, pairs: config.s4dPairs, reverse: false)
-            let yb = s4dRecurrenceReference(s4d.weights.backward, h: hs, length: t, channels: n, pairs: config.s4dPairs, reverse: true)
+            let yf = s4dRecurrenceReference(s4d.forward, h: hs, length: t, channels: n, pairs: config.s4dPairs, reverse: false)
+            let yb = s4dRecurrenceReference(s4d.backward, h: hs, length: t, channels: n, pairs: config.s4dPairs, reverse: true)
             let gelu = zip(yf, yb).map { a, b -> Float in
                 let x = Double(a) + Double(b)
                 return Float(x * 0.5 * (1 + Foundation.erf(x / 2.0.squareRoot())))

@@ -23,7 +23,7 @@ final class SelectiveScanTests: XCTestCase {
             var bc = [Float](repeating: 0, count: t * 2 * m)
             for i in 0..<t { for s in 0..<m { bc[i * 2 * m + s] = b[i * m + s]; bc[i * 2 * m + m + s] = c[i * m + s] } }
             var y = initial ?? [Float](repeating: 0, count: t * e)
-            let state = ScratchBuffer(capacity: m * (e + 8))
+            let state = ScratchBuffer(capacity: m * e), decay = ScratchBuffer(capacity: m * 8)
             x.withUnsafeBufferPointer { xp in delta.withUnsafeBufferPointer { dp in bc.withUnsafeBufferPointer { bcp in
                 aT.withUnsafeBufferPointer { ap in d.withUnsafeBufferPointer { ddp in
                     (z ?? []).withUnsafeBufferPointer { zp in
@@ -32,7 +32,7 @@ final class SelectiveScanTests: XCTestCase {
                                                    bc: bcp.baseAddress!, ldbc: 2 * m, aT: ap.baseAddress!, d: ddp.baseAddress!)
                             let out: ScanOutput = z == nil ? .store : .averageAndGate(z: zp.baseAddress!, ldz: e)
                             selectiveScan(ops, length: t, channels: e, states: m, reverse: reverse, output: out,
-                                          state: state.pointer, into: yp.baseAddress!, ldy: e)
+                                          state: state.pointer, decay: decay.pointer, into: yp.baseAddress!, ldy: e)
                         }
                     }
                 } }

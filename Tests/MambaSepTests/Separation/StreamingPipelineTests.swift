@@ -115,17 +115,13 @@ final class StreamingPipelineTests: XCTestCase {
     }
 
     func testClosedOutputPipeIsBrokenPipe() throws {
-        var fds: [Int32] = [0, 0]
-        XCTAssertEqual(pipe(&fds), 0)
-        close(fds[0])
-        let old = signal(SIGPIPE, SIG_IGN)
-        defer { signal(SIGPIPE, old); close(fds[1]) }
+        let fd = pipeWithoutReader(self)
         let reader = try PCMStreamReader(raw: MemorySource(s16Bytes([[Float](repeating: 0.1, count: 4000)])),
                                          format: PCMStreamFormat(sampleRate: 8000, channels: 1, encoding: .s16))
         let sep = try passThrough(inputRate: 8000)
         XCTAssertThrowsError(try runStreamingSeparation(
             reader: reader, stream: sep,
-            output: .interleaved(PCMStreamWriter(fd: fds[1], sampleRate: 8000, channels: 2, format: .s16le, wavHeader: true)))) {
+            output: .interleaved(PCMStreamWriter(fd: fd, sampleRate: 8000, channels: 2, format: .s16le, wavHeader: true)))) {
             XCTAssertEqual($0 as? PCMStreamError, .brokenPipe)
         }
     }

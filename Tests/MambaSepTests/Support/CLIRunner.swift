@@ -2,6 +2,7 @@
 
 import Foundation
 import XCTest
+@testable import MambaSep
 
 /// What one run of the built `mambasep` binary printed, and how it exited.
 struct CLIResult {
@@ -69,4 +70,19 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
     drained.wait()
     p.waitUntilExit()
     return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: e.data, as: UTF8.self))
+}
+
+/// Asserts that a run succeeded and printed the paths of audio files with these names, each
+/// `frames` long; returns each path with its header facts.
+@discardableResult
+func assertListedAudio(_ r: CLIResult, names: [String], frames: Int,
+                       file: StaticString = #filePath, line: UInt = #line) throws -> [(path: String, info: AudioInfo)] {
+    XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+    let listed = r.stdout.split(separator: "\n").map(String.init)
+    XCTAssertEqual(listed.map { URL(fileURLWithPath: $0).lastPathComponent }, names, file: file, line: line)
+    return try listed.map { path in
+        let info = try AudioFile.info(path)
+        XCTAssertEqual(info.frameCount, frames, path, file: file, line: line)
+        return (path, info)
+    }
 }

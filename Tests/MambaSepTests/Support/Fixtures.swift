@@ -13,6 +13,17 @@ func makeTempDir(_ test: XCTestCase) throws -> URL {
     return url
 }
 
+/// The write end of a pipe whose read end is closed: writes fail with EPIPE. SIGPIPE is ignored
+/// and the descriptor closed when the test ends.
+func pipeWithoutReader(_ test: XCTestCase) -> Int32 {
+    var fds: [Int32] = [0, 0]
+    XCTAssertEqual(pipe(&fds), 0)
+    close(fds[0])
+    let old = signal(SIGPIPE, SIG_IGN)
+    test.addTeardownBlock { signal(SIGPIPE, old); close(fds[1]) }
+    return fds[1]
+}
+
 /// A sine of `frequency` Hz, `amplitude`, `count` samples at `rate`.
 func sine(_ frequency: Double, rate: Int, count: Int, amplitude: Double = 0.5, phase: Double = 0) -> [Float] {
     (0..<count).map { Float(amplitude * sin(2 * .pi * frequency * Double($0) / Double(rate) + phase)) }

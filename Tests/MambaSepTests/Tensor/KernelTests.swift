@@ -128,4 +128,32 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(Array(UnsafeBufferPointer(start: counts, count: 17)), [Int](repeating: 1, count: 17))
         }
     }
+
+    func testAddInPlaceMatchesReference() {
+        var rng = SeededRandom(seed: 41)
+        for n in [1, 7, 8, 9, 130] {
+            let y = rng.floats(n), x = rng.floats(n)
+            var got = y
+            got.withUnsafeMutableBufferPointer { yp in x.withUnsafeBufferPointer { addInPlace(yp.baseAddress!, $0.baseAddress!, count: n) } }
+            XCTAssertEqual(got, addInPlaceReference(y, x), "n \(n)")
+        }
+    }
+
+    func testTransposedAndTheLoaderTransforms() {
+        // Depthwise conv taps [E, 1, W] → [W, E].
+        let taps = Tensor(shape: [3, 1, 2], values: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(transposed(taps, rows: 3, cols: 2).toArray(), [1, 3, 5, 2, 4, 6])
+        XCTAssertEqual(depthwiseTaps(taps).shape, [2, 3])
+        XCTAssertEqual(depthwiseTaps(taps).toArray(), [1, 3, 5, 2, 4, 6])
+        // A_log [E, M] → A·log2(e) [M, E], A = −exp(A_log).
+        let aLog = Tensor(shape: [2, 3], values: [0, 0.5, 1, 1.5, 2, -3])
+        let rates = scanDecayRates(aLog: aLog)
+        XCTAssertEqual(rates.shape, [3, 2])
+        for e in 0..<2 {
+            for m in 0..<3 {
+                let expected = -Foundation.exp(Double(aLog[flat: e * 3 + m])) / Foundation.log(2)
+                XCTAssertEqual(Double(rates[flat: m * 2 + e]), expected, accuracy: 1e-6 * abs(expected))
+            }
+        }
+    }
 }
