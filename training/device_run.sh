@@ -62,12 +62,13 @@ if ! python3 -c "import soundfile" 2>/dev/null; then
   python3 -c "import soundfile" || { log "ERROR: soundfile not importable (carry .whl?)"; exit 1; }
 fi
 log "soundfile ok"
+# The inline snippets below import training/'s modules: Python with training/ on its path.
+pyt() { PYTHONPATH="$REPO/training${PYTHONPATH:+:$PYTHONPATH}" python3 "$@"; }
 
 # MARK: - 2. data
 [ -f "$CARRY/data/info.json" ] || { log "ERROR: $CARRY/data/info.json missing (carry .carry)"; exit 1; }
 [ -d "$CARRY/devset" ] || { log "ERROR: $CARRY/devset missing"; exit 1; }
-python3 -c "
-import sys; sys.path.insert(0, '$REPO/training')
+pyt -c "
 from data import decode_shards; decode_shards('$CARRY/data', '$WORK/decoded')
 " || { log "ERROR: decoding the data failed"; exit 1; }
 log "data ready in $WORK/decoded"
@@ -118,8 +119,8 @@ if [ "$BATCH" = auto ]; then
       if [ $(( j % NG )) = 0 ]; then wait "${PP[@]}"; PP=(); fi
     done
     [ "${#PP[@]}" -gt 0 ] && wait "${PP[@]}"
-    BATCH=$(python3 -c "
-import json, sys, glob; sys.path.insert(0, '$REPO/training')
+    BATCH=$(pyt -c "
+import json, sys, glob
 from probe import choose
 rs = []
 for f in glob.glob('$WORK/probe.*.json'): rs += json.load(open(f))
@@ -141,8 +142,8 @@ if [ "$COMPILE" = auto ]; then   # decided once per warm machine; later pieces r
           $(model_args "${NAMES[0]}") --batches "$BATCH" $flag --json "$WORK/probe.$mode.json" \
           > "$WORK/probe.$mode.txt" 2>&1 || { log "probe ($mode) failed:"; tail -n 5 "$WORK/probe.$mode.txt"; }
       done
-      python3 -c "
-import json, os, sys; sys.path.insert(0, '$REPO/training')
+      pyt -c "
+import json, os, sys
 from probe import prefer_compiled
 rs = [json.load(open(f)) if os.path.exists(f) else [] for f in ('$WORK/probe.eager.json', '$WORK/probe.compiled.json')]
 print('[probe] eager', rs[0], 'compiled', rs[1], file=sys.stderr)

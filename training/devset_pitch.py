@@ -24,9 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validate import load_devset  # noqa: E402
+from validate import load_devset
 
 SR = 8000                    # the devset's rate (load_devset checks it)
 

@@ -31,12 +31,10 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from mambasep_ref.config import PRESETS, ModelConfig, parse_overrides  # noqa: E402
-from mambasep_ref.io import (WeightsError, load_model, load_weights, save_model,  # noqa: E402
+from mambasep_ref.config import PRESETS, ModelConfig, parse_overrides
+from mambasep_ref.io import (WeightsError, load_model, load_weights, save_model,
                              scale_output)
-from mambasep_ref.model import DPMamba  # noqa: E402
+from mambasep_ref.model import DPMamba
 
 
 def random_model(cfg: ModelConfig, seed: int) -> DPMamba:

@@ -109,10 +109,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from prepare_data import SR, _decode_one, to_8k_int16, trim_silence  # noqa: E402
+from prepare_data import SR, _decode_one, to_8k_int16, trim_silence
 
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish

@@ -19,12 +19,10 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from mambasep_ref import scan  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.io import save_tensors  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
+from mambasep_ref import scan
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.io import save_tensors
+from mambasep_ref.model import DPMamba
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "audio-fixtures", "parity")

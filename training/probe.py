@@ -21,14 +21,11 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from data import MixSampler, load_corpus  # noqa: E402
-from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
-from train import train_step  # noqa: E402
+from data import MixSampler, load_corpus
+from mambasep_ref import scan as scan_mod
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.model import DPMamba
+from train import train_step
 
 
 def probe(model, opt, sampler, batch: int, steps: int, warmup: int, dev, amp: bool) -> dict:

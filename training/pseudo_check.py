@@ -21,12 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import data  # noqa: E402
-from devset_pitch import median_f0  # noqa: E402
-from prepare_data import SR, _decode_one, trim_silence  # noqa: E402
+import data
+from devset_pitch import median_f0
+from prepare_data import SR, _decode_one, trim_silence
 
 ST3 = 2 ** (3 / 12)
 CORNERS = [(1.0, 1.0), (ST3, 1.0), (1 / ST3, 1.0), (1.0, 1.14), (1.0, 0.88), (ST3, 0.88), (1 / ST3, 1.14)]

@@ -20,12 +20,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from mambasep_ref import scan  # noqa: E402
-from mambasep_ref.audio import read_audio, resample, to_mono, write_wav  # noqa: E402
-from mambasep_ref.io import WeightsError, load_model  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
+from mambasep_ref import scan
+from mambasep_ref.audio import read_audio, resample, to_mono, write_wav
+from mambasep_ref.io import WeightsError, load_model
+from mambasep_ref.model import DPMamba
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:

@@ -34,9 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from data import SR, Corpus, MixSampler, decoded_cache, engine_mask, load_corpus  # noqa: E402
+from data import SR, Corpus, MixSampler, decoded_cache, engine_mask, load_corpus
 
 
 def only_engine(corpus: Corpus, engine: str) -> Corpus:

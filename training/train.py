@@ -41,16 +41,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import extra_voices  # noqa: E402
-from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, engine_of, load_corpus  # noqa: E402
-from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref.config import ModelConfig, parse_overrides  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
-from mambasep_ref.losses import pit_loss  # noqa: E402
-from validate import evaluate_devset, evaluate_synth, load_devset  # noqa: E402
+import extra_voices
+from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, engine_of, load_corpus
+from mambasep_ref import scan as scan_mod
+from mambasep_ref.config import ModelConfig, parse_overrides
+from mambasep_ref.model import DPMamba
+from mambasep_ref.losses import pit_loss
+from validate import evaluate_devset, evaluate_synth, load_devset
 
 # Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata:
 # the shared corpus's engines here, the real voices from extra_voices.SOURCES (their one registry).

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mambasep_ref.losses import pit_si_snr, si_snr  # noqa: E402  (the one definition, re-exported)
+from mambasep_ref.losses import pit_si_snr, si_snr   # the one definition, re-exported
 
 __all__ = ["DevItem", "load_devset", "si_snr", "pit_si_snr", "si_snri", "evaluate_devset",
            "evaluate_synth", "group_of"]

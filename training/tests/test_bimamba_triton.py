@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CUDA = torch.cuda.is_available()
 if not CUDA:

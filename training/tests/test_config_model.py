@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.model import DPMamba, chunk, overlap_add, padded_length  # noqa: E402
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.model import DPMamba, chunk, overlap_add, padded_length
 
 TINY = dict(n_filters=8, num_blocks=1, chunk_size=6, d_state=2, s4d_state=4)
 

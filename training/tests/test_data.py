@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import math
 
 import numpy as np
@@ -12,35 +9,11 @@ import pytest
 import torch
 from scipy.signal import lfilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from data import (COLOUR_GRID, HUMAN_ENGINES, Augment, Corpus, MixPlan, MixSampler,  # noqa: E402
-                  PseudoSpeakers, SpeakerRule, colour_curve_db, filter_sources, kokoro_families,
-                  person_of, pseudo_label, room_response, warp_formants)
-from validate import si_snr  # noqa: E402
-
-SPEAKERS = ["kokoro:af_bella", "kokoro:af_bella+bm_george", "kokoro:bm_george+am_liam",
-            "kokoro:am_adam", "arctic:slt", "arctic:slt", "espeak:en-us+f1:p50", "piper:joe"]
-
-
-def make_corpus(seed: int = 0, n_per: int = 3) -> Corpus:
-    """Tones per speaker (distinct f0), 0.3–6 s long, int16."""
-    rng = np.random.default_rng(seed)
-    chunks, start, length, spk, split = [], [], [], [], []
-    pos = 0
-    for s_i, s in enumerate(SPEAKERS):
-        for _ in range(n_per):
-            n = int(rng.uniform(0.3, 6.0) * 8000)
-            t = np.arange(n) / 8000
-            x = 0.5 * np.sin(2 * np.pi * (100 + 40 * s_i) * t) * rng.uniform(0.2, 1.0)
-            chunks.append(np.round(x * 32767).astype(np.int16))
-            start.append(pos)
-            length.append(n)
-            spk.append(s)
-            split.append("train")
-            pos += n
-    return Corpus(torch.from_numpy(np.concatenate(chunks)), np.array(start), np.array(length),
-                  spk, np.array(split, dtype="<U8"), [f"u{i}" for i in range(len(spk))])
+from data import (COLOUR_GRID, HUMAN_ENGINES, Augment, Corpus, MixPlan, MixSampler, PseudoSpeakers,
+                  SpeakerRule, colour_curve_db, filter_sources, kokoro_families, person_of,
+                  pseudo_label, room_response, warp_formants)
+from support import SPEAKERS, make_corpus
+from validate import si_snr
 
 
 def test_kokoro_families_strip_v0():

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import fixtures  # noqa: E402
-from mambasep_ref import scan  # noqa: E402
-from mambasep_ref.io import load_model, load_state  # noqa: E402
+import fixtures
+from mambasep_ref import scan
+from mambasep_ref.io import load_model, load_state
 
 PARITY = Path(fixtures.DEFAULT_OUT)
 FILES = sorted(PARITY.glob("*.safetensors"))

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import struct
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import export  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.io import WeightsError, load_model, read_metadata, save_model  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
+import export
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.io import WeightsError, load_model, read_metadata, save_model
+from mambasep_ref.model import DPMamba
 
 SMALL = ["--set", "n_filters=16", "num_blocks=2", "chunk_size=20", "d_state=4", "s4d_state=8"]
 

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mambasep_ref.losses import pit_loss, pit_si_snr, si_snr  # noqa: E402
+from mambasep_ref.losses import pit_loss, pit_si_snr, si_snr
 
 
 def test_si_snr_known_value() -> None:

@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 import struct
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE))
+import extra_voices
+from data import read_packed_manifest
+import prepare_data
+import train
 
-import extra_voices  # noqa: E402
-from data import read_packed_manifest  # noqa: E402
-import prepare_data  # noqa: E402
-import train  # noqa: E402
+HERE = Path(__file__).resolve().parents[1]   # training/
 
 
 def write_corpus(root: Path, engine: str, speakers: list[str], per: int, prefix: str, seed: int) -> Path:

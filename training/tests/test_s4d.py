@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.s4d import (BiS4D, legs_init, s4d_direct_conv, s4d_fft_conv,  # noqa: E402
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.s4d import (BiS4D, legs_init, s4d_direct_conv, s4d_fft_conv,
                               s4d_kernel, s4d_recurrence)
 
 

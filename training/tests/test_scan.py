@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mambasep_ref import scan  # noqa: E402
-from mambasep_ref.scan import selective_scan_fast, selective_scan_ref  # noqa: E402
+from mambasep_ref import scan
+from mambasep_ref.scan import selective_scan_fast, selective_scan_ref
 
 
 def inputs(b: int, l: int, e: int, m: int, seed: int = 0, dtype=torch.float32):

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import separate  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.io import load_model, save_model  # noqa: E402
-from mambasep_ref.audio import resample  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
+import separate
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.io import load_model, save_model
+from mambasep_ref.audio import resample
+from mambasep_ref.model import DPMamba
 
 
 def tiny_model(tmp_path, speakers=2):

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import soundfile as sf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import synth_set  # noqa: E402
-from data import MixSampler  # noqa: E402
-from test_data import make_corpus  # noqa: E402
+import synth_set
+from data import MixSampler
+from support import make_corpus
 
 
 def heldout_corpus():

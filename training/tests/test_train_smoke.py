@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-HERE = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import train
+from support import make_corpus
+from mambasep_ref.io import load_weights
+from validate import DevItem, evaluate_devset, si_snr, si_snri
 
-import train  # noqa: E402
-from test_data import make_corpus  # noqa: E402
-from mambasep_ref.io import load_weights  # noqa: E402
-from validate import DevItem, evaluate_devset, si_snr, si_snri  # noqa: E402
+HERE = Path(__file__).resolve().parents[1]   # training/
 
 TINY = ["--override", "n_filters=8", "--override", "num_blocks=1", "--override", "d_state=2",
         "--override", "s4d_state=4", "--override", "chunk_size=20", "--seconds", "0.25",
