@@ -26,7 +26,7 @@ reference is the coloured / reverberant source (the model separates, it does not
     0–12 dB.
 
 Optional pseudo-speakers (`PseudoSpeakers`, off by default): K made-up voices per human speaker
-(engines in `HUMAN_ENGINES`; never Kokoro, espeak, festival, flite or Piper), each with its own
+(`sources.REAL_SOURCES`; never Kokoro, espeak, festival, flite or Piper), each with its own
 pitch factor and its own formant (vocal-tract length) factor, fixed for the run; a human
 utterance is voiced by its recorded person or one of the K with equal probability. Done at
 render time on the device, so it costs no upload:
@@ -65,14 +65,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from prepare_data import REAL_ENGINES  # noqa: E402
+from sources import REAL_SOURCES, engine_of
 
 SR = 8000
-HUMAN_ENGINES = frozenset(REAL_ENGINES)   # sources of recorded people: the ones pseudo-speakers vary
 
 __all__ = ["SpeakerRule", "Corpus", "MixSampler", "Augment", "PseudoSpeakers", "room_response",
            "colour_curve_db", "warp_formants", "decode_shards", "load_corpus", "kokoro_families",
-           "person_of", "pseudo_label", "HUMAN_ENGINES"]
+           "person_of", "pseudo_label"]
 
 
 # MARK: - Speaker rule
@@ -231,11 +230,6 @@ class Corpus:
         return self
 
 
-def engine_of(speaker: str) -> str:
-    """The source of a corpus speaker name, its prefix before ':' (`fotaq:JOE` → `fotaq`)."""
-    return str(speaker).split(":")[0]
-
-
 def engine_mask(corpus: Corpus, engines: set[str]) -> np.ndarray:
     """[U] bool: whether each utterance's speaker comes from one of `engines`."""
     return np.array([engine_of(s) in engines for s in corpus.speakers], dtype=bool)
@@ -359,7 +353,7 @@ class PseudoSpeakers:
     pitch: tuple[float, float] = (-3.0, 3.0)
     formant: tuple[float, float] = (0.88, 1.14)
     spread: float = 1.0
-    engines: frozenset[str] = HUMAN_ENGINES
+    engines: frozenset[str] = REAL_SOURCES
 
     def __post_init__(self) -> None:
         if self.k < 0:

@@ -1,18 +1,14 @@
 #!/usr/bin/env python3
 """Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint,
 Flight of the Amazon Queen, Drascula, Beneath a Steel Sky, or the test recordings of codec2,
-pocketsphinx and alsa-utils. `SOURCES` (below) is the one registry of these sources: packages,
-licence, hours, speakers and kind of speech of each.
+pocketsphinx and alsa-utils. Each source's packages, licence, hours, speakers and kind of speech
+are in sources.py (the one registry of corpus sources); `FINDERS` (below) finds its recordings.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
     python3 training/extra_voices.py --source fillets --max-seconds 10 --max-minutes 30 --out /tmp/fillets-voices
-    python3 training/extra_voices.py --source tuxpaint --min-minutes 3 --max-minutes 12 --out /tmp/tuxpaint-voices
-    python3 training/extra_voices.py --source fotaq --max-seconds 10 --max-minutes 8 --out /tmp/fotaq-voices
-    python3 training/extra_voices.py --source drascula --max-seconds 10 --max-minutes 8 --out /tmp/drascula-voices
-    python3 training/extra_voices.py --source drascula-es --max-seconds 10 --max-minutes 8 --out /tmp/drascula-es-voices
-    python3 training/extra_voices.py --source bass --max-seconds 10 --max-minutes 0 --out /tmp/bass-voices
-    python3 training/extra_voices.py --source tiny --max-seconds 10 --max-minutes 0 --out /tmp/tiny-voices
+
+The commands (and caps) of the packing in use are in training/README.md.
 
 Why: the shared training corpus has only four human speakers (Asterisk prompts), and the
 devset's real voices score ~4 dB below synthetic held-out voices (training/RESULTS.md). The
@@ -72,8 +68,7 @@ bartender line (82). `S` files are sound effects and `F`, `D56` and `D83` have n
 all skipped, and so are the 3 Spanish files that are links to the English cast's. 11 speakers
 per language (`drascula:hacker`, `drascula-es:hacker`, …). A small cast of actors, like Flight
 of the Amazon Queen's, so two labels may be one actor. Use `--max-seconds 10 --max-minutes 8`:
-John has 24 (English) and 20 (Spanish) of the 46 and 41 minutes of speech (0.51 h and 0.49 h
-with those caps).
+John has 24 (English) and 20 (Spanish) of the 46 and 41 minutes of speech.
 
 `--source bass`: the in-game speech of Beneath a Steel Sky (CD version, `beneath-a-steel-sky`;
 its licence allows free distribution with its readme and copyright notices, and modification
@@ -109,7 +104,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from prepare_data import SR, _decode_one, to_8k_int16, trim_silence
+from prepare_data import SR, decode_file, to_8k_int16, trim_silence
+from sources import SOURCES
 
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish
@@ -490,7 +486,7 @@ def decode(rec: Recording) -> np.ndarray:
     if isinstance(rec, Path) and rec.suffix == ".raw":          # headerless 16-bit little-endian
         rate = next(r for _, (folder, r, _) in TINY_FILES.items() if folder in rec.as_posix())
         return to_8k_int16(np.fromfile(rec, "<i2").astype(np.float32) / 32768.0, rate)
-    return _decode_one(io.BytesIO(rec.data) if isinstance(rec, Member) else str(rec))
+    return decode_file(io.BytesIO(rec.data) if isinstance(rec, Member) else str(rec))
 
 
 def app_of(rec: Recording) -> str:
@@ -501,59 +497,17 @@ def app_of(rec: Recording) -> str:
     return parts[1] if parts[0] in ("games", "scummvm") else parts[0]
 
 
-class Source(NamedTuple):
-    """A Debian source of recordings, the one registry of them (train.py's metadata reads it):
-    its packages, their licence, and speaker → files; with what it holds: hours of speech
-    (decoded, trimmed and joined, with the caps of training/README.md's packing commands; for
-    Flight of the Amazon Queen, which it leaves out, run 5's caps), speakers, the
-    kind of speech (read or prompted speech is worth more than acted lines), and a title for the
-    exported model's metadata."""
-
-    packages: tuple[str, ...]
-    licence: str
-    find: Callable[[Path], dict[str, list[Recording]]]
-    hours: float
-    speakers: str
-    kind: str
-    title: str
-
-
-DRASCULA_LICENCE = ("Drascula licence (free redistribution and modification, modified versions marked; "
-                    "readme and copyright notices kept)")
-SOURCES = {
-    "kde": Source(("klettres-data", "ktuberling-data"), "GPL-2+", find_recordings, 1.00,
-                  "31 people (one label per language code)", "isolated letters, syllables and words, read",
-                  "KDE klettres/ktuberling recordings (31 people)"),
-    "fillets": Source(("fillets-ng-data-cs", "fillets-ng-data-nl"), "GPL-2", find_fillets, 1.99,
-                      "4 (two fish × Czech and Dutch casts)", "acted game dialogue",
-                      "Fish Fillets NG dialogue (4 voices, Czech and Dutch casts)"),
-    "tuxpaint": Source(("tuxpaint-stamps-default",), "GPL-2+", find_tuxpaint, 1.70,
-                       "9 languages (volunteers; one label per language)", "read short descriptions",
-                       "Tux Paint stamp descriptions (volunteers, one speaker label per language)"),
-    "fotaq": Source(("flight-of-the-amazon-queen",), "Flight of the Amazon Queen licence (free "
-                    "redistribution and modification)", find_fotaq, 2.06,
-                    "Joe + 29 character labels (a small cast)", "acted game dialogue (8-bit 11 kHz originals)",
-                    "Flight of the Amazon Queen speech (Joe and 29 characters, a small cast)"),
-    "drascula": Source(("drascula",), DRASCULA_LICENCE, lambda root: find_drascula(root, "en"), 0.51,
-                       "11 character labels, English cast (a small cast)",
-                       "acted game dialogue (8-bit 11 kHz originals)",
-                       "Drascula speech, English cast (11 characters)"),
-    "drascula-es": Source(("drascula-spanish",), DRASCULA_LICENCE, lambda root: find_drascula(root, "es"), 0.49,
-                          "11 character labels, Spanish cast (a small cast)",
-                          "acted game dialogue in Spanish (8-bit 11 kHz originals)",
-                          "Drascula speech, Spanish cast (11 characters)"),
-    "bass": Source(("beneath-a-steel-sky",), "Beneath a Steel Sky licence (free distribution with its "
-                   "readme and copyright notices; modified versions marked; content (C) Revolution "
-                   "Software)", find_bass, 0.60,
-                   "1 label (a professional cast of about 10-20 voices, lines not labelled); "
-                   "2.10 h without the 36-minute cap",
-                   "acted game dialogue (8-bit 11 kHz originals)",
-                   "Beneath a Steel Sky speech (one label for its whole cast)"),
-    "tiny": Source(("codec2-examples", "pocketsphinx-testdata", "alsa-utils"),
-                   "codec2 examples LGPL-2.1, pocketsphinx test data BSD-2-Clause, alsa-utils sounds GPL-2",
-                   find_tiny, 0.02, "3 labels (one per package; about 15 people)",
-                   "read English sentences, words and digits",
-                   "codec2, pocketsphinx and alsa-utils test recordings (one label per package)"),
+# Source name (sources.SOURCES, which holds its packages, licence and hours) → how to find its
+# speakers' recordings under the extracted packages.
+FINDERS: dict[str, Callable[[Path], dict[str, list[Recording]]]] = {
+    "kde": find_recordings,
+    "fillets": find_fillets,
+    "tuxpaint": find_tuxpaint,
+    "fotaq": find_fotaq,
+    "drascula": lambda root: find_drascula(root, "en"),
+    "drascula-es": lambda root: find_drascula(root, "es"),
+    "bass": find_bass,
+    "tiny": find_tiny,
 }
 
 
@@ -598,13 +552,8 @@ def join_utterances(clips: list[np.ndarray], rng: np.random.Generator, max_sampl
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", choices=sorted(SOURCES), default="kde",
-                    help="kde: KLettres + KTuberling (31 speakers); fillets: Fish Fillets NG (4); "
-                         "tuxpaint: Tux Paint stamp descriptions (one speaker per language); "
-                         "fotaq: Flight of the Amazon Queen (Joe and 29 characters); drascula, "
-                         "drascula-es: Drascula's English and Spanish casts (11 characters each); "
-                         "bass: Beneath a Steel Sky (one label); tiny: codec2, pocketsphinx and "
-                         "alsa-utils test recordings (one label per package)")
+    ap.add_argument("--source", choices=sorted(FINDERS), default="kde",
+                    help="; ".join(f"{n}: {SOURCES[n].title}" for n in FINDERS))
     ap.add_argument("--root", default="", help="folder with the packages extracted (default: download)")
     ap.add_argument("--out", required=True, help="corpus folder to write (replaced)")
     ap.add_argument("--max-seconds", type=float, default=6.0, help="longest joined utterance")
@@ -616,14 +565,14 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import soundfile as sf
 
-    source = SOURCES[args.source]
+    source, find = SOURCES[args.source], FINDERS[args.source]
     tmp = None
     if args.root:
         root = Path(args.root)
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f"{args.source}-voices-"))
         root = download(tmp, source.packages)
-    by_lang = source.find(root)
+    by_lang = find(root)
     if not by_lang:
         raise SystemExit(f"error: no {' / '.join(source.packages)} recordings under {root}/usr/share")
     out = Path(args.out)

@@ -38,16 +38,17 @@ from pathlib import Path
 
 import numpy as np
 
+from sources import REAL_SOURCES
+
 SR = 8000
 GAP = 400            # zero samples between utterances inside a chunk (50 ms)
 MIN_SAMPLES = 2000   # drop utterances shorter than 0.25 s after trimming
-REAL_ENGINES = {"asterisk", "kde", "fillets", "tuxpaint", "fotaq", "drascula", "drascula-es", "bass", "tiny"}   # human recordings: never held out
 
 
 # MARK: - Decoding and trimming
 
 
-def _decode_one(path) -> np.ndarray:
+def decode_file(path) -> np.ndarray:
     """Decode one file (a path, or a binary file object) to mono int16 at 8 kHz (polyphase resampling)."""
     import soundfile as sf
 
@@ -104,7 +105,7 @@ def decode_corpus(corpus: Path, rows: list[dict], cache: Path, jobs: int) -> lis
         paths.append(str(cands[0]))
     t = time.time()
     with ProcessPoolExecutor(jobs) as ex:
-        out = list(ex.map(_decode_one, paths, chunksize=64))
+        out = list(ex.map(decode_file, paths, chunksize=64))
     print(f"decode: {len(out)} files in {time.time() - t:.1f} s", file=sys.stderr)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(lensp, np.array([len(o) for o in out]))
@@ -131,7 +132,7 @@ def choose_heldout(rows: list[dict], frac: float, seed: int) -> set[str]:
         engines_of.setdefault(r["speaker"], set()).add(r["engine"])
     held: set[str] = set()
     for eng, spk in sorted(by_engine.items()):
-        if len(spk) < 3 or eng in REAL_ENGINES:  # real speech is scarce: keep it all for training
+        if len(spk) < 3 or eng in REAL_SOURCES:  # real speech is scarce: keep it all for training
             continue
         if len(spk) <= 10:
             only = [s for s in spk if engines_of[s] == {eng}]
@@ -316,7 +317,7 @@ def main() -> None:
             e["utterances"] += 1
             e["speakers"].add(r["speaker"])
     engines = {k: {"hours": round(v["hours"], 3), "utterances": v["utterances"], "speakers": len(v["speakers"]),
-                   "real": k in REAL_ENGINES} for k, v in sorted(engines.items())}
+                   "real": k in REAL_SOURCES} for k, v in sorted(engines.items())}
     info = {"sample_rate": SR, "bitrate_kbps": args.bitrate, "chunks": args.chunks,
             "chunk_samples": pos, "utterances": len(out_rows), "heldout_utterances": n_held,
             "heldout_speakers": sorted(held), "dropped_short": dropped_ids,

@@ -23,7 +23,7 @@ import torch
 
 import data
 from devset_pitch import median_f0
-from prepare_data import SR, _decode_one, trim_silence
+from prepare_data import SR, decode_file, trim_silence
 
 ST3 = 2 ** (3 / 12)
 CORNERS = [(1.0, 1.0), (ST3, 1.0), (1 / ST3, 1.0), (1.0, 1.14), (1.0, 0.88), (ST3, 0.88), (1 / ST3, 1.14)]
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = []
     for i, path in enumerate(args.files):
-        x = trim_silence(_decode_one(path)).astype(np.float32)[: 3 * SR] / 32768.0
+        x = trim_silence(decode_file(path)).astype(np.float32)[: 3 * SR] / 32768.0
         e0 = mean_envelope(x)
         for j, (p, fm) in enumerate(CORNERS):
             y = x if (p, fm) == (1.0, 1.0) else render(x, p, fm)

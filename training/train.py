@@ -41,36 +41,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-import extra_voices
-from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, engine_of, load_corpus
+import sources
+from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, load_corpus
 from mambasep_ref import scan as scan_mod
 from mambasep_ref.config import ModelConfig, parse_overrides
 from mambasep_ref.model import DPMamba
 from mambasep_ref.losses import pit_loss
 from validate import evaluate_devset, evaluate_synth, load_devset
-
-# Speaker-name prefix in the corpus → (what it is, its audio licence), for the exported metadata:
-# the shared corpus's engines here, the real voices from extra_voices.SOURCES (their one registry).
-SOURCES = {
-    "kokoro": ("Kokoro-82M voice blends", "Kokoro-82M Apache-2.0"),
-    "piper": ("Piper joe", "Piper joe MIT (data CC0)"),
-    "arctic": ("festival/flite CMU ARCTIC voices", "festival/flite voices (Debian free licences)"),
-    "espeak": ("espeak-ng", "espeak-ng output"),
-    "asterisk": ("Asterisk core-sound prompts (4 people)", "Asterisk core sounds CC BY-SA 3.0"),
-    **{name: (src.title, f"{src.title}: {src.licence}") for name, src in extra_voices.SOURCES.items()},
-}
-
-
-def describe_sources(speakers) -> tuple[str, str]:
-    """trained_on and license metadata for a training set with these speaker names."""
-    prefixes = sorted({engine_of(s) for s in speakers})
-    known = [p for p in SOURCES if p in prefixes]
-    other = [p for p in prefixes if p not in SOURCES]
-    what = [SOURCES[p][0] for p in known] + other
-    lic = [SOURCES[p][1] for p in known] + [f"{p}: licence not recorded" for p in other]
-    return (f"mambasep training corpus ({', '.join(what)}), 8 kHz, dynamic two-speaker mixing",
-            f"weights: Apache-2.0; training audio: {', '.join(lic)}")
-
 
 # MARK: - Setup
 
@@ -325,7 +302,7 @@ def main(argv=None) -> int:
         corpus.split = np.where(gone, "unused", corpus.split)
     sampler = MixSampler(corpus, "train", seconds=args.seconds, seed=args.seed, augment=augment,
                          speed=tuple(args.speed), pseudo=pseudo)
-    trained_on, license_text = describe_sources(corpus.speakers[i] for i in sampler.idx)
+    trained_on, license_text = sources.describe(corpus.speakers[i] for i in sampler.idx)
     args.trained_on = args.trained_on or trained_on
     args.license = args.license or license_text
     synth = None

@@ -9,9 +9,10 @@ import pytest
 import torch
 from scipy.signal import lfilter
 
-from data import (COLOUR_GRID, HUMAN_ENGINES, Augment, Corpus, MixPlan, MixSampler, PseudoSpeakers,
+from data import (COLOUR_GRID, Augment, Corpus, MixPlan, MixSampler, PseudoSpeakers,
                   SpeakerRule, colour_curve_db, filter_sources, kokoro_families, person_of,
                   pseudo_label, room_response, warp_formants)
+from sources import REAL_SOURCES
 from support import SPEAKERS, make_corpus
 from validate import si_snr
 
@@ -222,7 +223,7 @@ def test_pseudo_speakers_only_for_human_speech_and_never_with_themselves():
     s = MixSampler(c, seconds=0.5, seed=3, pseudo=PseudoSpeakers(k=3))
     p = s.plan(np.random.default_rng(0), 2000)
     labels = s.labels(p)                                                     # [B, C]
-    human = np.vectorize(lambda x: x.split(":")[0] in HUMAN_ENGINES)(labels)
+    human = np.vectorize(lambda x: x.split(":")[0] in REAL_SOURCES)(labels)
     pseudo = np.vectorize(lambda x: "#" in x)(labels)
     assert not (pseudo & ~human).any()                                       # TTS voices stay as they are
     assert set(p.variant[human]) == {0, 1, 2, 3}                             # the person and all 3 pseudo

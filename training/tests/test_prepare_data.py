@@ -15,8 +15,7 @@ import struct
 
 import extra_voices
 from data import read_packed_manifest
-import prepare_data
-import train
+import sources
 
 HERE = Path(__file__).resolve().parents[1]   # training/
 
@@ -125,7 +124,7 @@ def test_find_fillets_keeps_the_two_fish_per_language(tmp_path):
     found = extra_voices.find_fillets(tmp_path)
     assert {k: sorted(f.name for f in v) for k, v in found.items()} == {
         "cs-m": ["vit-m-hello.ogg"], "cs-v": ["bar-v-1.ogg", "vit-v-bye.ogg"], "nl-m": ["vit-m-hello.ogg"]}
-    assert {"fillets", "tuxpaint"} <= prepare_data.REAL_ENGINES
+    assert {"fillets", "tuxpaint"} <= sources.REAL_SOURCES
     assert {extra_voices.app_of(f) for v in found.values() for f in v} == {"fillets-ng"}
 
 
@@ -185,8 +184,8 @@ def test_find_fotaq_labels_lines_by_conversation_character(tmp_path):
     clip = extra_voices.decode(extra_voices.Member(res, "X.SB", wav.getvalue()))
     assert clip.dtype == np.int16 and len(clip) == 800 and abs(int(clip[400]) - 8192) <= 2
     assert extra_voices.app_of(found["JOE"][0]) == "flight-of-the-amazon-queen"
-    assert "fotaq" in prepare_data.REAL_ENGINES
-    assert "Amazon Queen" in train.describe_sources(["fotaq:JOE"])[1]
+    assert "fotaq" in sources.REAL_SOURCES
+    assert "Amazon Queen" in sources.describe(["fotaq:JOE"])[1]
     assert extra_voices.find_fotaq(tmp_path / "elsewhere") == {}
 
 
@@ -199,13 +198,6 @@ def test_queen_table_rejects_other_files():
         extra_voices.read_queen_table(good[:-1])                 # the entry runs past the end
     with pytest.raises(ValueError, match="past the end"):
         extra_voices.read_queen_table(good[:20])                 # the table itself is cut
-
-
-def test_metadata_names_the_sources_of_the_training_speakers():
-    assert "GPL-2" in train.describe_sources(["fillets:cs-m"])[1]
-    what, lic = train.describe_sources(["kokoro:a", "kde:fr", "asterisk:allison"])
-    assert "Kokoro-82M voice blends" in what and "KDE klettres/ktuberling" in what and "Piper" not in what
-    assert "GPL-2+" in lic and "CC BY-SA 3.0" in lic and lic.startswith("weights: Apache-2.0")
 
 
 def als(x: np.ndarray) -> bytes:
@@ -245,11 +237,10 @@ def test_drascula_speakers_from_file_names_and_raw_8bit_decoding(tmp_path):
     assert {r["speaker"] for r in rows} == {"drascula-es:hacker", "drascula-es:vonbraun",
                                             "drascula-es:drascula", "drascula-es:blind"}
     assert {r["engine"] for r in rows} == {"drascula-es"} and {r["voice"] for r in rows} == {"drascula"}
-    assert {"drascula", "drascula-es"} <= prepare_data.REAL_ENGINES
-    src = extra_voices.SOURCES["drascula"]
+    assert {"drascula", "drascula-es"} <= sources.REAL_SOURCES
+    src = sources.SOURCES["drascula"]
     assert src.packages == ("drascula",) and "Drascula licence" in src.licence and src.hours > 0
-    assert extra_voices.SOURCES["drascula-es"].packages == ("drascula-spanish",)
-    assert all(s.hours > 0 and s.speakers and s.kind for s in extra_voices.SOURCES.values())
+    assert sources.SOURCES["drascula-es"].packages == ("drascula-spanish",)
 
 
 # MARK: - Beneath a Steel Sky (sky.dnr index, sky.dsk files, RNC method-1 packing)
@@ -391,8 +382,8 @@ def test_find_bass_reads_speech_lines_from_sky_dsk(tmp_path):
     assert extra_voices.main(["--source", "bass", "--root", str(tmp_path), "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out / "manifest.tsv"), delimiter="\t"))
     assert {r["speaker"] for r in rows} == {"bass:cast"} and {r["engine"] for r in rows} == {"bass"}
-    assert "bass" in prepare_data.REAL_ENGINES
-    assert "Steel Sky" in train.describe_sources(["bass:cast"])[1]
+    assert "bass" in sources.REAL_SOURCES
+    assert "Steel Sky" in sources.describe(["bass:cast"])[1]
     assert extra_voices.find_bass(tmp_path / "elsewhere") == {}
 
 
@@ -426,6 +417,4 @@ def test_tiny_read_speech_sets_one_label_per_package(tmp_path):
         clip = extra_voices.decode(files[0])
         assert abs(len(clip) - 8000) <= 1
         assert abs(np.argmax(np.abs(np.fft.rfft(clip[1000:7000]))) * 8000 / 6000 - 200) <= 1.5
-    assert "tiny" in prepare_data.REAL_ENGINES
-    assert set(extra_voices.SOURCES) <= prepare_data.REAL_ENGINES    # every real source: never held out
-    assert all(s.title in train.describe_sources([f"{n}:x"])[1] for n, s in extra_voices.SOURCES.items())
+    assert "tiny" in sources.REAL_SOURCES
