@@ -25,12 +25,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mambasep_ref import bimamba_triton as bt  # noqa: E402
-from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.mamba import BiMamba  # noqa: E402
+from mambasep_ref import bimamba_triton as bt
+from mambasep_ref import scan as scan_mod
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.mamba import BiMamba
 
 # (name, B', L') of DPMamba-XS at batch 16, 4 s at 8 kHz: 33 chunks of K = 250 frames.
 SHAPES = [("intra", 16 * 33, 250), ("inter", 16 * 250, 33)]

@@ -18,16 +18,13 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mambasep_ref import scan_triton as st  # noqa: E402
+from mambasep_ref import scan_triton as st
 
 try:  # the project's reference definition, when present
-    from mambasep_ref.scan import selective_scan_ref as _ref_scan  # noqa: E402
+    from mambasep_ref.scan import selective_scan_ref as _ref_scan
 
     REF_NAME = "mambasep_ref.scan.selective_scan_ref"
 except ImportError:  # pragma: no cover - only before scan.py exists

@@ -25,13 +25,10 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref.config import ModelConfig  # noqa: E402
-from mambasep_ref.model import DPMamba  # noqa: E402
-from train import train_step  # noqa: E402
+from mambasep_ref import scan as scan_mod
+from mambasep_ref.config import ModelConfig
+from mambasep_ref.model import DPMamba
+from train import train_step
 
 
 def parse_case(s: str) -> tuple[str, int, int]:

@@ -35,9 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mambasep_ref import bimamba_triton as bt  # noqa: E402
+from mambasep_ref import bimamba_triton as bt
 
 
 def layouts(ttgir: str) -> list[str]:
