@@ -25,7 +25,7 @@ from data import MixSampler, load_corpus
 from mambasep_ref import scan as scan_mod
 from mambasep_ref.config import ModelConfig
 from mambasep_ref.model import DPMamba
-from train import train_step
+from step import train_step
 
 
 def probe(model, opt, sampler, batch: int, steps: int, warmup: int, dev, amp: bool) -> dict:

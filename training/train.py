@@ -23,18 +23,21 @@ moments are taken from the float32 files if present (exact), else from last.opti
 else fresh with `--rewarm` steps of linear warm-up. `--init-weights F`: start from the weights of
 an exported .safetensors or a checkpoint (.pt) with a fresh optimiser, schedule and step count.
 `--time-budget SEC`: stop cleanly (validate, save) before SEC seconds after start.
+
+Code: `main` is `setup` (arguments, device, data, model, optimiser) → `resume` (checkpoint or
+initial weights) → `loop` (steps, validation, checkpoints); checkpoint.py reads and writes the
+run folder, step.py holds the training step and the learning-rate schedule.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
-import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +45,16 @@ import torch
 import torch.distributed as dist
 
 import sources
+from checkpoint import (find_checkpoint, init_state, load_checkpoint, load_optimizer, save_best,
+                        save_checkpoint, set_rng_state)
 from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, load_corpus
 from mambasep_ref import scan as scan_mod
 from mambasep_ref.config import ModelConfig, parse_overrides
 from mambasep_ref.model import DPMamba
-from mambasep_ref.losses import pit_loss
+from step import lr_at, train_step
 from validate import evaluate_devset, evaluate_synth, load_devset
 
-# MARK: - Setup
+# MARK: - Arguments
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -123,132 +128,85 @@ def build_config(args) -> ModelConfig:
         raise SystemExit(f"error: {e}")
 
 
-def lr_at(args, step: int, progress: float, rewarm_from: int) -> float:
-    """Warm-up (and re-warm-up after a resume without moments), then cosine to min_lr."""
-    w = min(1.0, (step + 1) / max(1, args.warmup))
-    if rewarm_from >= 0:
-        w = min(w, (step - rewarm_from + 1) / max(1, args.rewarm))
-    p = min(1.0, max(0.0, progress))
-    return w * (args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * p)))
+# MARK: - Setup, resume, loop
 
 
-def atomic_save(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+@dataclass
+class Training:
+    """Everything one training process holds: made by `setup`, filled from a checkpoint by
+    `resume`, run by `loop`. `st` is the state a checkpoint carries (step, schedule progress,
+    best score, log, ...)."""
+
+    args: argparse.Namespace
+    t_start: float
+    world: int
+    rank: int
+    dev: torch.device
+    amp: bool
+    run: Path
+    sampler: MixSampler
+    synth: tuple | None
+    devset: list | None
+    cfg: ModelConfig
+    model: DPMamba
+    opt: torch.optim.Optimizer
+    st: dict
+    val_time: float = 0.0
+
+    @property
+    def main_proc(self) -> bool:
+        return self.rank == 0
+
+    def say(self, *a) -> None:
+        if self.main_proc:
+            print(f"[{self.args.name} {time.time() - self.t_start:6.1f}s]", *a, flush=True)
+
+    def log(self, rec: dict) -> None:
+        """Append an event to the state's log and (rank 0) to log.jsonl, and print it."""
+        rec = {"name": self.args.name, **rec}
+        self.st["log"].append(rec)
+        if self.main_proc:
+            with open(self.run / "log.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+            self.say(json.dumps({k: v for k, v in rec.items() if k not in ("name", "dev_items")}))
+
+    def validate(self) -> None:
+        """Score the devset and the synthetic held-out set; a new best is exported (rank 0)."""
+        args, st, t = self.args, self.st, time.time()
+        rec = {"step": st["step"], "event": "val"}
+        if self.devset is not None:
+            r = evaluate_devset(self.model, self.devset, self.dev, self.rank, self.world)
+            rec["dev_sisnri"] = round(r["mean"], 3)
+            rec["dev_groups"] = {k: round(v, 3) for k, v in r["groups"].items()}
+            rec["dev_peak_ratio"] = round(r["peak_ratio"], 3)
+        if self.synth is not None:
+            rec["synth_sisnri"] = round(evaluate_synth(self.model, self.synth[0], self.synth[1], self.dev, 16,
+                                                       self.rank, self.world), 3)
+        score = rec.get("dev_sisnri", rec.get("synth_sisnri"))
+        self.val_time = time.time() - t
+        rec["val_time"] = round(self.val_time, 2)
+        rec["wall"] = round(time.time() - self.t_start, 1)
+        if score is not None and score > st["best"]:
+            st["best"], st["best_step"] = score, st["step"]
+            rec["best"] = True
+            if self.main_proc:
+                meta = {"name": args.name, "trained_on": f"{args.trained_on}; {st['step']} steps",
+                        "license": args.license, "devset_sisnri": f"{score:.3f}", "step": str(st["step"])}
+                save_best(self.model, self.run / "best.safetensors", meta, rec.get("dev_peak_ratio", 1.0))
+        self.log(rec)
+
+    def checkpoint(self) -> None:
+        if self.main_proc:
+            t = time.time()
+            save_checkpoint(self.run, self.model, self.opt, self.st)
+            self.say(f"checkpoint at step {self.st['step']} ({time.time() - t:.1f} s)")
+        if self.world > 1:
+            dist.barrier()
 
 
-# MARK: - Checkpoints
-
-
-def save_checkpoint(run: Path, model, opt, st: dict) -> None:
-    """last.pt + optimiser files (see module doc); written atomically, rank 0 only."""
-    sd = opt.state_dict()
-    m1 = {k: v["exp_avg"] for k, v in sd["state"].items()}
-    m2 = {k: {kk: vv for kk, vv in v.items() if kk != "exp_avg"} for k, v in sd["state"].items()}
-    atomic_save({"state": m1}, run / "last.optim1.pt")
-    atomic_save({"state": m2, "param_groups": sd["param_groups"]}, run / "last.optim2.pt")
-    half = {k: {"exp_avg": v["exp_avg"].bfloat16(), "exp_avg_sq": v["exp_avg_sq"].bfloat16(),
-                "step": v["step"]} for k, v in sd["state"].items()}
-    atomic_save({"state": half, "param_groups": sd["param_groups"]}, run / "last.optim16.pt")
-    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state_all()
-    atomic_save({"model": model.state_dict(), "rng": rng, **st}, run / "last.pt")
-    light = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    atomic_save({"model": light, "rng": rng, **st}, run / "last16.pt")
-
-
-def load_optimizer(opt, src: Path) -> str:
-    """Fill `opt` from src's optimiser files; returns 'exact', 'bf16' or 'fresh'."""
-    sd = opt.state_dict()
-    if (src / "last.optim1.pt").exists() and (src / "last.optim2.pt").exists():
-        m1 = torch.load(src / "last.optim1.pt", map_location="cpu", weights_only=False)["state"]
-        m2 = torch.load(src / "last.optim2.pt", map_location="cpu", weights_only=False)
-        state = {k: {**m2["state"][k], "exp_avg": m1[k]} for k in m1}
-        opt.load_state_dict({"state": state, "param_groups": m2["param_groups"]})
-        return "exact"
-    if (src / "last.optim16.pt").exists():
-        h = torch.load(src / "last.optim16.pt", map_location="cpu", weights_only=False)
-        state = {k: {"exp_avg": v["exp_avg"].float(), "exp_avg_sq": v["exp_avg_sq"].float(),
-                     "step": v["step"]} for k, v in h["state"].items()}
-        opt.load_state_dict({"state": state, "param_groups": h["param_groups"]})
-        return "bf16"
-    opt.load_state_dict({"state": {}, "param_groups": sd["param_groups"]})
-    return "fresh"
-
-
-def init_state(path: str, cfg: ModelConfig) -> dict:
-    """Weights to start from: an exported .safetensors or a training checkpoint (last.pt / last16.pt).
-
-    The file's config must equal `cfg`; float16 checkpoint weights are widened to float32.
-    """
-    from mambasep_ref.io import WeightsError, load_weights  # noqa: PLC0415
-    try:
-        m0, _ = load_weights(path)
-    except WeightsError as e:
-        raise SystemExit(f"error: {e}")
-    if m0.cfg.to_json() != cfg.to_json():
-        raise SystemExit(f"error: {path} has config {m0.cfg.to_json()}, not {cfg.to_json()}")
-    return m0.state_dict()
-
-
-def output_gain(peak_ratio: float) -> float:
-    """The largest power of two g ≤ 1 with peak_ratio · g ≤ 1: exported estimates then peak no
-    higher than their mixture on the devset (SI-SNR training leaves the level free; ours came out
-    at 3–6× the mixture and clipped in 16-bit files). 1 for a ratio ≤ 1 or not finite."""
-    if not math.isfinite(peak_ratio) or peak_ratio <= 1.0:
-        return 1.0
-    return 2.0 ** -math.ceil(math.log2(peak_ratio))
-
-
-@contextlib.contextmanager
-def scaled_decoder(model, gain: float):
-    """Context: the model's output scaled by `gain` (io.scale_output), undone exactly after."""
-    from mambasep_ref.io import scale_output  # noqa: PLC0415
-    scale_output(model, gain)
-    try:
-        yield model
-    finally:
-        scale_output(model, 1.0 / gain)
-
-
-def train_step(net, params, opt, mix: torch.Tensor, src: torch.Tensor, amp: bool,
-               clip: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step on a batch (mix [B, T], src [B, C, T]): bf16 forward when `amp`, loss
-    −PIT SI-SNR in float32, backward, clipping to `clip`; returns (loss, gradient norm), both
-    still on the device (no host sync)."""
-    with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=amp):
-        est = net(mix)                                                           # [B, C, T]
-    loss = pit_loss(est.float(), src)
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
-    skip_nonfinite_step(opt, gnorm)
-    return loss, gnorm
-
-
-def skip_nonfinite_step(opt, gnorm: torch.Tensor) -> None:
-    """opt.step(), skipped when the gradient norm is not finite, without waiting for the GPU.
-
-    A fused CUDA AdamW takes the decision on the device through its `found_inf` tensor (the
-    attribute GradScaler sets), so the CPU keeps queueing kernels; elsewhere the check syncs.
-    """
-    if getattr(opt, "_step_supports_amp_scaling", False) and gnorm.is_cuda:
-        opt.found_inf = (~torch.isfinite(gnorm)).float()
-        opt.grad_scale = None
-        try:
-            opt.step()
-        finally:
-            del opt.found_inf, opt.grad_scale
-    elif torch.isfinite(gnorm):
-        opt.step()
-
-
-# MARK: - Main
-
-
-def main(argv=None) -> int:
+def setup(argv=None) -> Training:
+    """Parse the arguments; set up the device (and the process group); load and check the data;
+    build the model (seeded), the optimiser and a fresh training state."""
     args = parse_args(argv)
     t_start = time.time()
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -268,21 +226,16 @@ def main(argv=None) -> int:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     amp = args.amp == "bf16" or (args.amp == "auto" and dev.type == "cuda")
     scan_mod.set_scan_impl(args.scan)
-    main_proc = rank == 0
     run = Path(args.run_dir)
-    if main_proc:
+    if rank == 0:
         run.mkdir(parents=True, exist_ok=True)
-
-    def say(*a):
-        if main_proc:
-            print(f"[{args.name} {time.time() - t_start:6.1f}s]", *a, flush=True)
 
     # Data: rank 0 decodes (or finds the cache ready); the others wait for it, then find it ready.
     try:
-        if world > 1 and not main_proc:
+        if world > 1 and rank != 0:
             dist.barrier()
         cache = decoded_cache(args.data, args.cache)
-        if world > 1 and main_proc:
+        if world > 1 and rank == 0:
             dist.barrier()
     except ValueError as e:
         raise SystemExit(f"error: {e}")
@@ -309,12 +262,7 @@ def main(argv=None) -> int:
     if args.synth_val > 0 and (corpus.split == "heldout").sum() >= 2:
         synth = MixSampler(corpus, "heldout", seconds=args.seconds, seed=args.seed).fixed_set(args.synth_val)
     devset = load_devset(args.devset) if args.devset else None
-    say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
-        f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}; "
-        f"speed {args.speed[0]}–{args.speed[1]}, augment colour {args.augment_colour} "
-        f"room {args.augment_room} (training only)")
 
-    # Model, optimiser, state.
     cfg = build_config(args)
     torch.manual_seed(args.seed)
     model = DPMamba(cfg).to(dev)
@@ -322,96 +270,58 @@ def main(argv=None) -> int:
                             fused=dev.type == "cuda")
     st = {"step": 0, "train_time": 0.0, "best": -1e9, "best_step": -1, "log": [], "rewarm_from": -1,
           "config": cfg.to_json(), "args": vars(args), "examples": 0}
-    resume = run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
-    ck_file = None
-    if resume is not None:
-        ck_file = next((resume / f for f in ("last.pt", "last16.pt") if (resume / f).exists()), None)
+    tr = Training(args, t_start, world, rank, dev, amp, run, sampler, synth, devset, cfg, model, opt, st)
+    tr.say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
+           f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}; "
+           f"speed {args.speed[0]}–{args.speed[1]}, augment colour {args.augment_colour} "
+           f"room {args.augment_room} (training only)")
+    return tr
+
+
+def resume(tr: Training) -> None:
+    """--resume: weights, optimiser moments (exact, bf16 or fresh with a re-warm-up), training
+    state and RNG states from the folder's checkpoint; else --init-weights: weights only."""
+    args = tr.args
+    folder = tr.run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
+    ck_file = find_checkpoint(folder) if folder is not None else None
     if ck_file is not None:
-        ck = torch.load(ck_file, map_location="cpu", weights_only=False)
-        ck["model"] = {k: v.float() if v.is_floating_point() else v for k, v in ck["model"].items()}
-        if ck["config"] != cfg.to_json():
-            raise SystemExit(f"error: {resume}/last.pt has config {ck['config']}, not {cfg.to_json()}")
-        model.load_state_dict(ck["model"])
-        how = load_optimizer(opt, resume)
-        for k in st:
+        ck = load_checkpoint(ck_file, tr.cfg)
+        tr.model.load_state_dict(ck["model"])
+        how = load_optimizer(tr.opt, folder)
+        for k in tr.st:
             if k in ck and k not in ("args", "config"):
-                st[k] = ck[k]
+                tr.st[k] = ck[k]
         if how == "fresh":
-            st["rewarm_from"] = st["step"]
-        torch.set_rng_state(ck["rng"]["torch"])
-        np.random.set_state(ck["rng"]["numpy"])
-        random.setstate(ck["rng"]["python"])
-        if dev.type == "cuda" and "cuda" in ck["rng"] and len(ck["rng"]["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(ck["rng"]["cuda"])
-        say(f"resumed from {ck_file} at step {st['step']} (optimiser: {how}); best {st['best']:.2f} dB")
+            tr.st["rewarm_from"] = tr.st["step"]
+        set_rng_state(ck["rng"], tr.dev)
+        tr.say(f"resumed from {ck_file} at step {tr.st['step']} (optimiser: {how}); best {tr.st['best']:.2f} dB")
     elif args.resume and args.resume != "auto":
         raise SystemExit(f"error: --resume {args.resume}: no last.pt or last16.pt there")
     elif args.init_weights:
-        model.load_state_dict(init_state(args.init_weights, cfg))
-        say(f"initialised from {args.init_weights} (fresh optimiser and schedule)")
-    n_params = sum(p.numel() for p in model.parameters())
-    say(f"model {args.name}: {n_params:,} parameters, world {world}, device {dev}, amp {amp}, "
-        f"scan {args.scan}, batch {args.batch}x{world}")
-    if main_proc:
-        with open(run / "log.jsonl", "w") as f:
+        tr.model.load_state_dict(init_state(args.init_weights, tr.cfg))
+        tr.say(f"initialised from {args.init_weights} (fresh optimiser and schedule)")
+
+
+def loop(tr: Training) -> dict:
+    """Train until --max-steps or the time budget, validating and checkpointing every
+    --val-every steps and at the end; returns the run's summary."""
+    args, st, dev, world = tr.args, tr.st, tr.dev, tr.world
+    n_params = sum(p.numel() for p in tr.model.parameters())
+    tr.say(f"model {args.name}: {n_params:,} parameters, world {world}, device {dev}, amp {tr.amp}, "
+           f"scan {args.scan}, batch {args.batch}x{world}")
+    if tr.main_proc:
+        with open(tr.run / "log.jsonl", "w") as f:          # the resumed log, then this piece's events
             for rec in st["log"]:
                 f.write(json.dumps(rec) + "\n")
     net = torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else model
+        tr.model, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else tr.model
     if args.compile:
         scan_mod.scan_outside_compiler()
         net = torch.compile(net)
 
-    def log(rec: dict) -> None:
-        rec = {"name": args.name, **rec}
-        st["log"].append(rec)
-        if main_proc:
-            with open(run / "log.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            say(json.dumps({k: v for k, v in rec.items() if k not in ("name", "dev_items")}))
-
-    val_time = [0.0]
-
-    def validate() -> None:
-        t = time.time()
-        rec = {"step": st["step"], "event": "val"}
-        if devset is not None:
-            r = evaluate_devset(model, devset, dev, rank, world)
-            rec["dev_sisnri"] = round(r["mean"], 3)
-            rec["dev_groups"] = {k: round(v, 3) for k, v in r["groups"].items()}
-            rec["dev_peak_ratio"] = round(r["peak_ratio"], 3)
-        if synth is not None:
-            rec["synth_sisnri"] = round(evaluate_synth(model, synth[0], synth[1], dev, 16, rank, world), 3)
-        score = rec.get("dev_sisnri", rec.get("synth_sisnri"))
-        val_time[0] = time.time() - t
-        rec["val_time"] = round(val_time[0], 2)
-        rec["wall"] = round(time.time() - t_start, 1)
-        if score is not None and score > st["best"]:
-            st["best"], st["best_step"] = score, st["step"]
-            rec["best"] = True
-            if main_proc:
-                from mambasep_ref.io import save_model  # noqa: PLC0415
-                meta = {"name": args.name, "trained_on": f"{args.trained_on}; {st['step']} steps",
-                        "license": args.license,
-                        "devset_sisnri": f"{score:.3f}", "step": str(st["step"])}
-                gain = output_gain(rec.get("dev_peak_ratio", 1.0))
-                meta["output_gain"] = f"{gain:g}"
-                with scaled_decoder(model, gain):
-                    save_model(model, run / "best.safetensors", meta)   # written aside, renamed
-        log(rec)
-
-    def checkpoint() -> None:
-        if main_proc:
-            t = time.time()
-            save_checkpoint(run, model, opt, st)
-            say(f"checkpoint at step {st['step']} ({time.time() - t:.1f} s)")
-        if world > 1:
-            dist.barrier()
-
-    # MARK: - Loop
-    end_by = min(t_start + args.time_budget if args.time_budget else math.inf,
+    end_by = min(tr.t_start + args.time_budget if args.time_budget else math.inf,
                  args.deadline if args.deadline else math.inf)
-    model.train()
+    tr.model.train()
     acc_loss, acc_n, t_log, ex_log = 0.0, 0, time.time(), 0
     step_times: list[float] = []
     reason = "max-steps"
@@ -419,7 +329,7 @@ def main(argv=None) -> int:
         if args.max_steps and st["step"] >= args.max_steps:
             break
         if end_by < math.inf and st["step"] % 10 == 0:
-            reserve = 2.0 * val_time[0] + 10.0 + (np.median(step_times) if step_times else 0.0)
+            reserve = 2.0 * tr.val_time + 10.0 + (np.median(step_times) if step_times else 0.0)
             stop = torch.tensor([1.0 if time.time() + reserve > end_by else 0.0], device=dev)
             if world > 1:
                 dist.all_reduce(stop, op=dist.ReduceOp.MAX)
@@ -429,10 +339,10 @@ def main(argv=None) -> int:
         t0 = time.time()
         progress = (st["step"] / args.total_steps) if args.total_steps > 0 else st["train_time"] / args.plan_seconds
         lr = lr_at(args, st["step"], progress, st["rewarm_from"])
-        for g in opt.param_groups:
+        for g in tr.opt.param_groups:
             g["lr"] = lr
-        mix, src = sampler.batch(st["step"], rank, args.batch, dev)
-        loss, gnorm = train_step(net, model.parameters(), opt, mix, src, amp, args.clip)
+        mix, src = tr.sampler.batch(st["step"], tr.rank, args.batch, dev)
+        loss, gnorm = train_step(net, tr.model.parameters(), tr.opt, mix, src, tr.amp, args.clip)
         acc_loss += loss.detach()
         acc_n += 1
         st["step"] += 1
@@ -450,26 +360,32 @@ def main(argv=None) -> int:
                 dist.all_reduce(l)
                 l /= world
             el = time.time() - t_log
-            log({"step": st["step"], "event": "train", "loss": round(float(l), 4), "lr": lr,
-                 "gnorm": round(float(gnorm), 3), "ex_per_s": round(ex_log / el, 1),
-                 "step_time": round(el / acc_n, 4), "train_time": round(st["train_time"], 1),
-                 "wall": round(time.time() - t_start, 1)})
+            tr.log({"step": st["step"], "event": "train", "loss": round(float(l), 4), "lr": lr,
+                    "gnorm": round(float(gnorm), 3), "ex_per_s": round(ex_log / el, 1),
+                    "step_time": round(el / acc_n, 4), "train_time": round(st["train_time"], 1),
+                    "wall": round(time.time() - tr.t_start, 1)})
             acc_loss, acc_n, t_log, ex_log = 0.0, 0, time.time(), 0
         if st["step"] % args.val_every == 0:
-            validate()
-            checkpoint()
+            tr.validate()
+            tr.checkpoint()
             t_log = time.time()
     if not st["log"] or st["log"][-1].get("event") != "val" or st["log"][-1]["step"] != st["step"]:
-        validate()
-    checkpoint()
+        tr.validate()
+    tr.checkpoint()
     last_train = next((r for r in reversed(st["log"]) if r.get("event") == "train"), {})
-    summary = {"name": args.name, "event": "end", "reason": reason, "step": st["step"],
-               "loss": last_train.get("loss"), "best_dev": st["best"], "best_step": st["best_step"],
-               "ex_per_s": last_train.get("ex_per_s"), "wall": round(time.time() - t_start, 1)}
-    if main_proc:
-        (run / "summary.json").write_text(json.dumps(summary))
-        say("END " + json.dumps(summary))
-    if world > 1:
+    return {"name": args.name, "event": "end", "reason": reason, "step": st["step"],
+            "loss": last_train.get("loss"), "best_dev": st["best"], "best_step": st["best_step"],
+            "ex_per_s": last_train.get("ex_per_s"), "wall": round(time.time() - tr.t_start, 1)}
+
+
+def main(argv=None) -> int:
+    tr = setup(argv)
+    resume(tr)
+    summary = loop(tr)
+    if tr.main_proc:
+        (tr.run / "summary.json").write_text(json.dumps(summary))
+        tr.say("END " + json.dumps(summary))
+    if tr.world > 1:
         dist.destroy_process_group()
     return 0
 

@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+import checkpoint
+import step
 import train
 from support import make_corpus
 from mambasep_ref.io import load_weights
@@ -117,6 +119,25 @@ def test_resume_continues_exactly(tmp_path):
     assert 0 < g <= 1 and np.log2(g) == round(np.log2(g))     # a power of two
 
 
+def test_resume_without_float32_moments_takes_bf16_ones_or_rewarms(tmp_path, capsys):
+    data = tmp_path / "cache"
+    write_cache(data)
+    common = ["--data", str(data), "--total-steps", "20", "--synth-val", "0", "--val-every", "100", *TINY]
+    assert train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "2", *common]) == 0
+    for files, how in ((["last16.pt", "last.optim16.pt"], "bf16"), (["last16.pt"], "fresh")):
+        src = tmp_path / f"carried-{how}"          # what a cold resume finds in .carry/resume/NAME
+        src.mkdir()
+        for f in files:
+            shutil.copy(tmp_path / "a" / f, src / f)
+        capsys.readouterr()
+        assert train.main(["--run-dir", str(tmp_path / how), "--resume", str(src), "--max-steps", "3", *common]) == 0
+        assert f"at step 2 (optimiser: {how})" in capsys.readouterr().out
+        ck = torch.load(tmp_path / how / "last.pt", weights_only=False)
+        assert ck["step"] == 3 and ck["rewarm_from"] == (2 if how == "fresh" else -1)
+    with pytest.raises(SystemExit, match="no last.pt or last16.pt"):
+        train.main(["--run-dir", str(tmp_path / "x"), "--resume", str(tmp_path / "nowhere"), *common])
+
+
 def test_resume_with_other_config_is_an_error(tmp_path):
     data = tmp_path / "cache"
     write_cache(data)
@@ -133,7 +154,7 @@ def test_init_weights_from_checkpoint_starts_fresh(tmp_path):
     common = ["--data", str(data), "--total-steps", "20", "--synth-val", "0", "--val-every", "100", *TINY]
     assert train.main(["--run-dir", str(tmp_path / "a"), "--max-steps", "3", *common]) == 0
     ck = torch.load(tmp_path / "a" / "last16.pt", weights_only=False)
-    sd = train.init_state(str(tmp_path / "a" / "last16.pt"), train.build_config(train.parse_args(
+    sd = checkpoint.init_state(str(tmp_path / "a" / "last16.pt"), train.build_config(train.parse_args(
         ["--run-dir", "x", *common])))
     for k, v in ck["model"].items():
         assert sd[k].dtype == (torch.float32 if v.is_floating_point() else v.dtype)
@@ -199,14 +220,14 @@ def test_compiled_forward_and_backward_match_eager():
 
 
 def test_output_gain_keeps_estimates_at_or_below_the_mixture_peak():
-    assert train.output_gain(5.41) == 0.125 and train.output_gain(3.8) == 0.25
-    assert train.output_gain(4.0) == 0.25 and train.output_gain(1.0) == 1.0
-    assert train.output_gain(0.3) == 1.0 and train.output_gain(float("nan")) == 1.0
+    assert checkpoint.output_gain(5.41) == 0.125 and checkpoint.output_gain(3.8) == 0.25
+    assert checkpoint.output_gain(4.0) == 0.25 and checkpoint.output_gain(1.0) == 1.0
+    assert checkpoint.output_gain(0.3) == 1.0 and checkpoint.output_gain(float("nan")) == 1.0
     m = torch.nn.Module()
     m.decoder = torch.nn.Module()
     m.decoder.conv = torch.nn.ConvTranspose1d(4, 1, 3)
     w0 = m.decoder.conv.weight.detach().clone()
-    with train.scaled_decoder(m, 0.125):
+    with checkpoint.scaled_decoder(m, 0.125):
         assert torch.equal(m.decoder.conv.weight.detach(), w0 * 0.125)
     assert torch.equal(m.decoder.conv.weight.detach(), w0)     # restored exactly
 
@@ -215,10 +236,10 @@ def test_nonfinite_gradient_skips_the_step():
     p = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.AdamW([p], lr=0.1)
     p.grad = torch.tensor([1.0, float("nan"), 1.0])
-    train.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
+    step.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
     assert torch.equal(p.detach(), torch.ones(3))
     p.grad = torch.tensor([1.0, 1.0, 1.0])
-    train.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
+    step.skip_nonfinite_step(opt, torch.nn.utils.clip_grad_norm_([p], 5.0))
     assert bool((p.detach() < 1).all())
 
 
