@@ -206,7 +206,7 @@ struct StreamOutputOptions: ParsableArguments {
         case wav, raw
     }
 
-    @Option(name: .customLong("output-format"), help: "wav or raw (default: wav when the input was WAV, raw otherwise).")
+    @Option(name: .customLong("output-format"), help: "Output container (default: wav when the input was WAV, raw otherwise).")
     var format: Container?
 
     @Option(name: .customLong("output-encoding"), help: "Output samples (default: like the input).")

@@ -4,8 +4,7 @@ import Foundation
 
 /// An audio input or output problem, naming the file and what is wrong with it.
 ///
-/// `description` is one line, `"<path>: <reason>"`, ready to print on stderr. Streams without a
-/// path (standard input) use `"<stdin>"` as the path.
+/// `description` is one line, `"<path>: <reason>"`, ready to print on stderr.
 public struct AudioError: Error, CustomStringConvertible, Equatable {
     /// What went wrong, in a form tests and callers can switch on.
     public enum Kind: Equatable {
@@ -31,7 +30,7 @@ public struct AudioError: Error, CustomStringConvertible, Equatable {
         case invalidArgument
     }
 
-    /// The file concerned (or `"<stdin>"`).
+    /// The file concerned (or what stands for it, such as `"<resampler>"`).
     public let path: String
     /// The category of the problem.
     public let kind: Kind

@@ -70,8 +70,7 @@ public final class DPMambaScratch {
     let summed = ScratchBuffer()             // [C, L, N] head overlap-added back to frames
     let gated = ScratchBuffer()              // [C·L, N] output(summed), then tanh(·)·sigmoid(gate)
     let gate = ScratchBuffer()               // [C·L, N] output_gate(summed)
-    let masks = ScratchBuffer()              // [C, L, N] ReLU(end_conv(gated))
-    let masked = ScratchBuffer()             // [L, N] one speaker's mask · w
+    let masks = ScratchBuffer()              // [C, L, N] ReLU(end_conv(gated)), then masks · w
     let decoderFrames = ScratchBuffer()      // [L, Kw] one speaker's synthesised rows
     let decoded = ScratchBuffer()            // [Tp] one speaker's decoded samples
     public let blocks: BlockScratch
@@ -247,16 +246,16 @@ public final class DPMamba: @unchecked Sendable {
         return masks
     }
 
-    /// 4. Decodes masks · w for each speaker, trimmed to T, into `outputs`.
+    /// 4. Applies each speaker's mask to w in place (`masks` then holds masks · w) and decodes
+    /// it, trimmed to T, into `outputs`.
     @_optimize(speed)
-    private func decode(_ masks: UnsafePointer<Float>, encoded w: UnsafePointer<Float>, shape sh: ForwardShape,
+    private func decode(_ masks: UnsafeMutablePointer<Float>, encoded w: UnsafePointer<Float>, shape sh: ForwardShape,
                         scratch: DPMambaScratch, outputs: [UnsafeMutablePointer<Float>]) {
         let n = config.nFilters, l = sh.frames
-        let masked = scratch.masked.reserve(l * n)                     // [L, N]
         let decoded = scratch.decoded.reserve((l - 1) * config.stride + config.kernelSize)   // [Tp]
         for spk in 0..<config.numSpeakers {
-            let m = masks + spk * l * n
-            for i in 0..<(l * n) { masked[i] = m[i] * w[i] }
+            let masked = masks + spk * l * n                           // [L, N]
+            for i in 0..<(l * n) { masked[i] *= w[i] }
             weights.decoder.forward(masked, frames: l, config: config, scratch: scratch.decoderFrames, into: decoded)
             outputs[spk].update(from: decoded, count: sh.samples)
         }
