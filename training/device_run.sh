@@ -1,56 +1,89 @@
 #!/usr/bin/env bash
-# One training piece on the GPU machine: DPMamba-XS and DP-S4D-XS side by side.
+# One training piece on the GPU machine: by default DPMamba-XS and DP-S4D-XS side by side.
 #
 # Usage (from the repository root, carry: .carry .whl):
-#   bash training/device_run.sh [BUDGET_SEC=540] [PLAN_SEC=1000]
-# BUDGET_SEC: wall-clock seconds this whole script may take (keep it under the 600 s limit).
-# PLAN_SEC:   length of the cosine learning-rate schedule, in seconds of training per model,
-#             summed over all pieces (keep it the same for every piece of one training).
+#   bash training/device_run.sh [--budget SEC] [--plan SEC] [--model "NAME [ARGS]"]... [options]
+#
+#   --budget SEC      wall-clock seconds this whole script may take (540; keep it under the
+#                     600 s limit of a device call)
+#   --plan SEC        length of the cosine learning-rate schedule, in seconds of training per
+#                     model, summed over all pieces (1000; the same for every piece of a run)
+#   --model "NAME [ARGS]"  a model to train, with train.py args for it alone (repeatable; default
+#                     dpmamba-xs and dps4-xs). dps4-xs is DP-S4D XS, every other NAME a DPMamba
+#                     XS: e.g. --model dpmamba-xs --model "dpmamba-xs-aug --augment-room 0.3"
+#                     for an A/B on 2 + 2 GPUs
+#   --init FILE       a fresh start of each model begins from these weights (.safetensors or
+#                     .pt; per model: --init-weights FILE in its ARGS)
+#   --batch N|auto    examples per GPU (8). auto: probe.py runs --probe-batches ("16 32 48 64"),
+#                     one size per GPU in parallel, and the smallest batch reaching 85 % of the
+#                     best examples/s is used
+#   --lr LR           peak learning rate (1e-3)
+#   --val-every N     steps between validations and checkpoints (400)
+#   --compile auto|on|off  auto: probe the batch eager and compiled on GPU 0 and train with
+#                     --compile when that is >= 10 % faster (the choice is kept in
+#                     WORK/compile.choice for later pieces); on: always; off (default): never
+#   --train-args "ARGS"  train.py args for every model
+#   --resume-dir DIR  where step 3 looks for NAME/last*.pt (CARRY/resume)
+#   --gpus-per-model N   at most N GPUs per model (default: all of them shared evenly)
+#   --probe-batches "N..."  --probe-args "ARGS"  (extra probe.py args, e.g. --compile)
+#   --work DIR (/tmp/mambasep)  --carry DIR (REPO/.carry)  --out DIR ($OUT, else REPO/out)
 #
 # What it does:
-#   1. installs the carried wheels (soundfile, cffi, pycparser) into $WORK/site if needed;
-#   2. decodes .carry/data (Opus, 8 kHz) once into $WORK/decoded (reused while /tmp survives);
-#   3. per model, resumes from $WORK/runs/NAME (previous piece, if /tmp survived: exact), else
-#      from .carry/resume/NAME/ (last.pt or last16.pt: weights + schedule + log; optimiser
+#   1. installs the carried wheels (soundfile, cffi, pycparser) into WORK/site if needed;
+#   2. decodes CARRY/data (Opus, 8 kHz) once into WORK/decoded (reused while /tmp survives);
+#   3. per model, resumes from WORK/runs/NAME (previous piece, if /tmp survived: exact), else
+#      from RESUME_DIR/NAME/ (last.pt or last16.pt: weights + schedule + log; optimiser
 #      moments too if last.optim16.pt is there, else fresh moments with a 100-step re-warm-up),
-#      else starts fresh;
-#   4. trains both at once: 4+ GPUs → 2 GPUs each (DDP, torchrun); 2-3 → 1 each; 1 → shared;
-#      none → CPU (a local simulation; pass a tiny config through TRAIN_ARGS);
-#   5. copies into $OUT: logs.tgz (log.jsonl, summary.json, stdout of each run), NAME/last.pt
+#      else starts fresh (from --init FILE if given);
+#   4. trains all models at once: with at least 2 GPUs per model each gets its share (DDP,
+#      torchrun); with fewer, one GPU each, shared round-robin; none → CPU (a local simulation;
+#      pass a tiny config through --train-args);
+#   5. copies into OUT: logs.tgz (log.jsonl, summary.json, stdout of each run), NAME/last.pt
 #      (fp32), NAME/best.safetensors, NAME/last16.pt (fp16 weights, 4.6 MB: carry it back as
 #      .carry/resume/NAME/last16.pt when /tmp did not survive); prints a summary.
-# Environment overrides: WORK (/tmp/mambasep), OUT, CARRY (.carry), BATCH (8 per GPU, or
-#   "auto": probe.py runs PROBE_BATCHES ("16 32 48 64"), one size per GPU in parallel, and the
-#   smallest batch reaching 85 % of the best examples/s is used), VAL_EVERY (400), LR (1e-3),
-#   TRAIN_ARGS (extra train.py args for all), MODELS ("a b"; one model takes every GPU),
-#   INIT (NAME=FILE[,NAME=FILE...]: a fresh start of NAME begins from these weights,
-#   .safetensors or .pt), EXTRA_<NAME> (train.py args for that model alone, NAME with '-' as
-#   '_': e.g. MODELS="dpmamba-xs dpmamba-xs-aug" EXTRA_dpmamba_xs_aug="--augment-room 0.3" for
-#   an A/B on 2 + 2 GPUs; names other than dpmamba-xs / dps4-xs are Mamba XS models),
-#   RESUME_DIR (where step 3 looks for NAME/last*.pt; default $CARRY/resume).
-#   MAXPER (GPUs per model at most; default: all of them shared evenly), PROBE_ARGS (extra
-#   probe.py args, e.g. --compile to measure torch.compile; train with TRAIN_ARGS=--compile),
-#   COMPILE ("auto": probe BATCH eager and compiled on GPU 0 and train with --compile when that
-#   is ≥ 10 % faster; the choice is kept in $WORK/compile.choice for later pieces).
 set -uo pipefail
 T0=$(date +%s)
-BUDGET=${1:-540}
-PLAN=${2:-1000}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-WORK=${WORK:-/tmp/mambasep}
-OUT=${OUT:-$REPO/out}
-CARRY=${CARRY:-$REPO/.carry}
-BATCH=${BATCH:-8}
-VAL_EVERY=${VAL_EVERY:-400}
-LR=${LR:-1e-3}
-TRAIN_ARGS=${TRAIN_ARGS:-}
-MODELS=${MODELS:-"dpmamba-xs dps4-xs"}
-INIT=${INIT:-}
+usage() { sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
+die() { echo "device_run.sh: $*" >&2; exit 2; }
+
+# The settings were environment variables before; one left set from an old command would
+# otherwise be ignored without a word.
+for v in BATCH LR VAL_EVERY TRAIN_ARGS MODELS INIT RESUME_DIR MAXPER PROBE_BATCHES PROBE_ARGS COMPILE \
+         $(compgen -v EXTRA_ || true); do
+  [ -n "${!v:-}" ] && die "$v is no longer read: use the flags (bash training/device_run.sh --help)"
+done
+
+BUDGET=540; PLAN=1000; WORK=/tmp/mambasep; OUT=${OUT:-$REPO/out}; CARRY=$REPO/.carry
+BATCH=8; VAL_EVERY=400; LR=1e-3; TRAIN_ARGS=""; INIT=""; RESUME_DIR=""; MAXPER=64
+PROBE_BATCHES="16 32 48 64"; PROBE_ARGS=""; COMPILE=off; SPECS=()
+while [ $# -gt 0 ]; do
+  [ "$1" = -h ] || [ "$1" = --help ] && { usage; exit 0; }
+  [ $# -ge 2 ] || die "$1 needs a value (--help)"
+  case "$1" in
+    --budget) BUDGET=$2 ;;            --plan) PLAN=$2 ;;
+    --model) SPECS+=("$2") ;;         --init) INIT=$2 ;;
+    --batch) BATCH=$2 ;;              --lr) LR=$2 ;;
+    --val-every) VAL_EVERY=$2 ;;      --compile) COMPILE=$2 ;;
+    --train-args) TRAIN_ARGS=$2 ;;    --resume-dir) RESUME_DIR=$2 ;;
+    --gpus-per-model) MAXPER=$2 ;;    --probe-batches) PROBE_BATCHES=$2 ;;
+    --probe-args) PROBE_ARGS=$2 ;;    --work) WORK=$2 ;;
+    --carry) CARRY=$2 ;;              --out) OUT=$2 ;;
+    *) die "unknown argument $1 (--help)" ;;
+  esac
+  shift 2
+done
+case "$COMPILE" in auto|off) ;; on) TRAIN_ARGS="$TRAIN_ARGS --compile" ;; *) die "--compile auto, on or off" ;; esac
+[[ "$BUDGET" =~ ^[0-9]+$ && "$PLAN" =~ ^[0-9]+$ ]] || die "--budget and --plan take whole seconds"
+[ ${#SPECS[@]} -gt 0 ] || SPECS=(dpmamba-xs dps4-xs)
 RESUME_DIR=${RESUME_DIR:-$CARRY/resume}
-MAXPER=${MAXPER:-64}
-PROBE_BATCHES=${PROBE_BATCHES:-"16 32 48 64"}
-PROBE_ARGS=${PROBE_ARGS:-}
-COMPILE=${COMPILE:-}
+NAMES=(); declare -A EXTRA
+for spec in "${SPECS[@]}"; do
+  read -r name rest <<< "$spec"
+  [ -n "$name" ] || die "--model needs a NAME"
+  [ -z "${EXTRA[$name]+x}" ] || die "--model $name given twice"
+  NAMES+=("$name"); EXTRA[$name]=$rest
+done
 mkdir -p "$WORK/runs" "$OUT"
 elapsed() { echo $(( $(date +%s) - T0 )); }
 log() { echo "[device_run $(elapsed)s] $*"; }
@@ -90,24 +123,15 @@ model_args() {  # name → mixer args
     *) echo "--preset xs" ;;
   esac
 }
-init_file() {  # name → its INIT file (exit 1 when none)
-  local item; local IFS=,
-  for item in $INIT; do [ "${item%%=*}" = "$1" ] && { echo "${item#*=}"; return 0; }; done
-  return 1
-}
-extra_args() {  # name → EXTRA_<name> (dashes as underscores)
-  local var="EXTRA_${1//-/_}"; echo "${!var:-}"
-}
-resume_args() {
-  local run="$WORK/runs/$1" f
+resume_args() {  # name → how train.py starts it: this machine's run, a carried one, or fresh
+  local run="$WORK/runs/$1"
   if [ -f "$run/last.pt" ]; then echo "--resume auto"
   elif [ -f "$RESUME_DIR/$1/last.pt" ] || [ -f "$RESUME_DIR/$1/last16.pt" ]; then
     echo "--resume $RESUME_DIR/$1"
-  elif f=$(init_file "$1"); then echo "--init-weights $f"
+  elif [ -n "$INIT" ]; then echo "--init-weights $INIT"
   else echo ""; fi
 }
 
-read -r -a NAMES <<< "$MODELS"
 if [ "$BATCH" = auto ]; then
   if [ "$NG" -lt 1 ]; then BATCH=8; log "no GPU: batch 8"; else
     read -r -a PB <<< "$PROBE_BATCHES"; PP=(); j=0
@@ -161,7 +185,7 @@ for name in "${NAMES[@]}"; do
   run="$WORK/runs/$name"; mkdir -p "$run"; rm -f "$run/summary.json"
   common="--name $name $(model_args "$name") --data $WORK/decoded --devset $CARRY/devset \
     --run-dir $run --batch $BATCH --lr $LR --plan-seconds $PLAN --val-every $VAL_EVERY \
-    --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS $(extra_args "$name")"
+    --deadline $DEADLINE $(resume_args "$name") $TRAIN_ARGS ${EXTRA[$name]}"
   log "$name: $(resume_args "$name" | sed 's/^$/fresh start/')"
   if [ "$NG" -ge $(( 2 * NM )) ]; then
     per=$(( NG / NM )); [ "$per" -gt "$MAXPER" ] && per=$MAXPER

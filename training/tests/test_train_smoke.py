@@ -301,19 +301,36 @@ def test_device_run_end_to_end(tmp_path):
                     "--jobs", "1"], check=True, capture_output=True)
     info = json.loads((carry / "data" / "info.json").read_text())
     assert info["heldout_utterances"] >= 0 and (carry / "devset" / "d000_mix.flac").exists()
-    env = dict(os.environ, WORK=str(tmp_path / "work"), OUT=str(tmp_path / "out"), CARRY=str(carry),
-               VAL_EVERY="2", TRAIN_ARGS=" ".join(TINY + ["--synth-val", "0", "--log-every", "1"]),
-               CUDA_VISIBLE_DEVICES="", COMPILE="auto")
+    work, out = tmp_path / "work", tmp_path / "out"
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+
+    def device_run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(HERE / "device_run.sh"), "--work", str(work), "--out", str(out),
+                               "--carry", str(carry), *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    tiny = " ".join(TINY + ["--synth-val", "0", "--log-every", "1"])
     for piece in (1, 2):
-        r = subprocess.run(["bash", str(HERE / "device_run.sh"), "55", "80"], env=env,
-                           capture_output=True, text=True, timeout=120)
+        r = device_run("--budget", "55", "--plan", "80", "--val-every", "2", "--train-args", tiny,
+                       "--compile", "auto", "--model", "dpmamba-xs", "--model", "dps4-xs --seed 3")
         assert r.returncode == 0, r.stdout + r.stderr
         assert "SUMMARY" in r.stdout and "FAILED" not in r.stdout, r.stdout
-        # COMPILE=auto without a GPU: no probe, eager training; the choice is kept for piece 2
+        # --compile auto without a GPU: no probe, eager training; the choice is kept for piece 2
         assert "compile choice: ''" in r.stdout, r.stdout
-    assert (tmp_path / "work" / "compile.choice").read_text().strip() == ""
-    assert "resumed from" in (tmp_path / "work" / "runs" / "dps4-xs" / "stdout.txt").read_text()
-    out = tmp_path / "out"
-    for n in ("dpmamba-xs", "dps4-xs"):
+    assert (work / "compile.choice").read_text().strip() == ""
+    assert "resumed from" in (work / "runs" / "dps4-xs" / "stdout.txt").read_text()
+    for n, seed in (("dpmamba-xs", 0), ("dps4-xs", 3)):              # a model's own args reach it
         assert (out / n / "last.pt").exists() and (out / n / "best.safetensors").exists()
+        assert torch.load(out / n / "last.pt", weights_only=False)["args"]["seed"] == seed
     assert (out / "logs.tgz").exists()
+    # A new model name starts fresh from --init (one model, a third call on the same machine).
+    r = device_run("--budget", "40", "--plan", "80", "--val-every", "2", "--train-args", tiny,
+                   "--model", "dpmamba-xs-b", "--init", str(out / "dpmamba-xs" / "best.safetensors"))
+    assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout + r.stderr
+    assert "initialised from" in (work / "runs" / "dpmamba-xs-b" / "stdout.txt").read_text()
+    # The old environment variables are refused rather than ignored; so are unknown flags.
+    r = subprocess.run(["bash", str(HERE / "device_run.sh"), "--budget", "55"], env=dict(env, BATCH="16"),
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "BATCH is no longer read" in r.stderr
+    r = device_run("--batchsize", "16")
+    assert r.returncode == 2 and "unknown argument --batchsize" in r.stderr
