@@ -135,6 +135,12 @@ def _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_
 
 
 @triton.jit
+def _recur(h, A2, u, delta, Bt):
+    """One step of the recurrence: h ↦ exp(delta·A)·h + delta·Bm·u ([BM, BE]; A2 = A·log2 e)."""
+    return tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
+
+
+@triton.jit
 def _advance(h, i, L, d, A2, bias, u_p, dt_p, B_p, C_p, s_ul, s_dl, s_Bl, s_Cl, e, e_ok, m, m_ok,
              T: tl.constexpr):
     """The state after window i's T steps, from h entering it."""
@@ -144,7 +150,7 @@ def _advance(h, i, L, d, A2, bias, u_p, dt_p, B_p, C_p, s_ul, s_dl, s_Bl, s_Cl, 
         ok_m = m_ok & (m * 0 + k < L)
         t = _time_of(k, L, d)
         u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m)
-        h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
+        h = _recur(h, A2, u, delta, Bt)
     return h
 
 
@@ -190,7 +196,7 @@ def _bimamba_fwd_kernel(
                 ok_m = m_ok & (m * 0 + k < L)  # [BM]
                 t = _time_of(k, L, d)
                 u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m)
-                h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]  # [BM, BE]
+                h = _recur(h, A2, u, delta, Bt)  # [BM, BE]
                 y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
                 if d == 0:
                     tl.store(o_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
@@ -283,7 +289,7 @@ def _bimamba_bwd_kernel(
                         t = _time_of(k, L, d)
                         u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
                                                            ok_e, ok_m)
-                        h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
+                        h = _recur(h, A2, u, delta, Bt)
                         hs = hs + (h,)
                     # The steps backwards.
                     for s in tl.static_range(T):
