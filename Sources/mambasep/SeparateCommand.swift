@@ -59,6 +59,8 @@ struct SeparateCommand: ParsableCommand {
     func run() throws {
         // Ctrl-C, SIGTERM, SIGHUP: delete the unfinished temporary files, exit 130/143/129.
         InterruptCleanup.installSignalHandlers()
+        // A file-size limit (ulimit -f) must give a write error (EFBIG) to report, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
         try reportingErrors {
             let modelURL = try ModelStore.resolve(engine.model)
             let m = try ModelStore.load(engine.model)

@@ -62,6 +62,8 @@ struct StreamCommand: ParsableCommand {
     func run() throws {
         // A reader that goes away must give EPIPE (handled below), not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit (ulimit -f) must give a write error (EFBIG) to report, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
         try reportingErrors {
             do {
                 try stream()

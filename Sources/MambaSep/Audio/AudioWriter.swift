@@ -197,7 +197,9 @@ public final class AudioWriter {
             throw AudioError(path: path, kind: .io, reason: "closing the file failed (\(msg))")
         }
         if rename(temporaryPath, path) != 0 {
-            let msg = String(cString: strerror(errno))
+            let dir = (path as NSString).deletingLastPathComponent
+            let msg = errno == ENOENT && !FileManager.default.fileExists(atPath: dir.isEmpty ? "." : dir)
+                ? "the folder \(dir) no longer exists" : String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporaryPath)
             throw AudioError(path: path, kind: .io, reason: "cannot move the finished file into place (\(msg))")
         }

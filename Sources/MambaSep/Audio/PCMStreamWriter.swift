@@ -17,7 +17,9 @@ import Darwin
 /// in the header are rewritten after every block, so the growing file is a valid WAV of what has
 /// been written so far at any moment, and `finish()` leaves the exact sizes. A closed pipe surfaces
 /// as `PCMStreamError.brokenPipe` (SIGPIPE must be ignored by the caller). A stream longer than
-/// 4 GiB keeps 0xFFFFFFFF sizes (what streaming readers expect).
+/// 4 GiB keeps 0xFFFFFFFF sizes (what streaming readers expect). When a write to a regular file
+/// fails (a full disk, a file-size limit), the file is cut back to the last whole block, so it
+/// stays valid.
 public final class PCMStreamWriter {
     public let format: PCMStreamFormat
     public let wavHeader: Bool
@@ -29,6 +31,10 @@ public final class PCMStreamWriter {
     /// Samples written so far that lay beyond [-1, 1] and were clipped (integer formats only).
     public private(set) var clippedSamples = 0
     private var headerWritten = false
+    /// Where this writer's bytes start in a regular file (for cutting back a failed block), else nil.
+    private var fileStart: off_t? = nil
+    /// Bytes of header written.
+    private var headerBytes = 0
     /// File offset of the header when the sizes can be patched in place, else nil.
     private var headerOffset: off_t? = nil
     private var buffer: [UInt8] = []
@@ -86,9 +92,25 @@ public final class PCMStreamWriter {
                 }
             }
         }
-        try writeAll(buffer)
+        if fileStart == nil && !wavHeader { fileStart = regularFileOffset() }
+        do {
+            try writeAll(buffer)
+        } catch {
+            // A full disk or a size limit: cut the file back to the last whole block, so it stays a
+            // valid stream (with a WAV header: a valid WAV) of everything written before.
+            if let start = fileStart { _ = ftruncate(fd, start + off_t(headerBytes) + off_t(dataBytes)) }
+            throw error
+        }
         dataBytes += UInt64(buffer.count)
         try patchSizes()
+    }
+
+    /// The current offset when the descriptor is a regular file not opened for appending.
+    private func regularFileOffset() -> off_t? {
+        var st = stat()
+        let pos = lseek(fd, 0, SEEK_CUR)
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, pos >= 0, fcntl(fd, F_GETFL) & O_APPEND == 0 else { return nil }
+        return pos
     }
 
     /// Writes the header of an empty stream if nothing was written, and the final sizes where the
@@ -101,12 +123,16 @@ public final class PCMStreamWriter {
     private func writeHeaderIfNeeded() throws {
         guard wavHeader && !headerWritten else { return }
         // Patch sizes in place only on a regular file not opened with O_APPEND (pwrite would append).
-        var st = stat()
-        let pos = lseek(fd, 0, SEEK_CUR)
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, pos >= 0, fcntl(fd, F_GETFL) & O_APPEND == 0 {
-            headerOffset = pos
+        headerOffset = regularFileOffset()
+        fileStart = headerOffset
+        let h = header(dataSize: 0xFFFF_FFFF)
+        do {
+            try writeAll(h)
+        } catch {
+            if let start = fileStart { _ = ftruncate(fd, start) }
+            throw error
         }
-        try writeAll(header(dataSize: 0xFFFF_FFFF))
+        headerBytes = h.count
         headerWritten = true
     }
 
