@@ -11,12 +11,13 @@ struct MambaSepCommand: ParsableCommand {
         SeparateCommand.self,
         StreamCommand.self,
         EvalCommand.self,
+        ExplainCommand.self,
         InfoCommand.self,
     ]
 
     static let configuration = CommandConfiguration(
         commandName: "mambasep",
-        abstract: "Speech separation with a Dual-path Mamba network: one file per speaker, and SI-SNR scoring.",
+        abstract: "Speech separation with a Dual-path Mamba network: one file per speaker, SI-SNR scoring, and pictures of what the model does.",
         version: MambaSepInfo.version,
         subcommands: subcommandList
     )
