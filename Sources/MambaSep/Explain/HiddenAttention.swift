@@ -16,9 +16,9 @@ import Foundation
 
 /// Reusable buffers for `hiddenAttention` (one per thread).
 public final class AttentionScratch {
-    let decay = ScratchBuffer()        // [L', M, Eb] exp(Δ·A) of the chosen channel blocks
-    let state = ScratchBuffer()        // [M, Eb] one source step's Δ[s]·B[s], decayed step by step
-    let weight = ScratchBuffer()       // [Eb] 1 on chosen channels, 0 on the rest of their blocks
+    let decay = ScratchBuffer()        // [Eb/8, L', M, 8] exp(Δ·A) of the chosen channel blocks
+    let state = ScratchBuffer()        // [M, 8] one block's Δ[s]·B[s] (the general path)
+    let column = ScratchBuffer()       // [L', 8] one source step's α, lane-wise over channel blocks
     public init() {}
 }
 
@@ -28,9 +28,10 @@ public final class AttentionScratch {
 ///
 /// Reads Δ, B, C and A exactly as `selectiveScan` does (`op.x` and `op.d` are not used; `op.aT`
 /// holds A·log2 e) and computes exp(Δ·A) with the scan's own `fastExp2Scan`. For each source step
-/// s the state Δ[s]·B[s] is decayed step by step away from s and read out through C[t]; once every
-/// element has decayed below 1e-20 of its start (or 1e-30, which also keeps floats out of the
-/// slow subnormal range) the rest of that column is taken as 0. O(L'²·M·Eb).
+/// s and block of 8 channels, the state Δ[s]·B[s] (8 states at a time in registers) is decayed
+/// step by step away from s and read out through C[t]; once all of it has decayed below 1e-20 of
+/// its start (or 1e-30, which also keeps floats out of the slow subnormal range) the rest of that
+/// column is taken as 0. O(L'²·M·Eb).
 @_optimize(speed)
 public func hiddenAttention(_ op: ScanOperands, length t: Int, channels e: Int, states m: Int, reverse: Bool,
                             channelRange: Range<Int>, scratch: AttentionScratch,
@@ -39,75 +40,94 @@ public func hiddenAttention(_ op: ScanOperands, length t: Int, channels e: Int, 
     precondition(channelRange.lowerBound >= 0 && channelRange.upperBound <= e, "channels \(channelRange) outside 0..<\(e)")
     guard t > 0, !channelRange.isEmpty, m > 0 else { return }
     let lo = channelRange.lowerBound & ~7
-    let eb = ((channelRange.upperBound + 7) & ~7) - lo, nb = eb / 8
-    let dA = scratch.decay.reserve(t * m * eb)            // [L', M, Eb]
-    let h = scratch.state.reserve(m * eb)                 // [M, Eb]
-    let w = scratch.weight.reserve(eb)                    // [Eb]
-    for i in 0..<eb { w[i] = channelRange.contains(lo + i) ? 1 : 0 }
-    for step in 0..<t {
-        let dr = op.delta + step * op.ldDelta + lo
-        for s in 0..<m {
-            let ar = op.aT + s * e + lo, row = dA + (step * m + s) * eb
-            for b in 0..<nb { row.setVec8(8 * b, fastExp2Scan(dr.vec8(8 * b) * ar.vec8(8 * b))) }
+    let nb = (((channelRange.upperBound + 7) & ~7) - lo) / 8
+    let dA = scratch.decay.reserve(nb * t * m * 8)        // [Eb/8, L', M, 8]
+    let col = scratch.column.reserve(t * 8)               // [L', 8]
+    let hm = scratch.state.reserve(m * 8)                 // [M, 8]
+    for b in 0..<nb {
+        for step in 0..<t {
+            let dv = (op.delta + step * op.ldDelta + lo).vec8(8 * b)
+            let row = dA + (b * t + step) * m * 8
+            for s in 0..<m { row.setVec8(8 * s, fastExp2Scan(dv * (op.aT + s * e + lo).vec8(8 * b))) }
         }
     }
+    let step = reverse ? -1 : 1
+    let m8 = m & ~7
     for src in 0..<t {
-        // The source's contribution Δ[s]·B[s] (0 on channels outside the range).
-        let dr = op.delta + src * op.ldDelta + lo, bRow = op.bc + src * op.ldbc
-        var start = Vec8(repeating: 0)
+        let span = reverse ? src + 1 : t - src              // steps from src to the end, src included
+        col.update(repeating: 0, count: t * 8)
+        let bRow = op.bc + src * op.ldbc
         for b in 0..<nb {
-            let wd = w.vec8(8 * b) * dr.vec8(8 * b)
-            for s in 0..<m {
-                let v = wd * Vec8(repeating: bRow[s])
-                h.setVec8(s * eb + 8 * b, v)
-                start = vmax(start, vabs(v))
+            // Δ[s] on the block's chosen channels, 0 on the others.
+            var wd = (op.delta + src * op.ldDelta + lo).vec8(8 * b)
+            for lane in 0..<8 where !channelRange.contains(lo + 8 * b + lane) { wd[lane] = 0 }
+            let blockDecay = dA + b * t * m * 8
+            // 8 states at a time in registers.
+            var s0 = 0
+            while s0 < m8 {
+                var h0 = wd * Vec8(repeating: bRow[s0]), h1 = wd * Vec8(repeating: bRow[s0 + 1])
+                var h2 = wd * Vec8(repeating: bRow[s0 + 2]), h3 = wd * Vec8(repeating: bRow[s0 + 3])
+                var h4 = wd * Vec8(repeating: bRow[s0 + 4]), h5 = wd * Vec8(repeating: bRow[s0 + 5])
+                var h6 = wd * Vec8(repeating: bRow[s0 + 6]), h7 = wd * Vec8(repeating: bRow[s0 + 7])
+                let big = vmax(vmax(vmax(vabs(h0), vabs(h1)), vmax(vabs(h2), vabs(h3))),
+                               vmax(vmax(vabs(h4), vabs(h5)), vmax(vabs(h6), vabs(h7))))
+                let cutoff = max(hmax(big) * 1e-20, 1e-30)
+                var tgt = src
+                for k in 0..<span {
+                    if k > 0 {
+                        let d = blockDecay + (tgt * m + s0) * 8
+                        h0 *= d.vec8(0); h1 *= d.vec8(8); h2 *= d.vec8(16); h3 *= d.vec8(24)
+                        h4 *= d.vec8(32); h5 *= d.vec8(40); h6 *= d.vec8(48); h7 *= d.vec8(56)
+                    }
+                    let c = op.bc + tgt * op.ldbc + m + s0
+                    var a0 = h0 * Vec8(repeating: c[0])
+                    var a1 = h1 * Vec8(repeating: c[1])
+                    a0 = a0.addingProduct(h2, Vec8(repeating: c[2]))
+                    a1 = a1.addingProduct(h3, Vec8(repeating: c[3]))
+                    a0 = a0.addingProduct(h4, Vec8(repeating: c[4]))
+                    a1 = a1.addingProduct(h5, Vec8(repeating: c[5]))
+                    a0 = a0.addingProduct(h6, Vec8(repeating: c[6]))
+                    a1 = a1.addingProduct(h7, Vec8(repeating: c[7]))
+                    col.setVec8(8 * tgt, col.vec8(8 * tgt) + a0 + a1)
+                    if k & 7 == 7 {
+                        let left = vmax(vmax(vmax(vabs(h0), vabs(h1)), vmax(vabs(h2), vabs(h3))),
+                                        vmax(vmax(vabs(h4), vabs(h5)), vmax(vabs(h6), vabs(h7))))
+                        if hmax(left) < cutoff { break }
+                    }
+                    tgt += step
+                }
+                s0 += 8
+            }
+            // The remaining states (M not a multiple of 8), one at a time through memory.
+            if s0 < m {
+                var big = Vec8(repeating: 0)
+                for s in s0..<m {
+                    let v = wd * Vec8(repeating: bRow[s])
+                    hm.setVec8(8 * s, v)
+                    big = vmax(big, vabs(v))
+                }
+                let cutoff = max(hmax(big) * 1e-20, 1e-30)
+                var tgt = src
+                for k in 0..<span {
+                    let c = op.bc + tgt * op.ldbc + m
+                    var acc = Vec8(repeating: 0), left = Vec8(repeating: 0)
+                    for s in s0..<m {
+                        var hv = hm.vec8(8 * s)
+                        if k > 0 { hv *= (blockDecay + (tgt * m + s) * 8).vec8(0) }
+                        hm.setVec8(8 * s, hv)
+                        acc = acc.addingProduct(hv, Vec8(repeating: c[s]))
+                        left = vmax(left, vabs(hv))
+                    }
+                    col.setVec8(8 * tgt, col.vec8(8 * tgt) + acc)
+                    if hmax(left) < cutoff { break }
+                    tgt += step
+                }
             }
         }
-        let cutoff = max(start.max() * 1e-20, 1e-30)
-        var tgt = src, taken = 0
-        while tgt >= 0 && tgt < t {
-            let cr = op.bc + tgt * op.ldbc + m                                         // C[t]
-            var acc0 = Vec8(repeating: 0), acc1 = Vec8(repeating: 0)
-            if tgt == src {
-                for s in 0..<m {
-                    let cv = Vec8(repeating: cr[s]), hs = h + s * eb
-                    var b = 0
-                    while b + 1 < nb {
-                        acc0 = acc0.addingProduct(hs.vec8(8 * b), cv)
-                        acc1 = acc1.addingProduct(hs.vec8(8 * b + 8), cv)
-                        b += 2
-                    }
-                    if b < nb { acc0 = acc0.addingProduct(hs.vec8(8 * b), cv) }
-                }
-            } else {
-                let decay = dA + tgt * m * eb
-                for s in 0..<m {
-                    let cv = Vec8(repeating: cr[s]), hs = h + s * eb, ds = decay + s * eb
-                    var b = 0
-                    while b + 1 < nb {
-                        let h0 = hs.vec8(8 * b) * ds.vec8(8 * b)
-                        let h1 = hs.vec8(8 * b + 8) * ds.vec8(8 * b + 8)
-                        hs.setVec8(8 * b, h0)
-                        hs.setVec8(8 * b + 8, h1)
-                        acc0 = acc0.addingProduct(h0, cv)
-                        acc1 = acc1.addingProduct(h1, cv)
-                        b += 2
-                    }
-                    if b < nb {
-                        let h0 = hs.vec8(8 * b) * ds.vec8(8 * b)
-                        hs.setVec8(8 * b, h0)
-                        acc0 = acc0.addingProduct(h0, cv)
-                    }
-                }
-            }
-            out[tgt * t + src] += (acc0 + acc1).sum()
-            tgt += reverse ? -1 : 1
-            taken += 1
-            if taken & 7 == 0 {
-                var big = Vec8(repeating: 0)
-                for i in 0..<(m * nb) { big = vmax(big, vabs(h.vec8(8 * i))) }
-                if big.max() < cutoff { break }
-            }
+        var tgt = src
+        for _ in 0..<span {
+            out[tgt * t + src] += col.vec8(8 * tgt).sum()
+            tgt += step
         }
     }
 }

@@ -27,7 +27,7 @@ final class HiddenAttentionTests: XCTestCase {
     }
 
     func testFastKernelMatchesTheDefinitionOverChannelRanges() {
-        let k = RandomScan(t: 21, e: 24, m: 5, seed: 42)
+        let k = RandomScan(t: 21, e: 24, m: 11, seed: 42)       // 8 states in registers + 3 through memory
         for reverse in [false, true] {
             let alpha = hiddenAttentionReference(delta: k.delta, a: k.a, b: k.b, c: k.c,
                                                  length: k.t, channels: k.e, states: k.m, reverse: reverse)
