@@ -47,6 +47,9 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Channels to average, 'A-B' (0-based, inclusive; default: all).")
     var channels: String?
 
+    @Option(help: "Width of the spectrogram picture in pixels (\(SpectrogramFigure.widths.lowerBound)-\(SpectrogramFigure.widths.upperBound); each panel is 15 % as tall).")
+    var width: Int = SpectrogramFigure.defaultWidth
+
     @Flag(help: "Print JSON (image paths and sizes, maps' layer names and shapes) instead of the paths.")
     var json = false
 
@@ -77,6 +80,9 @@ struct ExplainCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if !SpectrogramFigure.widths.contains(width) {
+            throw ValidationError("--width must be between \(SpectrogramFigure.widths.lowerBound) and \(SpectrogramFigure.widths.upperBound) pixels")
+        }
         _ = try blockIndices
         _ = try channelRange
     }
@@ -129,7 +135,7 @@ struct ExplainCommand: ParsableCommand {
             let name = URL(fileURLWithPath: mixture).lastPathComponent
             let span = "\(fixed(start, 2))-\(fixed(start + seconds, 2)) s"
             let specFigure = SpectrogramFigure(panels: spectra, startSeconds: start, durationSeconds: seconds,
-                                               title: "\(name), \(span): mixture and separated speakers")
+                                               title: "\(name), \(span): mixture and separated speakers", width: width)
             let channelsShown = result.maps[0].channels
             let attFigure = AttentionFigure(
                 maps: result.maps, offsetSeconds: start,

@@ -47,10 +47,11 @@ public struct AttentionFigure {
     public func render() throws -> Canvas {
         let canvas = try Canvas(width: width, height: height)
         let p = Self.panelSize
-        canvas.text(title, x: Double(Self.left), y: 22, size: 14, bold: true)
+        let textWidth = Double(width - Self.left - 12)
+        canvas.text(title, x: Double(Self.left), y: 22, size: 14, bold: true, maxWidth: textWidth)
         canvas.text("lower triangle: forward scan (s ≤ t); upper: backward scan (s ≥ t); "
-                    + "|α| averaged over channels, dB below each map's maximum",
-                    x: Double(Self.left), y: 42, size: 11)
+                    + "|mean α| over the channels, dB below each map's maximum",
+                    x: Double(Self.left), y: 42, size: 11, maxWidth: textWidth)
         for (i, map) in maps.enumerated() {
             let (x0, y0) = panelOrigin(i)
             let n = map.length

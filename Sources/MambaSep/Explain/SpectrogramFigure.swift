@@ -18,14 +18,20 @@ public struct SpectrogramFigure {
     public let topDecibels: Double
     public static let rangeDecibels: Double = 80
 
-    public static let width = 1000
-    public static let panelHeight = 150
-    static let left = 64, right = 96, top = 44, gap = 30, bottom = 46
+    /// Image width in pixels (`widths` is the allowed range).
+    public let width: Int
+    public static let defaultWidth = 1000
+    public static let widths = 400...4000
+    /// Height of each panel: 15 % of the width.
+    public var panelHeight: Int { Int((Double(width) * 0.15).rounded()) }
+    static let left = 64, right = 96, top = 52, gap = 30, bottom = 46
 
     /// `panels` must share their sample rate, FFT size and hop; `durationSeconds` is the signal's length.
     public init(panels: [(title: String, spectrogram: Spectrogram)], startSeconds: Double, durationSeconds: Double,
-                title: String) {
+                title: String, width: Int = SpectrogramFigure.defaultWidth) {
         precondition(!panels.isEmpty, "a spectrogram figure needs at least one panel")
+        precondition(Self.widths.contains(width), "figure width \(width) outside \(Self.widths)")
+        self.width = width
         self.panels = panels
         self.startSeconds = startSeconds
         self.durationSeconds = durationSeconds
@@ -34,19 +40,18 @@ public struct SpectrogramFigure {
         topDecibels = max(Foundation.ceil(Double(peak) / 10) * 10, Double(Spectrogram.floorDecibels) + Self.rangeDecibels)
     }
 
-    public var width: Int { Self.width }
-    public var height: Int { Self.top + panels.count * (Self.panelHeight + Self.gap) - Self.gap + Self.bottom }
+    public var height: Int { Self.top + panels.count * (panelHeight + Self.gap) - Self.gap + Self.bottom }
     /// Width of every panel's plot area.
-    public var panelWidth: Int { Self.width - Self.left - Self.right }
+    public var panelWidth: Int { width - Self.left - Self.right }
 
     /// The top-left pixel of panel `i`'s plot area.
-    public func panelOrigin(_ i: Int) -> (x: Int, y: Int) { (Self.left, Self.top + i * (Self.panelHeight + Self.gap)) }
+    public func panelOrigin(_ i: Int) -> (x: Int, y: Int) { (Self.left, Self.top + i * (panelHeight + Self.gap)) }
 
     /// Row (pixel y, in image coordinates, fractional) of frequency `hz` in panel `i`: the centre
     /// of the pixel row that shows it.
     public func y(ofFrequency hz: Double, panel i: Int) -> Double {
         let nyquist = Double(panels[0].spectrogram.sampleRate) / 2
-        return Double(panelOrigin(i).y) + (1 - hz / nyquist) * Double(Self.panelHeight) - 0.5
+        return Double(panelOrigin(i).y) + (1 - hz / nyquist) * Double(panelHeight) - 0.5
     }
 
     // MARK: Drawing
@@ -54,9 +59,9 @@ public struct SpectrogramFigure {
     /// Draws the figure.
     public func render() throws -> Canvas {
         let canvas = try Canvas(width: width, height: height)
-        let ph = Self.panelHeight, pw = panelWidth
+        let ph = panelHeight, pw = panelWidth
         let lo = topDecibels - Self.rangeDecibels
-        canvas.text(title, x: Double(Self.left), y: 22, size: 14, bold: true)
+        canvas.text(title, x: Double(Self.left), y: 22, size: 14, bold: true, maxWidth: Double(panelWidth))
         let nyquist = Double(panels[0].spectrogram.sampleRate) / 2
         let fTicks = axisTicks(from: 0, to: nyquist / 1000, maxTicks: 5)
         let fStep = fTicks.count > 1 ? fTicks[1] - fTicks[0] : 1
@@ -101,7 +106,7 @@ public struct SpectrogramFigure {
         canvas.text("time (s)", x: Double(Self.left) + Double(pw) / 2, y: axisY + 36, size: 12, align: .center)
         // Colour bar beside the panels.
         let barTop = Self.top, barHeight = height - Self.top - Self.bottom
-        canvas.colorBar(x: Self.width - Self.right + 24, y: barTop, width: 14, height: barHeight,
+        canvas.colorBar(x: width - Self.right + 24, y: barTop, width: 14, height: barHeight,
                         lo: lo, hi: topDecibels, title: "dBFS")
         return canvas
     }

@@ -89,14 +89,19 @@ public final class Canvas {
     }
 
     /// Draws `text` of `size` pixels with its baseline's anchor at (x, y) (`vertical`: rotated a
-    /// quarter turn anticlockwise, reading upwards).
+    /// quarter turn anticlockwise, reading upwards); a smaller size when it would be wider than
+    /// `maxWidth`.
     public func text(_ text: String, x: Double, y: Double, size: Double = 12, align: Align = .left,
-                     bold: Bool = false, vertical: Bool = false, color: UInt32 = 0x000000) {
+                     bold: Bool = false, vertical: Bool = false, color: UInt32 = 0x000000, maxWidth: Double? = nil) {
         setColor(color)
         cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL)
         cairo_set_font_size(cr, size)
         var ext = cairo_text_extents_t()
         cairo_text_extents(cr, text, &ext)
+        if let maxWidth, ext.x_advance > maxWidth, maxWidth > 0 {
+            cairo_set_font_size(cr, size * maxWidth / ext.x_advance)
+            cairo_text_extents(cr, text, &ext)
+        }
         let shift: Double
         switch align {
         case .left: shift = 0

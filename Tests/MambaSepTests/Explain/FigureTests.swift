@@ -18,17 +18,20 @@ final class FigureTests: XCTestCase {
         let panels = [("1 kHz", sine(1000, rate: rate, count: n)), ("2.5 kHz", sine(2500, rate: rate, count: n, amplitude: 0.1))]
             .map { (title: $0.0, spectrogram: spectrogram($0.1, sampleRate: rate)) }
         let figure = SpectrogramFigure(panels: panels, startSeconds: 3, durationSeconds: 2, title: "tones")
+        let narrow = SpectrogramFigure(panels: panels, startSeconds: 3, durationSeconds: 2, title: "tones", width: 640)
+        XCTAssertEqual(narrow.panelHeight, 96)
+        XCTAssertEqual(narrow.height, 52 + 2 * 96 + 30 + 46)
         let path = dir.appendingPathComponent("tones.png").path
         try figure.render().writePNG(to: path)
         let image = try RasterImage(pngPath: path)
         XCTAssertEqual(image.width, figure.width)
         XCTAssertEqual(image.height, figure.height)
-        XCTAssertEqual(figure.height, 44 + 2 * 150 + 30 + 46)
+        XCTAssertEqual(figure.height, 52 + 2 * 150 + 30 + 46)
         for (i, hz) in [(0, 1000.0), (1, 2500.0)] {
             let (x0, y0) = figure.panelOrigin(i)
             let expected = figure.y(ofFrequency: hz, panel: i)
             for x in [x0 + 50, x0 + figure.panelWidth / 2, x0 + figure.panelWidth - 50] {
-                let row = brightestRow(image, x: x, rows: y0..<(y0 + SpectrogramFigure.panelHeight))
+                let row = brightestRow(image, x: x, rows: y0..<(y0 + figure.panelHeight))
                 XCTAssertEqual(Double(row), expected, accuracy: 1, "panel \(i), column \(x)")
             }
         }
