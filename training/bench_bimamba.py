@@ -34,7 +34,8 @@ from mambasep_ref.mamba import BiMamba
 SHAPES = [("intra", 16 * 33, 250), ("inter", 16 * 250, 33)]
 # TileConfig settings tried by --sweep (T applies to both paths here: T_short = T).
 SWEEP = [dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=8, block_e=32, num_warps=1, bwd_num_warps=1),
-         dict(T=4, block_e=64, num_warps=1, bwd_num_warps=1), dict(T=2, block_e=32, num_warps=1, bwd_num_warps=1)]
+         dict(T=4, block_e=64, num_warps=1, bwd_num_warps=1), dict(T=2, block_e=32, num_warps=1, bwd_num_warps=1),
+         dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1, ck=4)]
 
 
 def cuda_ms(fn, reps: int, warmup: int = 2) -> float:
@@ -188,12 +189,12 @@ def main(argv=None) -> int:
 
 
 def best_tiles(results: list[dict]) -> str:
-    """"T:BLOCK_E:WARPS" of the sweep setting with the least fused fwd + bwd time over all shapes."""
+    """"T:BLOCK_E:WARPS:CK" of the sweep setting with the least fused fwd + bwd time over all shapes."""
     total: dict[tuple, float] = {}
     for rec in results:
         for r in rec.get("sweep", []):
             if "error" not in r:
-                key = (r["cfg"]["T"], r["cfg"]["block_e"], r["cfg"]["num_warps"])
+                key = (r["cfg"]["T"], r["cfg"]["block_e"], r["cfg"]["num_warps"], r["cfg"].get("ck", 1))
                 total[key] = total.get(key, 0.0) + r["new_fwd_ms"] + r["new_bwd_ms"]
     return ":".join(map(str, min(total, key=total.get))) if total else ""
 

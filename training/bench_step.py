@@ -96,7 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default="")
-    ap.add_argument("--tiles", default="", metavar="T:BLOCK_E:WARPS",
+    ap.add_argument("--tiles", default="", metavar="T:BLOCK_E:WARPS[:CK]",
                     help="TileConfig of the fused kernels (T_short = T); default: bimamba_triton's")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N steps of each path (old and new); print the top kernels")
@@ -107,8 +107,8 @@ def main(argv=None) -> int:
     torch.backends.cuda.matmul.allow_tf32 = True
     if args.tiles:
         from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
-        T, be, w = (int(x) for x in args.tiles.split(":"))
-        bt.set_tile_config(bt.TileConfig(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w))
+        T, be, w, *ck = (int(x) for x in args.tiles.split(":"))
+        bt.set_tile_config(bt.TileConfig(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1))
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]
     pairs = [tuple(parse_path(p) for p in s.split(":")) for s in (args.pair or ["triton+compile:fused+compile"])]
     report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "tiles": args.tiles,

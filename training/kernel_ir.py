@@ -103,14 +103,15 @@ def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
     return out
 
 
-def offline(T: int, block_e: int, num_warps: int, which: str = "fb") -> dict:
+def offline(T: int, block_e: int, num_warps: int, ck: int = 1, which: str = "fb") -> dict:
     M = 16
-    out = {"T": T, "block_e": block_e, "num_warps": num_warps}
+    out = {"T": T, "block_e": block_e, "num_warps": num_warps, "ck": ck}
     if "f" in which:
-        out["fwd"] = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SAVE": True},
-                                     num_warps)
+        out["fwd"] = compile_offline(bt._bimamba_fwd_kernel, {"T": T, "CK": ck, "BLOCK_E": block_e, "BLOCK_M": M,
+                                                              "SAVE": True}, num_warps)
     if "b" in which:
-        out["bwd"] = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "BLOCK_E": block_e, "BLOCK_M": M}, num_warps)
+        out["bwd"] = compile_offline(bt._bimamba_bwd_kernel, {"T": T, "CK": ck, "BLOCK_E": block_e, "BLOCK_M": M},
+                                     num_warps)
     return out
 
 
@@ -163,10 +164,11 @@ def main(argv=None) -> int:
     ap.add_argument("--T", type=int, default=8)
     ap.add_argument("--block-e", type=int, default=32)
     ap.add_argument("--num-warps", type=int, default=1)
+    ap.add_argument("--ck", type=int, default=1, help="windows per checkpoint")
     ap.add_argument("--kernels", default="fb", help="f: forward, b: backward")
     args = ap.parse_args(argv)
     if args.offline:
-        print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.kernels), indent=1))
+        print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))
         return 0
     on_gpu(Path(os.environ.get("OUT", "/tmp")))
     return 0

@@ -135,15 +135,35 @@ def _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_
 
 
 @triton.jit
+def _recur(h, A2, u, delta, Bt):
+    """One step of the recurrence: h ↦ exp(delta·A)·h + delta·Bm·u ([BM, BE]; A2 = A·log2 e)."""
+    return tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
+
+
+@triton.jit
+def _advance(h, i, L, d, A2, bias, u_p, dt_p, B_p, C_p, s_ul, s_dl, s_Bl, s_Cl, e, e_ok, m, m_ok,
+             T: tl.constexpr):
+    """The state after window i's T steps, from h entering it."""
+    for s in tl.static_range(T):
+        k = i * T + s
+        ok_e = e_ok & (e * 0 + k < L)
+        ok_m = m_ok & (m * 0 + k < L)
+        t = _time_of(k, L, d)
+        u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m)
+        h = _recur(h, A2, u, delta, Bt)
+    return h
+
+
+@triton.jit
 def _bimamba_fwd_kernel(
     u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, out_ptr, ws_ptr,
-    BATCH, L, E, M, NT,
+    BATCH, L, E, M, NT, NCK,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
+    T: tl.constexpr, CK: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, SAVE: tl.constexpr,
 ):
     """out [B, L, E] for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in
     registers and the program steps through time, T steps a window (unrolled). SAVE: the state
-    entering each window goes to ws (the backward's checkpoints)."""
+    entering every CK-th window goes to ws (the backward's NCK checkpoints)."""
     b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
     n_eblk = tl.num_programs(1)
@@ -164,18 +184,19 @@ def _bimamba_fwd_kernel(
         dt_p = dt_ptr + d * s_dd + b * s_db + e
         B_p = B_ptr + d * s_Bd + b * s_Bb + m
         C_p = C_ptr + d * s_Cd + b * s_Cb + m
-        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NT * (BLOCK_M * BLOCK_E) + slot
+        ws_p = ws_ptr + ((d * BATCH + b) * n_eblk + pid_e) * NCK * (BLOCK_M * BLOCK_E) + slot
         h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
         for i in range(0, NT):
             if SAVE:
-                tl.store(ws_p + i * (BLOCK_M * BLOCK_E), h)
+                if i % CK == 0:
+                    tl.store(ws_p + (i // CK) * (BLOCK_M * BLOCK_E), h)
             for s in tl.static_range(T):
                 k = i * T + s
                 ok_e = e_ok & (e * 0 + k < L)  # [BE] (tensor masks: the interpreter wants them)
                 ok_m = m_ok & (m * 0 + k < L)  # [BM]
                 t = _time_of(k, L, d)
                 u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias, ok_e, ok_m)
-                h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]  # [BM, BE]
+                h = _recur(h, A2, u, delta, Bt)  # [BM, BE]
                 y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
                 if d == 0:
                     tl.store(o_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
@@ -188,17 +209,19 @@ def _bimamba_fwd_kernel(
 
 @triton.jit
 def _bimamba_bwd_kernel(
-    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr,
+    u_ptr, dt_ptr, B_ptr, C_ptr, z_ptr, Alog_ptr, D_ptr, bias_ptr, dout_ptr, ws_ptr, sc_ptr,
     du_ptr, ddt_ptr, dB_part_ptr, dC_part_ptr, dz_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
-    BATCH, L, E, M, NT, BPG,
+    BATCH, L, E, M, NT, NCK, BPG,
     s_ud, s_ub, s_ul, s_dd, s_db, s_dl, s_Bd, s_Bb, s_Bl, s_Cd, s_Cb, s_Cl, s_zb, s_zl,
     s_gb, s_gl,
-    T: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+    T: tl.constexpr, CK: tl.constexpr, BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
     """Gradients for BPG sequences and BLOCK_E channels, windows of T steps from last to first.
 
-    Per window: the state entering it from ws, its T states recomputed into registers (a tuple),
-    then the steps walked backwards with the adjoint g carried in registers. Outputs: du, ddt
+    Per group of CK windows (one checkpoint in ws): with CK > 1 the states entering its windows
+    are recomputed from the checkpoint and parked in this program's sc slots [CK, BM, BE]; then
+    per window, last first: its T states recomputed into registers (a tuple), and the steps
+    walked backwards with the adjoint g carried in registers. Outputs: du, ddt
     [2, B, L, E]; dB_part, dC_part [2, n_eblk, B, L, M]; dz [B, L, E]; dA_part [2, n_g, M, E];
     dD_part, db_part [2, n_g, E].
     """
@@ -232,64 +255,79 @@ def _bimamba_bwd_kernel(
             C_p = C_ptr + d * s_Cd + bs * s_Cb + m
             z_p = z_ptr + bs * s_zb + e
             g_p = dout_ptr + bs * s_gb + e
-            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NT * (BLOCK_M * BLOCK_E) + slot
+            ws_p = ws_ptr + ((d * BATCH + bs) * n_eblk + pid_e) * NCK * (BLOCK_M * BLOCK_E) + slot
+            sc_p = sc_ptr + (pid_g * n_eblk + pid_e) * CK * (BLOCK_M * BLOCK_E) + slot
             du_p = du_ptr + (d * BATCH + bs) * L * E + e
             ddt_p = ddt_ptr + (d * BATCH + bs) * L * E + e
             part_p = ((d * n_eblk + pid_e) * BATCH + bs) * L * M + m  # this program's [L, M] partial rows
             dz_p = dz_ptr + bs * L * E + e
             g = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # a_{k+1}·g_{k+1}: the adjoint from later steps
-            for ii in range(0, NT):
-                i = NT - 1 - ii
-                h_in = tl.load(ws_p + i * (BLOCK_M * BLOCK_E))  # [BM, BE] the state entering the window
-                # The window's states h_k, recomputed into registers.
-                hs = ()
-                h = h_in
-                for s in tl.static_range(T):
-                    k = i * T + s
-                    ok_e = e_in & (e * 0 + k < L)
-                    ok_m = m_in & (m * 0 + k < L)
-                    t = _time_of(k, L, d)
-                    u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
-                                                       ok_e, ok_m)
-                    h = tl.exp2(delta[None, :] * A2) * h + Bt[:, None] * (delta * u)[None, :]
-                    hs = hs + (h,)
-                # The steps backwards.
-                for s in tl.static_range(T):
-                    k = i * T + (T - 1 - s)  # (T − 1 − s written out: a named constexpr cannot change per step)
-                    ok_e = e_in & (e * 0 + k < L)
-                    ok_m = m_in & (m * 0 + k < L)
-                    t = _time_of(k, L, d)
-                    u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
-                                                       ok_e, ok_m)
-                    dout = tl.load(g_p + t * s_gl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
-                    zz = tl.load(z_p + t * s_zl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
-                    sz = _sigmoid(zz)
-                    dy = dout * zz * sz * 0.5  # [BE] ∂loss/∂y of each direction
-                    h_r = hs[T - 1 - s]
-                    if s < T - 1:
-                        h_prev = hs[T - 2 - s]
+            for gg in range(0, NCK):
+                grp = NCK - 1 - gg
+                i0 = grp * CK
+                n_win = tl.minimum(CK, NT - i0)
+                if CK > 1:  # the states entering the group's windows, from its checkpoint
+                    h = tl.load(ws_p + grp * (BLOCK_M * BLOCK_E))
+                    tl.store(sc_p, h)
+                    for w in range(1, n_win):
+                        h = _advance(h, i0 + w - 1, L, d, A2, bias, u_p, dt_p, B_p, C_p, s_ul, s_dl, s_Bl,
+                                     s_Cl, e, e_ok, m, m_ok, T)
+                        tl.store(sc_p + w * (BLOCK_M * BLOCK_E), h)
+                for ww in range(0, n_win):
+                    i = i0 + n_win - 1 - ww
+                    if CK > 1:
+                        h_in = tl.load(sc_p + (i - i0) * (BLOCK_M * BLOCK_E))  # [BM, BE] entering window i
                     else:
-                        h_prev = h_in
-                    a = tl.exp2(delta[None, :] * A2)  # [BM, BE]
-                    du_t = delta * u  # [BE]
-                    g = g + Ct[:, None] * dy[None, :]  # [BM, BE] g_k = ∂loss/∂h_k
-                    q = g * a * h_prev  # [BM, BE]
-                    gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
-                    ddt = tl.where(ok_e, (tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u) * _sigmoid(v), 0.0)
-                    tl.store(dC_part_ptr + part_p + t * M, tl.sum(h_r * dy[None, :], axis=1), mask=ok_m)
-                    tl.store(dB_part_ptr + part_p + t * M, tl.sum(g * du_t[None, :], axis=1), mask=ok_m)
-                    tl.store(du_p + t * E, gB * delta + Dv * dy, mask=ok_e)
-                    tl.store(ddt_p + t * E, ddt, mask=ok_e)
-                    y = tl.sum(Ct[:, None] * h_r, axis=0) + Dv * u  # [BE]
-                    if d == 0:
-                        tl.store(dz_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
-                    else:
-                        y0 = tl.load(dz_p + t * E, mask=ok_e, other=0.0).to(tl.float32)
-                        tl.store(dz_p + t * E, dout * 0.5 * sz * (1.0 + zz * (1.0 - sz)) * (y0 + y), mask=ok_e)
-                    dA += q * delta[None, :]
-                    dD += dy * u
-                    db += ddt
-                    g = a * g  # flows to step k − 1
+                        h_in = tl.load(ws_p + i * (BLOCK_M * BLOCK_E))
+                    # The window's states h_k, recomputed into registers.
+                    hs = ()
+                    h = h_in
+                    for s in tl.static_range(T):
+                        k = i * T + s
+                        ok_e = e_in & (e * 0 + k < L)
+                        ok_m = m_in & (m * 0 + k < L)
+                        t = _time_of(k, L, d)
+                        u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
+                                                           ok_e, ok_m)
+                        h = _recur(h, A2, u, delta, Bt)
+                        hs = hs + (h,)
+                    # The steps backwards.
+                    for s in tl.static_range(T):
+                        k = i * T + (T - 1 - s)  # (T − 1 − s written out: a named constexpr cannot change per step)
+                        ok_e = e_in & (e * 0 + k < L)
+                        ok_m = m_in & (m * 0 + k < L)
+                        t = _time_of(k, L, d)
+                        u, v, delta, Bt, Ct = _step_inputs(u_p, dt_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, bias,
+                                                           ok_e, ok_m)
+                        dout = tl.load(g_p + t * s_gl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
+                        zz = tl.load(z_p + t * s_zl, mask=ok_e, other=0.0).to(tl.float32)  # [BE]
+                        sz = _sigmoid(zz)
+                        dy = dout * zz * sz * 0.5  # [BE] ∂loss/∂y of each direction
+                        h_r = hs[T - 1 - s]
+                        if s < T - 1:
+                            h_prev = hs[T - 2 - s]
+                        else:
+                            h_prev = h_in
+                        a = tl.exp2(delta[None, :] * A2)  # [BM, BE]
+                        du_t = delta * u  # [BE]
+                        g = g + Ct[:, None] * dy[None, :]  # [BM, BE] g_k = ∂loss/∂h_k
+                        q = g * a * h_prev  # [BM, BE]
+                        gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
+                        ddt = tl.where(ok_e, (tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u) * _sigmoid(v), 0.0)
+                        tl.store(dC_part_ptr + part_p + t * M, tl.sum(h_r * dy[None, :], axis=1), mask=ok_m)
+                        tl.store(dB_part_ptr + part_p + t * M, tl.sum(g * du_t[None, :], axis=1), mask=ok_m)
+                        tl.store(du_p + t * E, gB * delta + Dv * dy, mask=ok_e)
+                        tl.store(ddt_p + t * E, ddt, mask=ok_e)
+                        y = tl.sum(Ct[:, None] * h_r, axis=0) + Dv * u  # [BE]
+                        if d == 0:
+                            tl.store(dz_p + t * E, y, mask=ok_e)  # parked until direction 1 adds its own
+                        else:
+                            y0 = tl.load(dz_p + t * E, mask=ok_e, other=0.0).to(tl.float32)
+                            tl.store(dz_p + t * E, dout * 0.5 * sz * (1.0 + zz * (1.0 - sz)) * (y0 + y), mask=ok_e)
+                        dA += q * delta[None, :]
+                        dD += dy * u
+                        db += ddt
+                        g = a * g  # flows to step k − 1
         dA_ok = m_ok[:, None] & e_ok[None, :]
         tl.store(dA_part_ptr + part * M * E + m[:, None] * E + e[None, :], dA, mask=dA_ok)
         tl.store(dD_part_ptr + part * E + e, dD, mask=e_ok)
@@ -301,26 +339,29 @@ def _bimamba_bwd_kernel(
 
 
 class TileConfig:
-    """Launch parameters: T (steps of one window, also the checkpoint spacing; `T_short` for
-    sequences of at most `short` steps), BLOCK_E, warps of each kernel, and sequences per backward
-    program (0: automatic).
+    """Launch parameters: T (steps of one window; `T_short` for sequences of at most `short`
+    steps), ck (windows per checkpoint: the forward keeps the state entering every ck-th window,
+    the backward recomputes the others; checkpoint memory falls as 1/ck), BLOCK_E, warps of each
+    kernel, and sequences per backward program (0: automatic).
 
     Any setting gives the same result up to float32 rounding; training/bench/NOTES.md has the
     timings that chose the defaults.
     """
 
     def __init__(self, T: int = 4, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
-                 bpg: int = 0, T_short: int = 4, short: int = 64):
+                 bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
+        if ck < 1:
+            raise ValueError(f"TileConfig: ck must be at least 1, got {ck}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
-        self.bpg, self.T_short, self.short = bpg, T_short, short
+        self.bpg, self.T_short, self.short, self.ck = bpg, T_short, short, ck
 
     def __repr__(self) -> str:
         return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
                 f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, T_short={self.T_short}, "
-                f"short={self.short})")
+                f"short={self.short}, ck={self.ck})")
 
 
 _config = TileConfig()
@@ -349,9 +390,9 @@ def _shape(u: Tensor, A_log: Tensor, cfg: TileConfig) -> tuple[int, int, int, in
 
 
 def _ws_numel(u: Tensor, A_log: Tensor, save: bool, cfg: TileConfig) -> int:
-    """Elements of the checkpoints: the state entering each window, [2, B, n_eblk, NT, M', E']."""
+    """Elements of the checkpoints: the state entering every ck-th window, [2, B, n_eblk, NCK, M', E']."""
     Bsz, L, E, M, T, BE, BM, NT = _shape(u, A_log, cfg)
-    return 2 * Bsz * triton.cdiv(E, BE) * NT * BM * BE if save else 0
+    return 2 * Bsz * triton.cdiv(E, BE) * triton.cdiv(NT, cfg.ck) * BM * BE if save else 0
 
 
 def _bpg(Bsz: int, n_eblk: int, cfg: TileConfig) -> int:
@@ -415,9 +456,9 @@ def _forward(u, dt, Bm, Cm, z, A_log, D, dt_bias, save: bool, cfg: TileConfig) -
     grid = (Bsz, triton.cdiv(E, BE))
     LAST["fwd"] = _bimamba_fwd_kernel[grid](
         u, dt, Bm, Cm, z, A_logT, D, dt_bias, out, ws if save else out,
-        Bsz, L, E, M, NT,
+        Bsz, L, E, M, NT, triton.cdiv(NT, cfg.ck),
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
-        T=T, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
+        T=T, CK=cfg.ck, BLOCK_E=BE, BLOCK_M=BM, SAVE=save, num_warps=cfg.num_warps,
     )
     return out, ws
 
@@ -442,14 +483,15 @@ def _backward(u, dt, Bm, Cm, z, A_log, D, dt_bias, dout, ws, cfg: TileConfig):
     dC_part = torch.empty(2, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [2, n_eblk, B, L, M]
     dA_part = torch.empty(2, n_g, M, E, device=dev, dtype=f32)  # [2, n_g, M, E]
     dD_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
+    sc = torch.empty(n_g * n_eblk * cfg.ck * BM * BE if cfg.ck > 1 else 1, device=dev, dtype=f32)  # [n_g, n_eblk, ck, M', E']
     db_part = torch.empty(2, n_g, E, device=dev, dtype=f32)  # [2, n_g, E]
     LAST["bwd"] = _bimamba_bwd_kernel[(n_g, n_eblk)](
-        u, dt, Bm, Cm, z, A_logT, D, dt_bias, dout, ws,
+        u, dt, Bm, Cm, z, A_logT, D, dt_bias, dout, ws, sc,
         du, ddt, dB_part, dC_part, dz, dA_part, dD_part, db_part,
-        Bsz, L, E, M, NT, bpg,
+        Bsz, L, E, M, NT, triton.cdiv(NT, cfg.ck), bpg,
         *u.stride()[:3], *dt.stride()[:3], *Bm.stride()[:3], *Cm.stride()[:3], *z.stride()[:2],
         *dout.stride()[:2],
-        T=T, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
+        T=T, CK=cfg.ck, BLOCK_E=BE, BLOCK_M=BM, num_warps=cfg.bwd_num_warps,
     )
     A = -torch.exp(A_log.float())  # [2, E, M]
     dA_log = (dA_part.sum(1).transpose(1, 2) * A).to(A_log.dtype).contiguous()  # [2, E, M]

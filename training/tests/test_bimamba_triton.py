@@ -102,9 +102,9 @@ def assert_agree(got, want, tol=TOL, what=""):
     assert not bad, f"{what}: relative error above {tol}: {bad} (all: {errs})"
 
 
-def tiles(T, block_e, bpg=0):
-    """A TileConfig with tile length T for every sequence length."""
-    return bt.TileConfig(T=T, T_short=T, block_e=block_e, bpg=bpg)
+def tiles(T, block_e, bpg=0, ck=1):
+    """A TileConfig with window length T for every sequence length (a checkpoint every ck windows)."""
+    return bt.TileConfig(T=T, T_short=T, block_e=block_e, bpg=bpg, ck=ck)
 
 
 def on_device(xs, dtype=torch.float32):
@@ -140,14 +140,26 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
 
 
 def test_tile_length_and_sequences_per_program_do_not_change_results():
-    """T = 2, 4, 8 and 1 or 2 sequences per backward program (with a padding sequence) agree."""
+    """T = 2, 4, 8, 1 or 2 sequences per backward program (with a padding sequence), and a
+    checkpoint every 1, 2 or 3 windows (11 steps: a last group shorter than the others) agree."""
     inputs, w = make_inputs(3, 11, 16, 4, seed=5, dtype=torch.float32)
     inputs, w = on_device(inputs), w.to(DEVICE)
     bt.set_tile_config(tiles(8, 16, 1))
     base = value_and_grads(bt.bimamba_scan, inputs, w)
-    for T, bpg in ((2, 2), (4, 1), (8, 2)):
-        bt.set_tile_config(tiles(T, 16, bpg))
-        assert_agree(value_and_grads(bt.bimamba_scan, inputs, w), base, tol=1e-6, what=f"T={T} bpg={bpg}")
+    for T, bpg, ck in ((2, 2, 1), (4, 1, 1), (8, 2, 1), (2, 1, 3), (2, 2, 2), (4, 1, 2)):
+        bt.set_tile_config(tiles(T, 16, bpg, ck))
+        assert_agree(value_and_grads(bt.bimamba_scan, inputs, w), base, tol=1e-6,
+                     what=f"T={T} bpg={bpg} ck={ck}")
+
+
+def test_checkpoints_every_ck_windows():
+    """ck = 3 keeps ⌈⌈9/2⌉/3⌉ = 2 checkpoints per direction, sequence and channel block."""
+    bt.set_tile_config(tiles(2, 16, ck=3))
+    inputs, _ = make_inputs(2, 9, 20, 4, seed=1, dtype=torch.float32)
+    _, ws = bt._fwd_op(*on_device(inputs), True)
+    assert ws.numel() == 2 * 2 * 2 * 2 * 4 * 16  # d, B, E/16 blocks, checkpoints, M, BLOCK_E
+    with pytest.raises(ValueError, match="ck"):
+        bt.TileConfig(ck=0)
 
 
 def test_direction_one_scans_backwards_in_time():

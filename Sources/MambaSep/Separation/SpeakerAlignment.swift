@@ -1,7 +1,7 @@
 // Keeping speaker order consistent across windows: each new window's outputs are permuted to
 // best match the previous window's outputs where the two overlap.
 //
-// Glossary: `C` speakers, `O` overlap samples.
+// Glossary: `C` speakers; the overlap is every sample two consecutive windows both estimated.
 
 // MARK: - Alignment
 
