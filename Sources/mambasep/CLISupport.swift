@@ -12,6 +12,16 @@ struct CLIFailure: Error, CustomStringConvertible {
     var description: String { lines.joined(separator: "\n") }
 }
 
+/// Flushes what `print` buffered; a failed write (a full disk, `> /dev/full`, a closed pipe) is an
+/// error, so results that never arrived are not reported as success.
+func flushStandardOutput() throws {
+    if fflush(stdout) != 0 || ferror(stdout) != 0 {
+        let why = String(cString: strerror(errno))
+        clearerr(stdout)
+        throw CLIFailure("cannot write to standard output: \(why)")
+    }
+}
+
 /// Writes one line to standard error.
 func printError(_ line: String) {
     FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -27,6 +37,7 @@ var stderrIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
+        try flushStandardOutput()
     } catch let e as ExitCode {
         throw e
     } catch let e as CLIFailure {
@@ -100,24 +111,115 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
 
 // MARK: - Output folders and progress
 
-/// Creates `path` if needed and checks that files can be created in it; returns the path.
-func prepareOutputFolder(_ path: String) throws -> String {
-    let fm = FileManager.default
-    var isDir: ObjCBool = false
-    if fm.fileExists(atPath: path, isDirectory: &isDir) {
-        guard isDir.boolValue else { throw CLIFailure("output folder \(path) exists and is not a folder") }
-    } else {
-        do { try fm.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw CLIFailure("cannot create output folder \(path): \((error as NSError).localizedDescription)")
+/// An output folder made ready for a run: created if missing (with its parents), and checked to
+/// accept new files. The folders it created are remembered: `removeIfUnused()` takes them away
+/// again when the run fails before writing anything, and an interrupted run (SIGINT/SIGTERM)
+/// removes them too when they are still empty.
+final class OutputFolder {
+    let path: String
+    /// Folders this run created, outermost first.
+    private(set) var created: [String] = []
+    private var tokens: [InterruptCleanup.Token?] = []
+
+    init(_ path: String) throws {
+        guard !path.isEmpty else { throw CLIFailure("the output folder is an empty name; give a folder, e.g. -o .") }
+        self.path = path
+        let fm = FileManager.default
+        // The missing folders, deepest last; an existing non-folder on the way is an error.
+        var missing: [String] = []
+        var p = path
+        while true {
+            var isDir: ObjCBool = false
+            if fm.fileExists(atPath: p, isDirectory: &isDir) {
+                guard isDir.boolValue else {
+                    throw CLIFailure(p == path ? "output folder \(path) exists and is not a folder"
+                                               : "cannot create output folder \(path): \(p) is a file, not a folder")
+                }
+                break
+            }
+            missing.insert(p, at: 0)
+            let parent = (p as NSString).deletingLastPathComponent
+            if parent.isEmpty || parent == p { break }
+            p = parent
+        }
+        for dir in missing {
+            if mkdir(dir, 0o777) != 0 && errno != EEXIST {
+                let why = String(cString: strerror(errno))
+                removeIfUnused()
+                throw CLIFailure("cannot create output folder \(path): \(dir): \(why)")
+            }
+            created.append(dir)
+            tokens.append(InterruptCleanup.add(folder: dir))
+        }
+        // access(2) is not enough under root or on read-only mounts: create and remove a probe file.
+        let probe = (path as NSString).appendingPathComponent(".mambasep-write-test-\(getpid())")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            let why = String(cString: strerror(errno))
+            removeIfUnused()
+            throw CLIFailure("output folder \(path) is not writable: \(why)")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Removes the folders this run created, deepest first, where they are empty.
+    func removeIfUnused() {
+        for dir in created.reversed() { rmdir(dir) }
+        forget()
+    }
+
+    /// Stops tracking the created folders (the run wrote into them).
+    func forget() {
+        tokens.forEach(InterruptCleanup.remove)
+        tokens = []
+        created = []
+    }
+}
+
+/// The files a run reads and must never write over: inputs and the model, by resolved path and
+/// by device and inode (so a hard link, a symbolic link or `./` spelling of an input counts).
+struct ProtectedFiles {
+    private struct FileID: Hashable { let device: UInt64; let inode: UInt64 }
+    private var byID: [FileID: String] = [:]
+    private var byPath: [String: String] = [:]
+
+    /// Protects the file at `path`, shown to the user as `name` (default: the path).
+    mutating func add(path: String, name: String? = nil) {
+        var st = stat()
+        if stat(path, &st) == 0 { byID[FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))] = name ?? path }
+        if let r = Self.resolved(path) { byPath[r] = name ?? path }
+    }
+
+    /// Protects what an open descriptor reads (standard input redirected from a file).
+    mutating func add(fd: Int32, name: String) {
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            byID[FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))] = name
         }
     }
-    // access(2) is not enough under root or on read-only mounts: create and remove a probe file.
-    let probe = (path as NSString).appendingPathComponent(".mambasep-write-test-\(getpid())")
-    guard fm.createFile(atPath: probe, contents: Data()) else {
-        throw CLIFailure("output folder \(path) is not writable")
+
+    /// Throws when writing `output` would replace or truncate a protected file.
+    func check(output: String) throws {
+        var st = stat()
+        let victim = (stat(output, &st) == 0 ? byID[FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))] : nil)
+            ?? Self.resolved(output).flatMap { byPath[$0] }
+        if let victim {
+            let same = victim == output ? "" : " (\(victim))"
+            throw CLIFailure("output \(output) is an input of this run\(same); refusing to overwrite it: choose another output folder")
+        }
     }
-    try? fm.removeItem(atPath: probe)
-    return path
+
+    /// The absolute path with symbolic links resolved in its folder (the file need not exist).
+    private static func resolved(_ path: String) -> String? {
+        let abs = URL(fileURLWithPath: path).standardizedFileURL
+        let dir = abs.deletingLastPathComponent().path
+        guard let real = realpath(dir, nil) else { return nil }
+        defer { free(real) }
+        var r = (String(cString: real) as NSString).appendingPathComponent(abs.lastPathComponent)
+        if let full = realpath(r, nil) { r = String(cString: full); free(full) }
+        return r
+    }
 }
 
 /// A one-line progress bar on stderr, redrawn in place; silent when disabled.

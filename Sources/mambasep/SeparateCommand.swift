@@ -57,38 +57,64 @@ struct SeparateCommand: ParsableCommand {
     private var fileFormat: AudioFileFormat { format.file }
 
     func run() throws {
+        // Ctrl-C, SIGTERM, SIGHUP: delete the unfinished temporary files, exit 130/143/129.
+        InterruptCleanup.installSignalHandlers()
         try reportingErrors {
+            let modelURL = try ModelStore.resolve(engine.model)
             let m = try ModelStore.load(engine.model)
-            let dir = try prepareOutputFolder(output)
-            // Plan every output first: missing inputs and name clashes fail before any work.
-            var jobs: [(input: String, outputs: [String])] = []
-            var seen: [String: String] = [:]
+            // Check every input before touching the output folder.
+            var protected = ProtectedFiles()
+            protected.add(path: modelURL.path)
             for mix in mixtures {
                 if mix == "-" {
                     throw CLIFailure("<stdin>: standard input is not a file; use `mambasep stream` to separate audio from a pipe")
                 }
                 _ = try AudioFile.info(mix)
-                let stem = URL(fileURLWithPath: mix).deletingPathExtension().lastPathComponent
-                if let other = seen[stem] {
-                    throw CLIFailure("\(mix) and \(other) would both write \(stem)_s1.\(fileFormat.fileExtension); separate them into different folders")
-                }
-                seen[stem] = mix
-                let ext = fileFormat.fileExtension
-                let outs = (1...m.config.numSpeakers).map { (dir as NSString).appendingPathComponent("\(stem)_s\($0).\(ext)") }
-                jobs.append((mix, outs))
+                protected.add(path: mix)
             }
-            let separator = Separator(model: m, threads: engine.threads)
-            let showProgress = stderrIsTerminal
-            for (i, job) in jobs.enumerated() {
-                let label = jobs.count > 1 ? "[\(i + 1)/\(jobs.count)] \(job.input)" : job.input
-                let bar = ProgressBar(label: label, enabled: showProgress)
-                let clipped = try separateFile(job.input, outputs: job.outputs, separator: separator,
-                                               plan: plan, format: fileFormat, progress: { bar.update($0) })
+            let folder = try OutputFolder(output)
+            do {
+                try separateAll(model: m, into: folder.path, protecting: protected)
+            } catch {
+                folder.removeIfUnused()
+                throw error
+            }
+        }
+    }
+
+    /// Plans every output (name clashes and outputs that are inputs fail before any work), then
+    /// separates each input in turn.
+    private func separateAll(model m: DPMamba, into dir: String, protecting protected: ProtectedFiles) throws {
+        var jobs: [(input: String, outputs: [String])] = []
+        var seen: [String: String] = [:]
+        let ext = fileFormat.fileExtension
+        for mix in mixtures {
+            let stem = URL(fileURLWithPath: mix).deletingPathExtension().lastPathComponent
+            if let other = seen[stem] {
+                throw CLIFailure("\(mix) and \(other) would both write \(stem)_s1.\(ext); separate them into different folders")
+            }
+            seen[stem] = mix
+            let outs = (1...m.config.numSpeakers).map { (dir as NSString).appendingPathComponent("\(stem)_s\($0).\(ext)") }
+            for o in outs { try protected.check(output: o) }
+            jobs.append((mix, outs))
+        }
+        let separator = Separator(model: m, threads: engine.threads)
+        let showProgress = stderrIsTerminal
+        for (i, job) in jobs.enumerated() {
+            let label = jobs.count > 1 ? "[\(i + 1)/\(jobs.count)] \(job.input)" : job.input
+            let bar = ProgressBar(label: label, enabled: showProgress)
+            let clipped: [Int]
+            do {
+                clipped = try separateFile(job.input, outputs: job.outputs, separator: separator,
+                                           plan: plan, format: fileFormat, progress: { bar.update($0) })
+            } catch let e as SeparationError {
                 bar.done()
-                for o in job.outputs { print(o) }
-                for (o, n) in zip(job.outputs, clipped) where n > 0 {
-                    printError("warning: \(o): \(n) samples beyond full scale were clipped; --format float keeps them")
-                }
+                throw CLIFailure("\(job.input): \(e)")
+            }
+            bar.done()
+            for o in job.outputs { print(o) }
+            for (o, n) in zip(job.outputs, clipped) where n > 0 {
+                printError("warning: \(o): \(n) samples beyond full scale were clipped; --format float keeps them")
             }
         }
     }

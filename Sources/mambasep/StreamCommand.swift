@@ -93,11 +93,22 @@ struct StreamCommand: ParsableCommand {
         let output: StreamingOutput
         var paths: [String] = []
         if let dir = out.dir {
-            let folder = try prepareOutputFolder(dir)
-            paths = (1...speakers).map { (folder as NSString).appendingPathComponent("\(out.stem)_s\($0).\(wavOut ? "wav" : "raw")") }
-            output = .perSpeaker(try paths.map {
-                try PCMStreamWriter(path: $0, sampleRate: inFormat.sampleRate, channels: 1, format: encoding, wavHeader: wavOut)
-            })
+            // Standard input may be redirected from one of the files about to be written.
+            var protected = ProtectedFiles()
+            protected.add(fd: STDIN_FILENO, name: "<stdin>")
+            protected.add(path: try ModelStore.resolve(engine.model).path)
+            let folder = try OutputFolder(dir)
+            do {
+                paths = (1...speakers).map { (folder.path as NSString).appendingPathComponent("\(out.stem)_s\($0).\(wavOut ? "wav" : "raw")") }
+                for p in paths { try protected.check(output: p) }
+                output = .perSpeaker(try paths.map {
+                    try PCMStreamWriter(path: $0, sampleRate: inFormat.sampleRate, channels: 1, format: encoding, wavHeader: wavOut)
+                })
+            } catch {
+                folder.removeIfUnused()
+                throw error
+            }
+            folder.forget()
         } else {
             output = .interleaved(PCMStreamWriter(fd: STDOUT_FILENO, sampleRate: inFormat.sampleRate, channels: speakers,
                                                   format: encoding, wavHeader: wavOut))
@@ -122,6 +133,8 @@ struct StreamCommand: ParsableCommand {
         } catch PCMStreamError.output(let why) {
             throw CLIFailure("\(out.dir ?? "<stdout>"): cannot write the output: \(why)")
         } catch let e as PCMStreamError where e != .brokenPipe {
+            throw CLIFailure("<stdin>: \(e)")
+        } catch let e as SeparationError {
             throw CLIFailure("<stdin>: \(e)")
         }
         if report.partialFrameBytes > 0 {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import MambaSep
 
 // MARK: - Root command
@@ -23,4 +24,26 @@ struct MambaSepCommand: ParsableCommand {
     )
 }
 
-MambaSepCommand.main()
+/// The options that take a number. ArgumentParser reads `-1` after one of them as an unknown
+/// option ("Missing value for '--window'"); `--window=-1` reaches the option's own validation.
+let numericOptions: Set<String> = ["--window", "--overlap", "--block", "--lookahead", "--threads",
+                                   "--rate", "--channels", "--channel"]
+
+/// `args` with `--OPTION -NUMBER` pairs joined as `--OPTION=-NUMBER` for the numeric options.
+func joiningNegativeNumbers(_ args: [String]) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < args.count {
+        let a = args[i]
+        if numericOptions.contains(a), i + 1 < args.count, args[i + 1].range(of: #"^-\.?[0-9]"#, options: .regularExpression) != nil {
+            out.append("\(a)=\(args[i + 1])")
+            i += 2
+        } else {
+            out.append(a)
+            i += 1
+        }
+    }
+    return out
+}
+
+MambaSepCommand.main(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))

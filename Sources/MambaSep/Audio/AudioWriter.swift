@@ -80,6 +80,8 @@ public final class AudioWriter {
 
     private var handle: OpaquePointer?
     private var done = false
+    /// The temporary file's entry in `InterruptCleanup` (deleted if the process is interrupted).
+    private var cleanupToken: InterruptCleanup.Token?
 
     /// Opens a temporary file in `path`'s folder for writing.
     public init(path: String, sampleRate: Int, channels: Int = 1, format: AudioFileFormat = .wav16) throws {
@@ -116,7 +118,9 @@ public final class AudioWriter {
             throw AudioError(path: path, kind: .unsupported,
                              reason: "libsndfile cannot write \(format.rawValue) with \(channels) channel(s) at \(sampleRate) Hz")
         }
+        cleanupToken = InterruptCleanup.add(file: temporaryPath)
         guard let h = sf_open(temporaryPath, Int32(SFM_WRITE), &info) else {
+            InterruptCleanup.remove(cleanupToken)
             let msg = String(cString: sf_strerror(nil))
             throw AudioError(path: path, kind: .io, reason: "cannot create temporary file \(temporaryPath) (\(msg))")
         }
@@ -185,10 +189,12 @@ public final class AudioWriter {
         }
         done = true
         handle = nil
+        defer { InterruptCleanup.remove(cleanupToken); cleanupToken = nil }
         let rc = sf_close(h)
         guard rc == 0 else {
+            let msg = String(cString: sf_error_number(rc))
             try? FileManager.default.removeItem(atPath: temporaryPath)
-            throw AudioError(path: path, kind: .io, reason: "closing the file failed (libsndfile error \(rc))")
+            throw AudioError(path: path, kind: .io, reason: "closing the file failed (\(msg))")
         }
         if rename(temporaryPath, path) != 0 {
             let msg = String(cString: strerror(errno))
@@ -201,8 +207,10 @@ public final class AudioWriter {
     public func cancel() {
         if let h = handle { sf_close(h) }
         handle = nil
-        if !done { try? FileManager.default.removeItem(atPath: temporaryPath) }
+        if !done { unlink(temporaryPath) }
         done = true
+        InterruptCleanup.remove(cleanupToken)
+        cleanupToken = nil
     }
 }
 

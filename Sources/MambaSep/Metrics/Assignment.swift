@@ -8,8 +8,8 @@ import Foundation
 /// of row `i`, and maximises `Σ scores[i][p[i]]`. Up to `bruteForceLimit` rows every permutation
 /// is tried (ties go to the first in lexicographic order, so the identity wins ties); beyond it
 /// the Hungarian algorithm (Kuhn–Munkres with potentials, O(n³)) is used. An empty matrix gives
-/// `[]`. The matrix must be square with finite entries (checked with a precondition-free error:
-/// a non-square matrix throws `.countMismatch`).
+/// `[]`. The matrix must be square (`.countMismatch` otherwise) with finite entries (`.nonFinite`
+/// otherwise).
 public enum Assignment {
     /// Largest size solved by trying every permutation (4! = 24).
     public static let bruteForceLimit = 4
@@ -20,6 +20,10 @@ public enum Assignment {
             throw MetricsError(.countMismatch, "assignment needs a square score matrix")
         }
         if n == 0 { return [] }
+        // NaN compares false with everything: no permutation would ever be "best".
+        guard scores.allSatisfy({ $0.allSatisfy(\.isFinite) }) else {
+            throw MetricsError(.nonFinite, "assignment scores hold NaN or Inf")
+        }
         return n <= bruteForceLimit ? bruteForce(scores) : hungarian(scores)
     }
 
@@ -54,7 +58,7 @@ public enum Assignment {
             let s = total(scores, p)
             if s > bestScore { bestScore = s; best = p }
         }
-        return best
+        return best.count == scores.count ? best : Array(0..<scores.count)   // all NaN: identity
     }
 
     /// Hungarian algorithm on costs `-scores` (minimum-cost perfect matching).

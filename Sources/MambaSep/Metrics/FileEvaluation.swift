@@ -10,7 +10,8 @@ public enum FileEvaluation {
     /// Every file must read cleanly (`AudioError` otherwise) and share the first reference's
     /// sample rate (`MetricsError.rateMismatch`). Lengths must match exactly unless `trim` is
     /// true, in which case every signal is cut to the shortest (`MetricsError.lengthMismatch`
-    /// otherwise). A silent reference is `MetricsError.silentReference`. Errors name the file.
+    /// otherwise). A silent reference is `MetricsError.silentReference`, a silent mixture
+    /// `.silentMixture`. Errors name the file.
     public static func score(references: [String], estimates: [String], mixture: String?,
                              trim: Bool) throws -> SeparationScore {
         guard !references.isEmpty else { throw MetricsError(.countMismatch, "no reference files given") }
@@ -41,7 +42,8 @@ public enum FileEvaluation {
         }
         let r = references.count
         for i in 0..<r { try Metrics.checkReference(signals[i], name: references[i]) }
-        for i in r..<signals.count {
+        if let mixture { try Metrics.checkMixture(signals[2 * r], name: mixture) }
+        for i in r..<(2 * r) {
             if signals[i].contains(where: { !$0.isFinite }) {
                 throw MetricsError(.nonFinite, "\(paths[i]): holds NaN or Inf samples")
             }

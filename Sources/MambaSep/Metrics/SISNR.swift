@@ -13,6 +13,8 @@ public struct MetricsError: Error, CustomStringConvertible, Equatable {
         case countMismatch
         /// A reference is (numerically) silent, so SI-SNR against it is meaningless.
         case silentReference
+        /// The mixture is (numerically) silent, so SI-SNRi against it is meaningless.
+        case silentMixture
         /// Signals that must share a sample rate do not.
         case rateMismatch
         /// NaN or Inf in a signal.
@@ -107,17 +109,29 @@ public enum Metrics {
     /// Throws `.silentReference` if `signal` has (almost) no energy after mean removal, and
     /// `.nonFinite` if it holds NaN or Inf; `name` goes into the message.
     public static func checkReference(_ signal: [Float], name: String) throws {
-        guard !signal.isEmpty else { throw MetricsError(.empty, "\(name): reference has no samples") }
+        try checkSignal(signal, name: name, role: "reference", silent: .silentReference, undefined: "SI-SNR")
+    }
+
+    /// Throws `.silentMixture` if the mixture has (almost) no energy after mean removal (its
+    /// SI-SNR against every reference would be about -90 dB, and every SI-SNRi about +90 dB), and
+    /// `.nonFinite` if it holds NaN or Inf; `name` goes into the message.
+    public static func checkMixture(_ signal: [Float], name: String) throws {
+        try checkSignal(signal, name: name, role: "mixture", silent: .silentMixture, undefined: "SI-SNRi")
+    }
+
+    private static func checkSignal(_ signal: [Float], name: String, role: String,
+                                    silent: MetricsError.Kind, undefined: String) throws {
+        guard !signal.isEmpty else { throw MetricsError(.empty, "\(name): \(role) has no samples") }
         var mean = 0.0
         for v in signal {
-            guard v.isFinite else { throw MetricsError(.nonFinite, "\(name): reference holds NaN or Inf samples") }
+            guard v.isFinite else { throw MetricsError(.nonFinite, "\(name): \(role) holds NaN or Inf samples") }
             mean += Double(v)
         }
         mean /= Double(signal.count)
         var energy = 0.0
         for v in signal { let d = Double(v) - mean; energy += d * d }
         if energy < silenceEnergy {
-            throw MetricsError(.silentReference, "\(name): reference is silent (no signal energy), SI-SNR is undefined")
+            throw MetricsError(silent, "\(name): \(role) is silent (no signal energy), \(undefined) is undefined")
         }
     }
 }

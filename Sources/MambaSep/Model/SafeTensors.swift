@@ -41,11 +41,16 @@ public struct SafeTensorsFile {
     /// Throws `ModelError.unreadable` when it cannot be opened, `.badHeader`/`.badTensor` when
     /// its structure is wrong (a truncated file fails here: its offsets run past the end).
     public init(path: String) throws {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw ModelError.unreadable(path: path, reason: "no such file")
+        }
+        if isDir.boolValue { throw ModelError.unreadable(path: path, reason: "is a folder, not a .safetensors file") }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
-            throw ModelError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+            throw ModelError.unreadable(path: path, reason: plainReason(error))
         }
         try self.init(data: data)
     }
@@ -87,6 +92,19 @@ public struct SafeTensorsFile {
         let sorted = entries.values.filter { $0.end > $0.begin }.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.begin < a.end {
             throw ModelError.badTensor(name: b.name, reason: "data bytes \(b.begin)..<\(b.end) overlap tensor '\(a.name)' (\(a.begin)..<\(a.end))")
+        }
+        // The tensors must fill the data section exactly, back to back (as the format requires):
+        // a header length off by one leaves a byte over (or short), and every tensor would be read
+        // shifted by it.
+        var covered = 0
+        for e in sorted {
+            guard e.begin == covered else {
+                throw ModelError.badTensor(name: e.name, reason: "data starts at byte \(e.begin) but the previous tensor ends at \(covered): the data section has a gap (wrong header length?)")
+            }
+            covered = e.end
+        }
+        guard covered == dataLength else {
+            throw ModelError.badHeader("the tensors cover \(covered) of the \(dataLength) bytes after the header: the header length \(headerLength) is wrong or the file has trailing bytes")
         }
         self.metadata = meta
         self.entries = entries
@@ -193,7 +211,13 @@ public final class WeightReader {
         guard let e = file.entries[key] else { throw ModelError.missingTensor(key) }
         guard e.shape == shape else { throw ModelError.wrongShape(name: key, expected: shape, found: e.shape) }
         used.insert(key)
-        return try file.tensor(key)
+        let t = try file.tensor(key)
+        // A NaN or Inf weight makes every output NaN (or worse, only some): refuse it here.
+        let values = UnsafeBufferPointer(start: t.pointer, count: e.count)
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError.badTensor(name: key, reason: "element \(i) of \(e.count) is \(values[i]) (weights must be finite numbers)")
+        }
+        return t
     }
 
     /// Total elements of the tensors taken so far.

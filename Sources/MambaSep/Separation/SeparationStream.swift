@@ -15,7 +15,8 @@ import Foundation
 /// Memory is O(window), independent of the stream's length; the output never drifts from the
 /// input (`samplesIn − samplesOut` stays below the latency plus one pushed block). Non-finite
 /// input samples follow `nonFinite` (by default replaced by 0 and counted, so a bad sample never
-/// poisons the model's state). Not thread-safe.
+/// poisons the model's state). A non-finite output sample (the model overflowed) is
+/// `SeparationError.nonFiniteOutput`, never passed on. Not thread-safe.
 public final class SeparationStream {
     public let plan: WindowPlan
     public let inputRate: Int
@@ -70,8 +71,25 @@ public final class SeparationStream {
             throw SeparationError.nonFiniteInput(index: samplesIn + bad.index, value: bad.value)
         }
         samplesIn += x.count
+        for v in x { inputPeak = max(inputPeak, abs(v)) }
         let m = try resampleIn?.process(x) ?? x
-        return try output.deliver(windower.push(m), samplesIn: samplesIn, last: false)
+        return try checkedFinite(output.deliver(windower.push(m), samplesIn: samplesIn, last: false))
+    }
+
+    /// The largest |sample| pushed so far (after non-finite screening).
+    public private(set) var inputPeak: Float = 0
+
+    /// `out` (just delivered) when every sample is finite; else `SeparationError.nonFiniteOutput`
+    /// at the first bad sample: the model overflowed (input far beyond full scale, or a faulty
+    /// model), and writing zeros in its place would hide it.
+    private func checkedFinite(_ out: [[Float]]) throws -> [[Float]] {
+        let start = samplesOut - (out.first?.count ?? 0)
+        for ch in out {
+            if let i = ch.firstIndex(where: { !$0.isFinite }) {
+                throw SeparationError.nonFiniteOutput(second: Double(start + i) / Double(inputRate), inputPeak: inputPeak)
+            }
+        }
+        return out
     }
 
     /// Ends the input; returns the remaining separated samples. Call once.
@@ -84,7 +102,7 @@ public final class SeparationStream {
         }
         let last = windower.finish()
         for c in 0..<speakers { outs[c] += last[c] }
-        return try output.deliver(outs, samplesIn: samplesIn, last: true)
+        return try checkedFinite(output.deliver(outs, samplesIn: samplesIn, last: true))
     }
 
     // MARK: Latency

@@ -74,15 +74,27 @@ public enum WindowPlan: Equatable, Sendable {
         return false
     }
 
+    /// Longest offline window, in seconds: memory grows with the window (a window as long as the
+    /// file would hold the whole file), and windows beyond a minute gain nothing measurable.
+    public static let maxOfflineWindowSeconds = 60.0
+
+    /// Longest live window, in seconds: a live window is computed again every block, and the
+    /// latency measurement at start costs about the square of the window.
+    public static let maxLiveWindowSeconds = 10.0
+
     /// Checks the sizes in seconds; throws `SeparationError.badWindow` for sizes that cannot work.
     ///
-    /// Offline: a window of at least 0.1 s, longer than the overlap, overlap ≥ 0. Live: a block of
-    /// at least 10 ms, look-ahead ≥ 0 and a window that holds block + look-ahead. All finite.
+    /// Offline: a window of 0.1–60 s, longer than the overlap, overlap ≥ 0. Live: a block of at
+    /// least 10 ms, look-ahead ≥ 0 and a window of at most 10 s that holds block + look-ahead.
+    /// All finite.
     public func validate() throws {
         switch self {
         case let .offline(window, overlap):
             guard window.isFinite, overlap.isFinite, window >= 0.1, overlap >= 0, overlap < window else {
                 throw SeparationError.badWindow("window \(window) s with overlap \(overlap) s: need a window of at least 0.1 s longer than the overlap")
+            }
+            guard window <= Self.maxOfflineWindowSeconds else {
+                throw SeparationError.badWindow("window of \(window) s: at most \(Int(Self.maxOfflineWindowSeconds)) s (memory grows with the window; long files are windowed anyway)")
             }
         case let .live(block, window, lookahead):
             guard block.isFinite, window.isFinite, lookahead.isFinite else {
@@ -96,6 +108,9 @@ public enum WindowPlan: Equatable, Sendable {
             }
             guard window + 1e-9 >= block + lookahead else {
                 throw SeparationError.badWindow("window of \(window) s is shorter than block \(block) s + look-ahead \(lookahead) s")
+            }
+            guard window <= Self.maxLiveWindowSeconds else {
+                throw SeparationError.badWindow("window of \(window) s: at most \(Int(Self.maxLiveWindowSeconds)) s for a live stream (use `mambasep separate` for long context)")
             }
         }
     }
@@ -168,6 +183,9 @@ public enum SeparationError: Error, CustomStringConvertible, Equatable {
     case channelOutOfRange(channel: Int, channels: Int)
     /// A reader whose rate is not the separation stream's input rate.
     case rateMismatch(stream: Int, separator: Int)
+    /// The model's output became NaN or infinite at this time of the input (seconds); the input's
+    /// largest |sample| so far tells whether the input overflowed it.
+    case nonFiniteOutput(second: Double, inputPeak: Float)
 
     public var description: String {
         switch self {
@@ -177,6 +195,12 @@ public enum SeparationError: Error, CustomStringConvertible, Equatable {
         case let .nonFiniteInput(i, v): return "sample \(v) (not finite) at input sample \(i)"
         case let .channelOutOfRange(k, c): return "channel \(k) requested but the stream has \(c) channel(s) (0-based)"
         case let .rateMismatch(s, p): return "stream rate \(s) Hz differs from the separator's input rate \(p) Hz"
+        case let .nonFiniteOutput(t, peak):
+            let at = String(format: "%.2f", t)
+            if peak > 1 {
+                return "the model's output became NaN/Inf at \(at) s: the input reaches \(peak), far beyond full scale (±1); scale it down"
+            }
+            return "the model's output became NaN/Inf at \(at) s although the input is within full scale (±1): the model file may be faulty"
         }
     }
 }

@@ -153,6 +153,17 @@ final class AudioIOTests: XCTestCase {
         XCTAssertThrowsError(try w.write(interleaved: [0]))
     }
 
+    func testUnfinishedTemporaryFilesAreRegisteredForInterruptCleanup() throws {
+        let dir = try makeTempDir(self)
+        let a = try AudioWriter(path: dir.appendingPathComponent("a.wav").path, sampleRate: 8000)
+        let b = try AudioWriter(path: dir.appendingPathComponent("b.wav").path, sampleRate: 8000)
+        XCTAssertTrue(Set(InterruptCleanup.registered).isSuperset(of: [a.temporaryPath, b.temporaryPath]))
+        try a.finish()
+        b.cancel()
+        XCTAssertFalse(InterruptCleanup.registered.contains(a.temporaryPath))
+        XCTAssertFalse(InterruptCleanup.registered.contains(b.temporaryPath))
+    }
+
     func testWriterCancelRemovesTemporaryAndKeepsOldFile() throws {
         let dir = try makeTempDir(self)
         let p = dir.appendingPathComponent("keep.wav").path

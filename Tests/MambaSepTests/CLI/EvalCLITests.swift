@@ -171,4 +171,27 @@ final class EvalCLITests: XCTestCase {
             XCTAssertFalse(r.stderr.isEmpty)
         }
     }
+
+    // MARK: - Issue 19 regressions
+
+    func testSilentMixtureIsAnError() throws {
+        let d = try makeTempDir(self)
+        let m = Fixtures.audio.appendingPathComponent("mix").path
+        let n = try AudioFile.info("\(m)/s1.wav").frameCount
+        let silent = d.appendingPathComponent("silent.wav").path
+        try writeAudio([Float](repeating: 0, count: n), to: silent, sampleRate: 8000)
+        let r = try run(["eval", "--ref", "\(m)/s1.wav", "\(m)/s2.wav", "--est", "\(m)/s1.wav", "\(m)/s2.wav", "--mix", silent])
+        assertFails(r, naming: silent, saying: "mixture is silent (no signal energy), SI-SNRi is undefined")
+    }
+
+    func testUnwritableStandardOutputIsAnError() throws {
+        let m = Fixtures.audio.appendingPathComponent("mix").path
+        let full = try XCTUnwrap(FileHandle(forWritingAtPath: "/dev/full"))
+        for extra in [["--json"], ["--csv"], []] {
+            let r = try runMambasep(["eval", "--ref", "\(m)/s1.wav", "\(m)/s2.wav", "--est", "\(m)/s2.wav", "\(m)/s1.wav"] + extra,
+                                    in: Fixtures.repoRoot, stdoutFile: full)
+            XCTAssertEqual(r.status, 1, "\(extra): \(r.stderr)")
+            XCTAssertEqual(r.stderr, "error: cannot write to standard output: No space left on device\n")
+        }
+    }
 }

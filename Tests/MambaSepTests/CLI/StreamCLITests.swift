@@ -113,4 +113,51 @@ final class StreamCLITests: XCTestCase {
             XCTAssertTrue(r.stderr.contains("Error"), r.stderr)
         }
     }
+
+    // MARK: - Issue 19 regressions
+
+    func testModelOutputThatIsNaNIsAnErrorNotACrash() throws {
+        // Finite float input near 1e38 makes the model's output NaN; speaker matching over NaN
+        // scores used to index past an empty permutation (exit 139).
+        let x = (0..<16000).map { Float(1e38 * sin(Double($0) * 0.05)) }
+        let f32 = x.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let model = dir.appendingPathComponent("overflowing.safetensors").path
+        try overflowingModelBuilder().build().write(to: URL(fileURLWithPath: model))
+        let r = try runMambasep(["stream", "--model", model, "--rate", "8000", "--encoding", "f32le"] + fast, input: f32)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: <stdin>: the model's output became NaN/Inf at "), r.stderr)
+        XCTAssertTrue(r.stderr.contains("far beyond full scale"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+    }
+
+    func testOutputDirNeverTruncatesItsOwnInput() throws {
+        // cd D && mambasep stream --output-dir . < stream_s1.wav
+        let input = dir.appendingPathComponent("stream_s1.wav")
+        let bytes = s16WAVHeader(rate: 8000, dataSize: 8000) + s16(mixture(4000, rate: 8000))
+        try Data(bytes).write(to: input)
+        let stdin = try FileHandle(forReadingFrom: input)
+        let r = try runMambasep(["stream", "--model", modelPath, "--output-dir", "."] + fast, in: dir, stdinFile: stdin)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stderr, "error: output ./stream_s1.wav is an input of this run (<stdin>); refusing to overwrite it: choose another output folder\n")
+        XCTAssertEqual(try Data(contentsOf: input), Data(bytes))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("stream_s2.wav").path))
+        // Another stem works, and the input is still intact.
+        let ok = try runMambasep(["stream", "--model", modelPath, "--output-dir", ".", "--stem", "again"] + fast,
+                                 in: dir, stdinFile: try FileHandle(forReadingFrom: input))
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertEqual(try AudioFile.info(dir.appendingPathComponent("again_s2.wav").path).frameCount, 4000)
+        XCTAssertEqual(try Data(contentsOf: input), Data(bytes))
+    }
+
+    func testWindowsAreBoundedAndNegativeNumbersReachValidation() throws {
+        for (args, words) in [(["--window", "1000"], "window of 1000.0 s: at most 10 s for a live stream"),
+                              (["--window", "-1"], "window of -1.0 s is shorter than"),
+                              (["--block", "-0.2"], "block of -0.2 s"),
+                              (["--rate", "-8000"], "--rate must be between"),
+                              (["--rate", "8000", "--channel", "-1"], "--channel counts from 0")] {
+            let r = try run(args, input: [])
+            XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(words), "\(args): \(r.stderr)")
+        }
+    }
 }

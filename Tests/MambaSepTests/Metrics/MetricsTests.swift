@@ -116,6 +116,15 @@ final class MetricsTests: XCTestCase {
         XCTAssertThrowsError(try Assignment.best([[1, 2]]))
     }
 
+    func testNaNScoresAreAnErrorAndNeverAnEmptyPermutation() {
+        // All-NaN scores (a model whose output overflowed) used to give [] and a crash later.
+        let nan = [[Double.nan, .nan], [.nan, .nan]]
+        XCTAssertEqual(Assignment.bruteForce(nan), [0, 1])
+        XCTAssertThrowsError(try Assignment.best(nan)) { XCTAssertEqual(($0 as? MetricsError)?.kind, .nonFinite) }
+        XCTAssertThrowsError(try Assignment.best([[1, .infinity], [0, 1]]))
+        XCTAssertEqual(bestPermutation(previous: [[.nan, 1], [2, 3]], next: [[1, 2], [3, .nan]]), [0, 1])
+    }
+
     func testFiveSourcePITUsesHungarianAndFindsPermutation() throws {
         var rng = SeededRandom(seed: 6)
         let perm = [4, 2, 0, 1, 3]

@@ -117,6 +117,56 @@ final class ModelFileTests: XCTestCase {
         expectError(mismatch.build()) { if case .missingTensor = $0 { return true } else { return false } }
     }
 
+    /// A valid file whose JSON header is padded with spaces (as the safetensors library pads it to
+    /// a multiple of 8), with the header length field replaced by `length` when given.
+    private func padded(_ b: SafeTensorsBuilder, length: UInt64? = nil, trailing: Data = Data()) -> Data {
+        let plain = b.build()
+        let h = Int(plain.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        let json = plain.subdata(in: 8..<(8 + h)) + Data(repeating: 0x20, count: 8 - h % 8)
+        var out = Data()
+        withUnsafeBytes(of: (length ?? UInt64(json.count)).littleEndian) { out.append(contentsOf: $0) }
+        return out + json + plain.subdata(in: (8 + h)..<plain.count) + trailing
+    }
+
+    func testHeaderLengthMustBeExact() throws {
+        let b = randomModelBuilder(tinyConfig())
+        let good = padded(b)
+        XCTAssertNoThrow(try load(good))
+        let h = UInt64(good.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
+        // One short: the JSON still parses (its last byte was padding) and every tensor would be
+        // read one byte early; this used to load (garbage weights) and `info` said nothing.
+        expectError(padded(b, length: h - 1)) { if case let .badHeader(r) = $0 { return r.contains("header length \(h - 1) is wrong") } else { return false } }
+        expectError(padded(b, length: h + 1)) { if case .badHeader = $0 { return true } else { return false } }
+        // Bytes after the last tensor, and a gap between two tensors.
+        expectError(padded(b, trailing: Data([0, 0, 0, 0]))) { if case let .badHeader(r) = $0 { return r.contains("trailing") } else { return false } }
+        var g = SafeTensorsBuilder()
+        g.add("a", [1], [1]); g.add("b", [1], [2]); g.add("c", [1], [3])
+        let gap = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
+        expectError(g.build(headerOverride: gap)) { if case let .badTensor(n, r) = $0 { return n == "b" && r.contains("gap") } else { return false } }
+    }
+
+    func testNonFiniteWeightsAreRejectedNamingTheTensor() {
+        for (value, dtype) in [(Float.nan, "F32"), (Float.infinity, "F32"), (-Float.infinity, "F16"), (Float.nan, "BF16")] {
+            var b = randomModelBuilder(tinyConfig())
+            let i = b.items.firstIndex { $0.name == "masker.blocks.1.inter.mixer.D" }!
+            b.items[i].values[3] = value
+            b.items[i].dtype = dtype
+            expectError(b.build()) {
+                if case let .badTensor(n, r) = $0 { return n == "masker.blocks.1.inter.mixer.D" && r.contains("element 3 of") && r.contains("finite") }
+                return false
+            }
+        }
+    }
+
+    func testAFolderIsNotAModel() throws {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("mambasep-dir-\(UUID().uuidString).safetensors")
+        try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: d) }
+        XCTAssertThrowsError(try DPMamba(path: d.path)) { e in
+            XCTAssertEqual(e as? ModelError, .unreadable(path: d.path, reason: "is a folder, not a .safetensors file"))
+        }
+    }
+
     func testUnreadablePath() {
         XCTAssertThrowsError(try DPMamba(path: "/nonexistent/model.safetensors")) { e in
             guard case .unreadable? = e as? ModelError else { return XCTFail("\(e)") }

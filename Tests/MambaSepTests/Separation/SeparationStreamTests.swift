@@ -171,6 +171,30 @@ final class SeparationStreamTests: XCTestCase {
         }
     }
 
+    func testNonFiniteModelOutputIsAnErrorNamingTheTimeAndTheInputPeak() throws {
+        /// Two speakers that turn NaN once the window holds a sample beyond `limit`.
+        final class OverflowingSeparator: WindowSeparator {
+            var speakers: Int { 2 }
+            var sampleRate: Int { 8000 }
+            func separate(_ w: [Float]) -> [[Float]] {
+                let y = w.map { abs($0) > 10 ? Float.nan : $0 }
+                return [y, y]
+            }
+        }
+        for rate in [8000, 16000] {
+            var x = [Float](repeating: 0.5, count: 3 * rate)
+            for i in (2 * rate)..<(3 * rate) { x[i] = 1e30 }
+            let s = try SeparationStream(separator: OverflowingSeparator(), inputRate: rate, plan: .live(block: 0.25, window: 0.5, lookahead: 0.05))
+            XCTAssertThrowsError(try s.run(x, sizes: [rate / 10])) { e in
+                guard case let .nonFiniteOutput(t, peak)? = e as? SeparationError else { return XCTFail("\(e)") }
+                XCTAssertEqual(t, 2, accuracy: 0.3, "\(rate) Hz")
+                XCTAssertEqual(peak, 1e30)
+                XCTAssertTrue("\(e)".contains("far beyond full scale"), "\(e)")
+            }
+        }
+        XCTAssertTrue("\(SeparationError.nonFiniteOutput(second: 1, inputPeak: 0.5))".contains("model file may be faulty"))
+    }
+
     func testBadRatesAndPlansAreClearErrors() {
         func message(_ p: WindowPlan, rate: Int = 8000) -> String? {
             do { _ = try SeparationStream(separator: PassThroughSeparator(), inputRate: rate, plan: p); return nil } catch { return "\(error)" }
@@ -178,5 +202,10 @@ final class SeparationStreamTests: XCTestCase {
         XCTAssertTrue(message(.standardLive, rate: 0)?.contains("positive") ?? false)
         XCTAssertTrue(message(.live(block: 0.5, window: 0.6, lookahead: 0.25))?.contains("shorter than block") ?? false)
         XCTAssertTrue(message(.offline(window: 1, overlap: 2))?.contains("longer than the overlap") ?? false)
+        // Bounded windows: memory and start-up time grow with them.
+        XCTAssertNil(message(.offline(window: 60, overlap: 1)))
+        XCTAssertTrue(message(.offline(window: 60.5, overlap: 1))?.contains("at most 60 s") ?? false)
+        XCTAssertNil(message(.live(block: 5, window: 10, lookahead: 0.05)))
+        XCTAssertTrue(message(.live(block: 0.8, window: 1000, lookahead: 0.05))?.contains("at most 10 s") ?? false)
     }
 }

@@ -10,6 +10,8 @@ struct CLIResult {
     /// Standard output as bytes (`stdout` decodes it).
     let output: [UInt8]
     let stderr: String
+    /// Whether the child was killed by a signal (`status` is then the signal's number).
+    var signalled = false
     var stdout: String { String(decoding: output, as: UTF8.self) }
 }
 
@@ -24,8 +26,11 @@ struct BinaryNotBuilt: Error, CustomStringConvertible {
 /// stdout is read to its end, or only `stdoutLimit` bytes and then closed (the SIGPIPE case);
 /// with `stdoutFile` the child writes there instead. stdin is fed and stderr drained on other
 /// threads, so a child that fills one pipe while we wait on another cannot deadlock the test.
+/// With `stdinFile` the child reads that file instead (as `< FILE` would give it); `whileRunning`
+/// is called with the child once it has started (to signal it, for instance).
 func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil,
-                 stdoutLimit: Int? = nil, stdoutFile: FileHandle? = nil) throws -> CLIResult {
+                 stdoutLimit: Int? = nil, stdoutFile: FileHandle? = nil, stdinFile: FileHandle? = nil,
+                 whileRunning: ((Process) -> Void)? = nil) throws -> CLIResult {
     let exe = Fixtures.productsDirectory.appendingPathComponent("mambasep")
     guard FileManager.default.isExecutableFile(atPath: exe.path) else { throw BinaryNotBuilt(path: exe.path) }
     signal(SIGPIPE, SIG_IGN)   // feeding a child that exits early must not kill the test runner
@@ -34,10 +39,11 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
     p.arguments = args
     if let directory { p.currentDirectoryURL = directory }
     let inPipe = Pipe(), out = Pipe(), err = Pipe()
-    p.standardInput = inPipe
+    p.standardInput = stdinFile ?? inPipe
     p.standardOutput = stdoutFile ?? out
     p.standardError = err
     try p.run()
+    if let whileRunning { DispatchQueue.global().async { whileRunning(p) } }
     // Feed stdin with plain write(2): EPIPE when the child quits is not fatal.
     let wfd = inPipe.fileHandleForWriting.fileDescriptor
     let feeder = Thread {
@@ -69,7 +75,8 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
     if stdoutLimit != nil { try out.fileHandleForReading.close() }
     drained.wait()
     p.waitUntilExit()
-    return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: e.data, as: UTF8.self))
+    return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: e.data, as: UTF8.self),
+                     signalled: p.terminationReason == .uncaughtSignal)
 }
 
 /// Asserts that a run succeeded and printed the paths of audio files with these names, each

@@ -143,3 +143,12 @@ func randomModelBuilder(_ config: ModelConfig, seed: UInt64 = 1) -> SafeTensorsB
     }
     return b
 }
+
+/// A tiny random model whose encoder sums 1e38-sized input past Float's range (all its taps are
+/// 1), so its output becomes NaN, as the bundled model's does on such input.
+func overflowingModelBuilder() -> SafeTensorsBuilder {
+    var b = randomModelBuilder(tinyConfig(), seed: 3)
+    let i = b.items.firstIndex { $0.name == "encoder.conv.weight" }!
+    b.items[i].values = [Float](repeating: 1, count: b.items[i].values.count)
+    return b
+}
