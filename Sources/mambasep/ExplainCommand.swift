@@ -112,9 +112,15 @@ struct ExplainCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Ctrl-C, SIGTERM, SIGHUP: delete the unfinished temporary files, exit 130/143/129.
+        InterruptCleanup.installSignalHandlers()
         try reportingErrors {
             if mixture == "-" { throw CLIFailure("<stdin>: standard input is not a file; give the mixture as a path") }
+            let modelURL = try ModelStore.resolve(engine.model)
             let m = try ModelStore.load(engine.model)
+            var protected = ProtectedFiles()
+            protected.add(path: modelURL.path)
+            protected.add(path: mixture)
             let rate = m.config.sampleRate
             let audio = try AudioFile.read(mixture, sampleRate: rate)
             let (samples, capped) = try Explain.excerpt(audio, start: start, duration: duration)
@@ -124,9 +130,13 @@ struct ExplainCommand: ParsableCommand {
             }
             let blocks = try blockIndices ?? Array(0..<m.config.numBlocks)
             let layers = blocks.map { MambaLayerID(block: $0, path: path) }
-            let result = try Explain.run(model: m, samples: samples, layers: layers, chunk: chunk,
+            let result: Explanation
+            do {
+                result = try Explain.run(model: m, samples: samples, layers: layers, chunk: chunk,
                                          channels: try channelRange, threads: engine.threads)
-            let dir = try prepareOutputFolder(output)
+            } catch let SeparationError.nonFiniteOutput(second, peak) {
+                throw CLIFailure("\(mixture): \(SeparationError.nonFiniteOutput(second: start + second, inputPeak: peak))")
+            }
 
             let seconds = Double(samples.count) / Double(rate)
             let signals = [("mixture", samples)] + result.estimates.enumerated().map { ("speaker \($0.offset + 1)", $0.element) }
@@ -141,13 +151,21 @@ struct ExplainCommand: ParsableCommand {
                 maps: result.maps, offsetSeconds: start,
                 title: "\(name), \(span): hidden attention, \(path.rawValue) path, channels "
                     + "\(channelsShown.lowerBound)-\(channelsShown.upperBound) of \(m.config.innerWidth)")
-            let specPath = (dir as NSString).appendingPathComponent("\(stem)_spectrograms.png")
-            let attPath = (dir as NSString).appendingPathComponent("\(stem)_attention.png")
             let specCanvas = try specFigure.render(), attCanvas = try attFigure.render()
-            let files = PendingFiles()
-            try files.add(specPath) { try specCanvas.writePNGFile($0) }
-            try files.add(attPath) { try attCanvas.writePNGFile($0) }
-            try files.commit()
+            let folder = try OutputFolder(output)
+            let specPath = (folder.path as NSString).appendingPathComponent("\(stem)_spectrograms.png")
+            let attPath = (folder.path as NSString).appendingPathComponent("\(stem)_attention.png")
+            do {
+                for p in [specPath, attPath] { try protected.check(output: p) }
+                let files = PendingFiles()
+                try files.add(specPath) { try specCanvas.writePNGFile($0) }
+                try files.add(attPath) { try attCanvas.writePNGFile($0) }
+                try files.commit()
+            } catch {
+                folder.removeIfUnused()
+                throw error
+            }
+            folder.forget()
 
             if json {
                 let sp = spectra[0].spectrogram

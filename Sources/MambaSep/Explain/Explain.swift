@@ -97,7 +97,8 @@ public enum Explain {
     /// returns the separated signals and each layer's hidden-attention map.
     ///
     /// `chunk`: the chunk an intra map shows (default: the middle one, `S/2`). `channels`: the
-    /// channels averaged (default all `E`). Invalid choices throw `ExplainError` before any work.
+    /// channels averaged (default all `E`). Invalid choices throw `ExplainError` before any work;
+    /// a non-finite separated sample (the model overflowed) throws `SeparationError.nonFiniteOutput`.
     public static func run(model: DPMamba, samples: [Float], layers: [MambaLayerID], chunk: Int? = nil,
                            channels: ClosedRange<Int>? = nil, threads: Int = 1) throws -> Explanation {
         let cfg = model.config
@@ -121,6 +122,13 @@ public enum Explain {
         let recorder = AttentionRecorder(layers: layers, chunk: chosenChunk, channels: range)
         let separator = Separator(model: model, threads: threads)
         let estimates = separator.separate(samples, recorder: recorder)
+        // A model that overflowed is an error, as in `separate` (not a picture of NaNs).
+        for est in estimates {
+            if let i = est.firstIndex(where: { !$0.isFinite }) {
+                throw SeparationError.nonFiniteOutput(second: Double(i) / Double(cfg.sampleRate),
+                                                      inputPeak: samples.map { abs($0) }.max() ?? 0)
+            }
+        }
         let frameSeconds = Double(cfg.stride) / Double(cfg.sampleRate)
         let maps = layers.map { l -> AttentionMap in
             let intra = l.path == .intra

@@ -155,8 +155,11 @@ public final class Canvas {
 /// Output files written beside their destinations (`.<name>.<random>.tmp`) and renamed into
 /// place together by `commit()`; until then (or after `cancel()`, or if the object is dropped)
 /// no destination is touched and the temporary files are removed.
+///
+/// While they exist the temporary files are registered with `InterruptCleanup`, so a program that
+/// installs its handler loses them on Ctrl-C too.
 public final class PendingFiles {
-    private var files: [(temporary: String, destination: String)] = []
+    private var files: [(temporary: String, destination: String, token: InterruptCleanup.Token?)] = []
     private var committed = false
 
     public init() {}
@@ -168,29 +171,37 @@ public final class PendingFiles {
         let url = URL(fileURLWithPath: destination)
         let tmp = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+        let token = InterruptCleanup.add(file: tmp)
         do {
             try write(tmp)
         } catch {
             unlink(tmp)
+            InterruptCleanup.remove(token)
             throw error
         }
-        files.append((tmp, destination))
+        files.append((tmp, destination, token))
     }
 
     /// Renames every temporary file to its destination.
     public func commit() throws {
+        defer {
+            files.forEach { InterruptCleanup.remove($0.token) }
+            files = []
+            committed = true
+        }
         for (i, f) in files.enumerated() where rename(f.temporary, f.destination) != 0 {
             let reason = String(cString: strerror(errno))
             for g in files[i...] { unlink(g.temporary) }
-            committed = true
             throw RenderError("\(f.destination): cannot rename the finished file into place (\(reason))")
         }
-        committed = true
     }
 
     /// Removes the temporary files.
     public func cancel() {
-        for f in files { unlink(f.temporary) }
+        for f in files {
+            unlink(f.temporary)
+            InterruptCleanup.remove(f.token)
+        }
         files = []
     }
 }

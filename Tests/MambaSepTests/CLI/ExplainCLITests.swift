@@ -62,7 +62,7 @@ final class ExplainCLITests: XCTestCase {
             ([mix, "--block", "2"], "block 2 does not exist: the model has 2 blocks (0-1)"),
             ([mix, "--block", "0,7"], "block 7 does not exist"),
             ([mix, "--start", "0.75"], "start 0.75 s is outside the audio (0 to 0.75 s)"),
-            ([mix, "--start=-1"], "start -1 s is outside the audio"),
+            ([mix, "--start", "-1"], "start -1 s is outside the audio"),
             ([mix, "--start", "0.5", "--duration", "0.5"], "runs past the end of the audio (0.75 s)"),
             ([mix, "--duration", "0"], "duration 0 s must be positive"),
             ([mix, "--duration", "31"], "longer than one explained window may be (30 s)"),
@@ -84,8 +84,35 @@ final class ExplainCLITests: XCTestCase {
             XCTAssertEqual(r.status, 64, "\(args): \(r.stderr)")
         }
         // An output folder that is a file.
-        let r = try runMambasep(["explain", mix, "-o", mix, "--model", modelPath])
+        var r = try runMambasep(["explain", mix, "-o", mix, "--model", modelPath])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("is not a folder"), r.stderr)
+        // An output that is the input under another name (a hard link) is refused, untouched.
+        let linked = dir.appendingPathComponent("linked").path
+        try FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
+        XCTAssertEqual(link(mix, linked + "/talk_attention.png"), 0)
+        r = try runMambasep(["explain", mix, "-o", linked, "--model", modelPath])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.hasPrefix("error: output \(linked)/talk_attention.png is an input of this run"), r.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: linked), ["talk_attention.png"])
+        XCTAssertEqual(try AudioFile.info(mix).frameCount, 12000)
+        // A new output folder of a failed run is removed again.
+        let fresh = dir.appendingPathComponent("fresh/nested").path
+        r = try runMambasep(["explain", mix, "-o", fresh, "--model", modelPath, "--block", "5"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("fresh").path))
+    }
+
+    func testModelOutputThatIsNaNIsAnErrorAboutTheInput() throws {
+        let loud = dir.appendingPathComponent("loud.wav").path
+        try floatWAVBytes((0..<8000).map { Float(1e38 * sin(Double($0) * 0.05)) }, rate: 8000).write(to: URL(fileURLWithPath: loud))
+        let model = dir.appendingPathComponent("overflowing.safetensors").path
+        try overflowingModelBuilder().build().write(to: URL(fileURLWithPath: model))
+        let out = dir.appendingPathComponent("nan-out").path
+        let r = try runMambasep(["explain", loud, "-o", out, "--model", model, "--start", "0.25"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.hasPrefix("error: \(loud): the model's output became NaN/Inf at 0.25 s"), r.stderr)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out))
     }
 }
