@@ -26,9 +26,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         .systemLibrary(name: "CSoxr", pkgConfig: "soxr",
                        providers: [.apt(["libsoxr-dev"]), .brew(["libsoxr"])]),
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo",
+                       providers: [.apt(["libcairo2-dev"]), .brew(["cairo"])]),
         .target(
             name: "MambaSep",
-            dependencies: ["CSndFile", "CFFTW", "COpenBLAS", "CSoxr"],
+            dependencies: ["CSndFile", "CFFTW", "COpenBLAS", "CSoxr", "CCairo"],
             resources: [.copy("Resources")],
             swiftSettings: fastFlags
         ),

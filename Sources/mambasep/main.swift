@@ -12,12 +12,13 @@ struct MambaSepCommand: ParsableCommand {
         SeparateCommand.self,
         StreamCommand.self,
         EvalCommand.self,
+        ExplainCommand.self,
         InfoCommand.self,
     ]
 
     static let configuration = CommandConfiguration(
         commandName: "mambasep",
-        abstract: "Speech separation with a Dual-path Mamba network: one file per speaker, and SI-SNR scoring.",
+        abstract: "Speech separation with a Dual-path Mamba network: one file per speaker, SI-SNR scoring, and pictures of what the model does.",
         version: MambaSepInfo.version,
         subcommands: subcommandList
     )
@@ -26,7 +27,7 @@ struct MambaSepCommand: ParsableCommand {
 /// The options that take a number. ArgumentParser reads `-1` after one of them as an unknown
 /// option ("Missing value for '--window'"); `--window=-1` reaches the option's own validation.
 let numericOptions: Set<String> = ["--window", "--overlap", "--block", "--lookahead", "--threads",
-                                   "--rate", "--channels", "--channel"]
+                                   "--rate", "--channels", "--channel", "--start", "--duration", "--chunk", "--width"]
 
 /// `args` with `--OPTION -NUMBER` pairs joined as `--OPTION=-NUMBER` for the numeric options.
 func joiningNegativeNumbers(_ args: [String]) -> [String] {

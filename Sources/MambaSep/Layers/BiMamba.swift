@@ -86,27 +86,29 @@ public final class MambaScratch {
 extension BiMambaWeights {
     /// Mixes `G` independent sequences of length `L'` held as `h [G·L', N]` into `out [G·L', N]`:
     /// in_proj, each direction's conv / projections / scan (the backward one merging and gating
-    /// both), out_proj. `h` and `out` must not overlap. `G·L' == 0` does nothing.
+    /// both), out_proj. `h` and `out` must not overlap. `G·L' == 0` does nothing. `tap`, when
+    /// given, receives each direction's scan operands (`ScanRecorder`).
     @_optimize(speed)
     public func forward(_ h: UnsafePointer<Float>, sequences g: Int, length t: Int, config: ModelConfig,
-                        scratch: MambaScratch, into out: UnsafeMutablePointer<Float>) {
+                        scratch: MambaScratch, into out: UnsafeMutablePointer<Float>, tap: ScanTap? = nil) {
         let rows = g * t
         guard rows > 0 else { return }
         let n = config.nFilters, e = config.innerWidth
         let xz = scratch.xz.reserve(rows * 2 * e)          // [Rw, 2E]: x | z
         let y = scratch.y.reserve(rows * e)                // [Rw, E]
         linear(h, ldx: n, rows: rows, weight: inProj, bias: nil, inFeatures: n, outFeatures: 2 * e, into: xz, ldy: 2 * e)
-        scanDirection(forward, xz: xz, sequences: g, length: t, reverse: false, config: config, scratch: scratch, into: y)
-        scanDirection(backward, xz: xz, sequences: g, length: t, reverse: true, config: config, scratch: scratch, into: y)
+        scanDirection(forward, xz: xz, sequences: g, length: t, reverse: false, config: config, scratch: scratch, into: y, tap: tap)
+        scanDirection(backward, xz: xz, sequences: g, length: t, reverse: true, config: config, scratch: scratch, into: y, tap: tap)
         linear(y, ldx: e, rows: rows, weight: outProj, bias: nil, inFeatures: e, outFeatures: n, into: out, ldy: n)
     }
 
     /// One direction: depthwise conv + SiLU (causal forward, anti-causal backward), x_proj,
     /// dt_proj + softplus, then the scan into `y` (the backward direction averages with the
-    /// forward output already in `y` and gates with SiLU(z)).
+    /// forward output already in `y` and gates with SiLU(z)). `tap` sees the operands before the scan.
     @_optimize(speed)
     func scanDirection(_ dir: MambaDirectionWeights, xz: UnsafePointer<Float>, sequences g: Int, length t: Int,
-                       reverse: Bool, config: ModelConfig, scratch: MambaScratch, into y: UnsafeMutablePointer<Float>) {
+                       reverse: Bool, config: ModelConfig, scratch: MambaScratch, into y: UnsafeMutablePointer<Float>,
+                       tap: ScanTap? = nil) {
         let e = config.innerWidth, rank = config.dtRank, m = config.dState
         let rows = g * t, dbcWidth = rank + 2 * m
         let xc = scratch.xc.reserve(rows * e)              // [Rw, E]
@@ -125,6 +127,11 @@ extension BiMambaWeights {
         linear(dbc, ldx: dbcWidth, rows: rows, weight: dir.dtProj, bias: dir.dtBias,
                inFeatures: rank, outFeatures: e, into: delta, ldy: e)
         softplusInPlace(delta, count: rows * e)
+        if let tap {
+            tap.recorder.record(ScanGroup(layer: tap.layer, reverse: reverse, firstSequence: tap.firstSequence,
+                                          sequences: g, length: t, channels: e, states: m, x: xc, delta: delta,
+                                          dbc: dbc, rank: rank, aT: dir.aT.pointer, d: dir.d.pointer))
+        }
         for s in 0..<g {
             let ops = ScanOperands(x: xc + s * t * e, ldx: e, delta: delta + s * t * e, ldDelta: e,
                                    bc: dbc + s * t * dbcWidth + rank, ldbc: dbcWidth,

@@ -46,21 +46,30 @@ public final class BlockScratch {
 
 extension DualPathBlockWeights {
     /// Runs the block on `u [S, K, N]` in place: the intra path, then the inter path, each followed
-    /// by its GroupNorm and its skip connection.
+    /// by its GroupNorm and its skip connection. `recorder` sees the scans of the paths it
+    /// `records` (this block is block `index`).
     @_optimize(speed)
-    public func forward(_ u: UnsafeMutablePointer<Float>, chunks s: Int, config: ModelConfig, scratch: BlockScratch) {
+    public func forward(_ u: UnsafeMutablePointer<Float>, chunks s: Int, config: ModelConfig, scratch: BlockScratch,
+                        recorder: ScanRecorder? = nil, index: Int = 0) {
         let k = config.chunkSize, n = config.nFilters, rows = s * k
         guard rows > 0 else { return }
         let a = scratch.intraOut.reserve(rows * n)          // [S, K, N]
         let tr = scratch.interIn.reserve(rows * n)          // [K, S, N]
         let e = scratch.interOut.reserve(rows * n)          // [K, S, N]
+        func tap(_ path: PathKind) -> ScanTap? {
+            let layer = MambaLayerID(block: index, path: path)
+            guard let recorder, recorder.records(layer) else { return nil }
+            return ScanTap(recorder: recorder, layer: layer)
+        }
         // Intra: S sequences of K frames; a = GroupNorm(intra(u)) (+ u).
-        intra.forward(u, sequences: s, length: k, config: config, groupRows: scratch.groupRows, scratch: scratch.paths, into: a)
+        intra.forward(u, sequences: s, length: k, config: config, groupRows: scratch.groupRows, scratch: scratch.paths,
+                      into: a, tap: tap(.intra))
         groupNorm1(a, a, rows: rows, n: n, weight: intraNormWeight.pointer, bias: intraNormBias.pointer, eps: config.gnEps)
         if config.skipAroundIntra { addInPlace(a, u, count: rows * n) }
         // Inter: K sequences of S chunks; e = GroupNorm(inter(aᵀ)).
         transposeRows(a, tr, rows: s, cols: k, width: n)
-        inter.forward(tr, sequences: k, length: s, config: config, groupRows: scratch.groupRows, scratch: scratch.paths, into: e)
+        inter.forward(tr, sequences: k, length: s, config: config, groupRows: scratch.groupRows, scratch: scratch.paths,
+                      into: e, tap: tap(.inter))
         groupNorm1(e, e, rows: rows, n: n, weight: interNormWeight.pointer, bias: interNormBias.pointer, eps: config.gnEps)
         // u = eᵀ + a.
         transposeRows(e, u, rows: k, cols: s, width: n)

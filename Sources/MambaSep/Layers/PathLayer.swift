@@ -45,8 +45,10 @@ public final class PathScratch {
 extension PathLayerWeights {
     /// Applies the layer to `B'` sequences of length `L'` (`x`, `out` `[B'·L', N]`, not
     /// overlapping), in groups of about `groupRows` rows spread over `scratch.count` workers.
+    /// `tap` (a Mamba mixer's recorder) sees every group's scan operands.
     public func forward(_ x: UnsafePointer<Float>, sequences b: Int, length t: Int, config: ModelConfig,
-                        groupRows: Int, scratch: [PathScratch], into out: UnsafeMutablePointer<Float>) {
+                        groupRows: Int, scratch: [PathScratch], into out: UnsafeMutablePointer<Float>,
+                        tap: ScanTap? = nil) {
         guard b > 0, t > 0 else { return }
         let n = config.nFilters
         let perGroup = max(1, min(b, groupRows / max(t, 1)))
@@ -55,22 +57,22 @@ extension PathLayerWeights {
             let first = gi * perGroup
             let g = min(perGroup, b - first)
             forwardGroup(x + first * t * n, sequences: g, length: t, config: config, scratch: scratch[worker],
-                         into: out + first * t * n)
+                         into: out + first * t * n, tap: tap?.advanced(by: first))
         }
     }
 
     /// Applies the layer to one group of `G` sequences of length `L'`: `x [G·L', N]` → `out [G·L', N]`.
-    /// `x` and `out` must not overlap.
+    /// `x` and `out` must not overlap. `tap` is passed to a Mamba mixer (an S4D mixer has no scan).
     @_optimize(speed)
     public func forwardGroup(_ x: UnsafePointer<Float>, sequences g: Int, length t: Int, config: ModelConfig,
-                             scratch: PathScratch, into out: UnsafeMutablePointer<Float>) {
+                             scratch: PathScratch, into out: UnsafeMutablePointer<Float>, tap: ScanTap? = nil) {
         let rows = g * t, n = config.nFilters
         guard rows > 0 else { return }
         let normed = scratch.normed.reserve(rows * n)      // [G·L', N]
         let mixed = scratch.mixed.reserve(rows * n)        // [G·L', N]
         rmsNorm(x, normed, rows: rows, n: n, weight: normIn.pointer, eps: config.rmsEps)
         switch mixer {
-        case let .mamba(m): m.forward(normed, sequences: g, length: t, config: config, scratch: scratch.mamba, into: mixed)
+        case let .mamba(m): m.forward(normed, sequences: g, length: t, config: config, scratch: scratch.mamba, into: mixed, tap: tap)
         case let .s4d(s): s.forward(normed, sequences: g, length: t, config: config, scratch: scratch.s4d, into: mixed)
         }
         addInPlace(mixed, x, count: rows * n)

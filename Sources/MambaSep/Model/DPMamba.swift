@@ -147,11 +147,12 @@ public final class DPMamba: @unchecked Sendable {
     /// written to `outputs[c]` (each at least `samples` floats).
     ///
     /// `samples == 0` writes nothing. `trace`, when given, receives each named stage's buffer
-    /// (valid only during the call).
+    /// (valid only during the call); `recorder` the scan operands of the Mamba layers it records.
     @_optimize(speed)
     public func forward(_ input: UnsafePointer<Float>, samples t: Int, scratch: DPMambaScratch,
                         outputs: [UnsafeMutablePointer<Float>],
-                        trace: ((ForwardStage, UnsafeBufferPointer<Float>) -> Void)? = nil) {
+                        trace: ((ForwardStage, UnsafeBufferPointer<Float>) -> Void)? = nil,
+                        recorder: ScanRecorder? = nil) {
         precondition(outputs.count == config.numSpeakers, "need \(config.numSpeakers) output buffers")
         guard t > 0 else { return }
         let n = config.nFilters, c = config.numSpeakers, k = config.chunkSize
@@ -166,7 +167,7 @@ public final class DPMamba: @unchecked Sendable {
         let u = chunk(w, shape: sh, scratch: scratch)                                 // [S, K, N]
         traced(.chunked, u, s * k * n)
         for (i, block) in weights.blocks.enumerated() {
-            block.forward(u, chunks: s, config: config, scratch: scratch.blocks)
+            block.forward(u, chunks: s, config: config, scratch: scratch.blocks, recorder: recorder, index: i)
             traced(.block(i), u, s * k * n)
         }
         let masks = maskHead(u, shape: sh, scratch: scratch)                          // [C, L, N]

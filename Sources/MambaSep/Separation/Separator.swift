@@ -40,14 +40,19 @@ public final class Separator: WindowSeparator {
     public var speakers: Int { model.config.numSpeakers }
     public var sampleRate: Int { model.config.sampleRate }
 
-    public func separate(_ window: [Float]) -> [[Float]] {
+    public func separate(_ window: [Float]) -> [[Float]] { separate(window, recorder: nil) }
+
+    /// `separate(_:)` with a recorder on the forward pass's selective scans.
+    public func separate(_ window: [Float], recorder: ScanRecorder?) -> [[Float]] {
         let c = speakers, t = window.count
         guard t > 0 else { return [[Float]](repeating: [], count: c) }
         var outs = [[Float]](repeating: [Float](repeating: 0, count: t), count: c)
         // Hand the model raw pointers into the output arrays.
         let ptrs = (0..<c).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: t) }
         defer { ptrs.forEach { $0.deallocate() } }
-        window.withUnsafeBufferPointer { model.forward($0.baseAddress!, samples: t, scratch: scratch, outputs: ptrs) }
+        window.withUnsafeBufferPointer {
+            model.forward($0.baseAddress!, samples: t, scratch: scratch, outputs: ptrs, recorder: recorder)
+        }
         for i in 0..<c { outs[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: ptrs[i], count: t) } }
         return outs
     }

@@ -5,44 +5,7 @@ import XCTest
 /// The vectorised selective scan against its plain-loop reference, and BiMamba against a
 /// composition of plain references.
 final class SelectiveScanTests: XCTestCase {
-    struct Case {
-        var t: Int, e: Int, m: Int
-        var x: [Float], delta: [Float], a: [Float], b: [Float], c: [Float], d: [Float]
-        init(t: Int, e: Int, m: Int, seed: UInt64) {
-            var rng = SeededRandom(seed: seed)
-            self.t = t; self.e = e; self.m = m
-            x = rng.floats(t * e, -2, 2)
-            delta = rng.floats(t * e, 0.001, 0.5)
-            a = (0..<(e * m)).map { i in -Float(i % m + 1) * Float.random(in: 0.5..<1.5, using: &rng) }
-            b = rng.floats(t * m); c = rng.floats(t * m); d = rng.floats(e)
-        }
-        /// Runs the fast kernel on these operands.
-        func fast(reverse: Bool, gateWith z: [Float]? = nil, initial: [Float]? = nil) -> [Float] {
-            var aT = [Float](repeating: 0, count: m * e)
-            for ch in 0..<e { for s in 0..<m { aT[s * e + ch] = a[ch * m + s] * log2e } }
-            var bc = [Float](repeating: 0, count: t * 2 * m)
-            for i in 0..<t { for s in 0..<m { bc[i * 2 * m + s] = b[i * m + s]; bc[i * 2 * m + m + s] = c[i * m + s] } }
-            var y = initial ?? [Float](repeating: 0, count: t * e)
-            let state = ScratchBuffer(capacity: m * e), decay = ScratchBuffer(capacity: m * 8)
-            x.withUnsafeBufferPointer { xp in delta.withUnsafeBufferPointer { dp in bc.withUnsafeBufferPointer { bcp in
-                aT.withUnsafeBufferPointer { ap in d.withUnsafeBufferPointer { ddp in
-                    (z ?? []).withUnsafeBufferPointer { zp in
-                        y.withUnsafeMutableBufferPointer { yp in
-                            let ops = ScanOperands(x: xp.baseAddress!, ldx: e, delta: dp.baseAddress!, ldDelta: e,
-                                                   bc: bcp.baseAddress!, ldbc: 2 * m, aT: ap.baseAddress!, d: ddp.baseAddress!)
-                            let out: ScanOutput = z == nil ? .store : .averageAndGate(z: zp.baseAddress!, ldz: e)
-                            selectiveScan(ops, length: t, channels: e, states: m, reverse: reverse, output: out,
-                                          state: state.pointer, decay: decay.pointer, into: yp.baseAddress!, ldy: e)
-                        }
-                    }
-                } }
-            } } }
-            return y
-        }
-        func reference(reverse: Bool) -> [Float] {
-            selectiveScanReference(x: x, delta: delta, a: a, b: b, c: c, d: d, length: t, channels: e, states: m, reverse: reverse)
-        }
-    }
+    typealias Case = RandomScan
 
     func testFastScanMatchesReferenceBothDirections() {
         for (t, e, m, seed) in [(1, 8, 1, 1), (37, 16, 4, 2), (120, 64, 16, 3), (5, 256, 16, 4)] as [(Int, Int, Int, UInt64)] {
