@@ -188,15 +188,13 @@ struct SeparateCommand: ParsableCommand {
         var counts = (ok: 0, skipped: 0, failed: 0)
         var audioSeparated = 0.0
         /// The line of counts (only for runs with a collection option).
-        func summary(stoppedEarly: Bool) {
+        func summary(stopped why: String? = nil) {
             guard isBatch else { return }
             let ended = counts.ok + counts.skipped + counts.failed
             var line = "mambasep: \(jobs.count) input\(jobs.count == 1 ? "" : "s")"
             if let shard { line += " (shard \(shard) of \(listed))" }
             line += ": \(counts.ok) separated, \(counts.skipped) skipped, \(counts.failed) failed"
-            if stoppedEarly && ended < jobs.count {
-                line += ", \(jobs.count - ended) not started (stopped at the first failure; --keep-going goes on)"
-            }
+            if let why, ended < jobs.count { line += ", \(jobs.count - ended) not started (\(why))" }
             line += "; \(BatchProgress.duration(audioSeparated)) of audio in \(BatchProgress.duration(Date().timeIntervalSince(started)))"
             printError(line)
         }
@@ -219,7 +217,7 @@ struct SeparateCommand: ParsableCommand {
                 let message = failureMessage(error, input: job.input)
                 try record(BatchRecord(input: job.input, outputs: job.outputs, status: .failed, error: message))
                 printError("error: \(message)")
-                summary(stoppedEarly: true)
+                summary(stopped: "stopped at the first failure; --keep-going goes on")
                 throw ExitCode.failure
             }
         }
@@ -269,7 +267,8 @@ struct SeparateCommand: ParsableCommand {
                     let outputProblem = (error as? AudioError).map { job.outputs.contains($0.path) } ?? false
                     if !keepGoing || outputProblem {
                         progress.finish()
-                        summary(stoppedEarly: true)
+                        summary(stopped: outputProblem ? "stopped: an output cannot be written"
+                                                       : "stopped at the first failure; --keep-going goes on")
                         throw ExitCode.failure
                     }
                 }
@@ -279,7 +278,7 @@ struct SeparateCommand: ParsableCommand {
             throw error
         }
         progress.finish()
-        summary(stoppedEarly: false)
+        summary()
         if counts.failed > 0 {
             try flushStandardOutput()
             folder.removeIfUnused()

@@ -231,6 +231,22 @@ final class SeparateCollectionCLITests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("\nmambasep: 5 inputs: 0 separated, 2 skipped, 3 failed; "), r.stderr)
     }
 
+    func testAnOutputThatCannotBeWrittenStopsEvenWithKeepGoing() throws {
+        let inputs = try collection(3)
+        // Not a bad input but a bad place to write: the next inputs would fail there too.
+        try FileManager.default.createDirectory(atPath: path("out/m1_s1.wav"), withIntermediateDirectories: true)
+        let r = try separate(["--list", "list.txt", "-o", "out", "--keep-going", "--report", "r.jsonl"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertEqual(r.stdout, outputs("out", inputs[0]).map { $0 + "\n" }.joined())
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "error: out/m1_s1.wav: is a directory; cannot write audio there")
+        XCTAssertTrue(lines.count == 2 && lines[1].hasPrefix("mambasep: 3 inputs: 1 separated, 0 skipped, 1 failed, 1 not started (stopped: an output cannot be written); "), r.stderr)
+        let records = try jsonLines(path("r.jsonl"))
+        XCTAssertEqual(records.map { $0["status"] as? String }, ["ok", "failed"])
+        XCTAssertEqual(records.last?["error"] as? String, "out/m1_s1.wav: is a directory; cannot write audio there")
+        XCTAssertEqual(try folderContents(dir.appendingPathComponent("out")).keys.sorted(), ["m0_s1.wav", "m0_s2.wav"])
+    }
+
     func testAKilledTaskLeavesAValidReportOfWhatItFinished() throws {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("in"), withIntermediateDirectories: true)
         try writeAudio(sine(300, rate: 8000, count: 1600, amplitude: 0.3), to: path("in/short.wav"), sampleRate: 8000)
