@@ -62,7 +62,8 @@ final class BatchProgress {
             if status == .ok { audioSeparated += c.seconds }
         }
         current = nil
-        draw(force: true)
+        // A rerun may skip thousands of inputs in a second: those redraw at most four times a second.
+        draw(force: status != .skipped || filesDone == totalFiles)
     }
 
     /// Erases the line, so that another message can be printed; the next update redraws it.

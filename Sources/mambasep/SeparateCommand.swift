@@ -25,6 +25,20 @@ struct SeparateCommand: ParsableCommand {
     @Argument(help: "Mixture audio files (WAV, FLAC, Ogg, ... any rate; multi-channel input is mixed to mono).")
     var mixtures: [String] = []
 
+    @Option(name: .shortAndLong, help: "Output folder (created if missing).")
+    var output: String = "."
+
+    @OptionGroup var engine: EngineOptions
+
+    @Option(help: "Output format: wav16, wav24, float (32-bit float WAV) or flac.")
+    var format: OutputFormat = .wav16
+
+    @Option(help: "Window length in seconds for long inputs.")
+    var window: Double = WindowPlan.standardOffline.windowSeconds
+
+    @Option(help: "Overlap between consecutive windows, in seconds.")
+    var overlap: Double = WindowPlan.standardOffline.lookAheadSeconds
+
     @Option(name: .customLong("list"),
             help: ArgumentHelp("A file naming inputs, one path per line ('-': standard input); blank lines and lines starting with # are ignored. Its paths follow the arguments; may be repeated.",
                                valueName: "file"))
@@ -44,26 +58,13 @@ struct SeparateCommand: ParsableCommand {
                                valueName: "file.jsonl"))
     var report: String?
 
-    @Option(name: .shortAndLong, help: "Output folder (created if missing).")
-    var output: String = "."
-
-    @OptionGroup var engine: EngineOptions
-
-    @Option(help: "Output format: wav16, wav24, float (32-bit float WAV) or flac.")
-    var format: OutputFormat = .wav16
-
-    @Option(help: "Window length in seconds for long inputs.")
-    var window: Double = WindowPlan.standardOffline.windowSeconds
-
-    @Option(help: "Overlap between consecutive windows, in seconds.")
-    var overlap: Double = WindowPlan.standardOffline.lookAheadSeconds
-
     func validate() throws {
         if mixtures.isEmpty && lists.isEmpty { throw ValidationError("give at least one mixture file, or --list FILE") }
         if lists.filter({ $0 == "-" }).count > 1 { throw ValidationError("--list - (standard input) can be given only once") }
         if let shard {
             do { _ = try Shard.parse(shard) } catch { throw ValidationError("\(error)") }
         }
+        if report == "-" { throw ValidationError("--report needs a file (standard output lists the outputs)") }
         do { try plan.validate() } catch { throw ValidationError("\(error)") }
     }
 

@@ -299,6 +299,7 @@ final class SeparateCollectionCLITests: XCTestCase {
             (["--shard", "slurm"], nil, 64, "--shard slurm: SLURM_ARRAY_TASK_ID is not set"),
             (["--shard", "slurm"], irregular, 64, "are not evenly spaced by 1"),
             (["--list", "-", "--list", "-"], nil, 64, "--list - (standard input) can be given only once"),
+            (["--report", "-"], nil, 64, "--report needs a file (standard output lists the outputs)"),
             (["--list", "nolist.txt"], nil, 1, "error: nolist.txt: no such list file"),
             (["--list", "empty.txt"], nil, 1, "error: empty.txt: no input paths (only blank lines and comments)"),
             (["--list", "latin1.txt"], nil, 1, "error: latin1.txt line 2: not valid UTF-8"),
