@@ -256,8 +256,13 @@ final class SeparateCollectionCLITests: XCTestCase {
         let report = path("killed.jsonl")
         let r = try runMambasep(["separate", "--list", "two.txt", "-o", "out", "--report", "killed.jsonl", "--threads", "1"],
                                 in: dir, environment: plainEnvironment, whileRunning: { p in
+            // Killed while the long input is being written (its temporaries exist).
+            let out = self.path("out")
             let deadline = Date().addingTimeInterval(60)
-            while Date() < deadline, !((try? String(contentsOfFile: report, encoding: .utf8)) ?? "").contains("\n") { usleep(10_000) }
+            while Date() < deadline,
+                  ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).filter({ $0.hasPrefix(".long_s") }).count < 2 {
+                usleep(10_000)
+            }
             usleep(100_000)
             kill(p.processIdentifier, SIGKILL)
         })
