@@ -6,6 +6,12 @@ let fastFlags: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
     .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .debug)),
 ]
+/// The library in debug builds (what `swift test` runs): `-O`, which keeps every bounds and
+/// overflow check, so that tests through the real model take seconds instead of minutes.
+let libraryFlags: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-target-cpu", "haswell"], .when(configuration: .release)),
+    .unsafeFlags(["-O", "-target-cpu", "haswell"], .when(configuration: .debug)),
+]
 
 let package = Package(
     name: "mambasep",
@@ -32,7 +38,7 @@ let package = Package(
             name: "MambaSep",
             dependencies: ["CSndFile", "CFFTW", "COpenBLAS", "CSoxr", "CCairo"],
             resources: [.copy("Resources")],
-            swiftSettings: fastFlags
+            swiftSettings: libraryFlags
         ),
         .executableTarget(
             name: "mambasep",

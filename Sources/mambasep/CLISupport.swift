@@ -40,21 +40,20 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try flushStandardOutput()
     } catch let e as ExitCode {
         throw e
-    } catch let e as CLIFailure {
-        e.lines.forEach { printError("error: \($0)") }
-        throw ExitCode.failure
-    } catch let e as DatasetError {
-        e.lines.forEach { printError("error: \($0)") }
-        throw ExitCode.failure
-    } catch let e as AudioError {
-        printError("error: \(e.description)")
-        throw ExitCode.failure
-    } catch let e as MetricsError {
-        printError("error: \(e.description)")
-        throw ExitCode.failure
     } catch {
-        printError("error: \(error)")
+        errorLines(error).forEach { printError("error: \($0)") }
         throw ExitCode.failure
+    }
+}
+
+/// The one-line messages of an error, as `reportingErrors` prints them (without `error: `).
+func errorLines(_ error: Error) -> [String] {
+    switch error {
+    case let e as CLIFailure: return e.lines
+    case let e as DatasetError: return e.lines
+    case let e as AudioError: return [e.description]
+    case let e as MetricsError: return [e.description]
+    default: return ["\(error)"]
     }
 }
 
@@ -109,7 +108,7 @@ func jsonText<T: Encodable>(_ value: T) throws -> String {
     return String(decoding: try enc.encode(value), as: UTF8.self)
 }
 
-// MARK: - Output folders and progress
+// MARK: - Output folders and protected files
 
 /// An output folder made ready for a run: created if missing (with its parents), and checked to
 /// accept new files. The folders it created are remembered: `removeIfUnused()` takes them away
@@ -200,12 +199,16 @@ struct ProtectedFiles {
         }
     }
 
+    /// The protected file (its name) that writing `path` would replace or truncate, if any.
+    func owner(of path: String) -> String? {
+        var st = stat()
+        return (stat(path, &st) == 0 ? byID[FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))] : nil)
+            ?? Self.resolved(path).flatMap { byPath[$0] }
+    }
+
     /// Throws when writing `output` would replace or truncate a protected file.
     func check(output: String) throws {
-        var st = stat()
-        let victim = (stat(output, &st) == 0 ? byID[FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))] : nil)
-            ?? Self.resolved(output).flatMap { byPath[$0] }
-        if let victim {
+        if let victim = owner(of: output) {
             let same = victim == output ? "" : " (\(victim))"
             throw CLIFailure("output \(output) is an input of this run\(same); refusing to overwrite it: choose another output folder")
         }
@@ -220,33 +223,5 @@ struct ProtectedFiles {
         var r = (String(cString: real) as NSString).appendingPathComponent(abs.lastPathComponent)
         if let full = realpath(r, nil) { r = String(cString: full); free(full) }
         return r
-    }
-}
-
-/// A one-line progress bar on stderr, redrawn in place; silent when disabled.
-final class ProgressBar {
-    let label: String
-    let enabled: Bool
-    private var lastPercent = -1
-
-    init(label: String, enabled: Bool) {
-        self.label = label
-        self.enabled = enabled
-    }
-
-    func update(_ fraction: Double) {
-        guard enabled else { return }
-        let pct = Int((min(max(fraction, 0), 1) * 100).rounded(.down))
-        guard pct != lastPercent else { return }
-        lastPercent = pct
-        let width = 30
-        let filled = pct * width / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r[\(bar)] \(String(format: "%3d", pct))% \(label)".utf8))
-    }
-
-    func done() {
-        guard enabled else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
     }
 }

@@ -24,10 +24,12 @@ struct MambaSepCommand: ParsableCommand {
     )
 }
 
-/// The options that take a number. ArgumentParser reads `-1` after one of them as an unknown
-/// option ("Missing value for '--window'"); `--window=-1` reaches the option's own validation.
+/// The options that take a number (and `--shard K/N`, so that `--shard -1/4` reaches its check).
+/// ArgumentParser reads `-1` after one of them as an unknown option ("Missing value for
+/// '--window'"); `--window=-1` reaches the option's own validation.
 let numericOptions: Set<String> = ["--window", "--overlap", "--block", "--lookahead", "--threads",
-                                   "--rate", "--channels", "--channel", "--start", "--duration", "--chunk", "--width"]
+                                   "--rate", "--channels", "--channel", "--start", "--duration", "--chunk", "--width",
+                                   "--shard"]
 
 /// `args` with `--OPTION -NUMBER` pairs joined as `--OPTION=-NUMBER` for the numeric options.
 func joiningNegativeNumbers(_ args: [String]) -> [String] {

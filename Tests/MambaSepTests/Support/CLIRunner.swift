@@ -27,9 +27,11 @@ struct BinaryNotBuilt: Error, CustomStringConvertible {
 /// with `stdoutFile` the child writes there instead. stdin is fed and stderr drained on other
 /// threads, so a child that fills one pipe while we wait on another cannot deadlock the test.
 /// With `stdinFile` the child reads that file instead (as `< FILE` would give it); `whileRunning`
-/// is called with the child once it has started (to signal it, for instance).
+/// is called with the child once it has started (to signal it, for instance). `environment`
+/// replaces the test's own environment for the child.
 func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil,
                  stdoutLimit: Int? = nil, stdoutFile: FileHandle? = nil, stdinFile: FileHandle? = nil,
+                 environment: [String: String]? = nil,
                  whileRunning: ((Process) -> Void)? = nil) throws -> CLIResult {
     let exe = Fixtures.productsDirectory.appendingPathComponent("mambasep")
     guard FileManager.default.isExecutableFile(atPath: exe.path) else { throw BinaryNotBuilt(path: exe.path) }
@@ -38,6 +40,7 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
     p.executableURL = exe
     p.arguments = args
     if let directory { p.currentDirectoryURL = directory }
+    if let environment { p.environment = environment }
     let inPipe = Pipe(), out = Pipe(), err = Pipe()
     p.standardInput = stdinFile ?? inPipe
     p.standardOutput = stdoutFile ?? out
