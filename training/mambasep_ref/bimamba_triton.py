@@ -344,11 +344,11 @@ class TileConfig:
     the backward recomputes the others; checkpoint memory falls as 1/ck), BLOCK_E, warps of each
     kernel, and sequences per backward program (0: automatic).
 
-    Any setting gives the same result up to float32 rounding; training/bench/NOTES.md has the
-    timings that chose the defaults.
+    Any setting gives the same result up to float32 rounding. The defaults (T = 4, BLOCK_E = 64,
+    one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
-    def __init__(self, T: int = 4, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
+    def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):

@@ -87,7 +87,7 @@ class BiMamba(nn.Module):
         """h [B', L', N] -> [B', L', N]."""
         xz = self.in_proj(h)                                                   # [B', L', 2E]
         x, z = xz.chunk(2, dim=-1)                                             # [B', L', E] each
-        if scan.fused_active():
+        if scan.fused_active(x):
             return self.out_proj(self._fused_inner(x, z))                      # [B', L', N]
         y_f = self._direction(x, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D)
         y_b = self._direction(x.flip(1), self.conv1d_b, self.x_proj_b, self.dt_proj_b,

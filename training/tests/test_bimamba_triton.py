@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import types
 
 import pytest
 import torch
@@ -328,3 +329,38 @@ def test_bad_inputs_raise_clear_errors(case, exc, words):
     with pytest.raises(exc) as info:
         bt.bimamba_scan(u, dt, Bm, Cm, z, A_log, D, bias)
     assert words in str(info.value)
+
+
+# MARK: - Choosing the path
+
+
+def test_auto_takes_the_fused_path_for_cuda_tensors_only():
+    """"auto" decides per tensor: CUDA (when Triton imports) → fused; CPU → today's maths."""
+    cuda_like = types.SimpleNamespace(is_cuda=True)
+    cpu = torch.zeros(1)
+    expect = {"auto": (True, False), "fused": (True, True), "triton": (False, False),
+              "fast": (False, False), "ref": (False, False)}
+    for impl, (on_cuda, on_cpu) in expect.items():
+        scan_mod.set_scan_impl(impl)
+        assert (scan_mod.fused_active(cuda_like), scan_mod.fused_active(cpu)) == (on_cuda, on_cpu), impl
+    assert (bt.TileConfig().T, bt.TileConfig().block_e) == (4, 64)
+
+
+def test_auto_on_cpu_tensors_keeps_the_reference_maths():
+    """A BiMamba layer on CPU under "auto" gives exactly what "fast" gives (no gradients) and
+    what "ref" gives (with gradients: the fast path falls back to the reference)."""
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(0)
+    layer = _perturbed(BiMamba(cfg), 3)
+    h = torch.randn(2, 7, 8)
+    outs = {}
+    for impl in ("auto", "fast", "ref"):
+        scan_mod.set_scan_impl(impl)
+        with torch.no_grad():
+            y_nograd = layer(h)
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: layer(hh).square().sum())
+        outs[impl] = (y_nograd, y, hh.grad, g)
+    assert torch.equal(outs["auto"][0], outs["fast"][0])
+    assert torch.equal(outs["auto"][1], outs["ref"][1]) and torch.equal(outs["auto"][2], outs["ref"][2])
+    assert all(torch.equal(outs["auto"][3][n], outs["ref"][3][n]) for n in outs["ref"][3])
