@@ -102,7 +102,9 @@ class BiMamba(nn.Module):
         The same maths as `forward`'s reference path: direction 1's causal convolution of the
         flipped sequence is an anti-causal one of x; its projections are per step, so they need
         no flip either; the scan walks direction 1 from the end (`bimamba_triton`). softplus,
-        dt_proj's bias, exp(A), D, the gate and the merge happen inside the scan kernel.
+        dt_proj's bias, exp(A), D, the gate and the merge happen inside the scan op: in its
+        kernels (v4) or as torch operations around one launch of both directions' scans (the
+        split variant); `bimamba_triton.TileConfig` chooses.
         """
         from .bimamba_triton import bimamba_scan  # noqa: PLC0415 (Triton imports lazily)
         b, L, e = x.shape
