@@ -5,6 +5,7 @@ Glossary: B' sequences, L' steps, N model width, E inner width, M state size.
 
     python3 training/bench_bimamba.py                 # XS training shapes, default tiles
     python3 training/bench_bimamba.py --sweep         # also other TileConfigs of the fused kernels
+    python3 training/bench_bimamba.py --sweep --tiles 4:64:1 --tiles split   # these ones instead
     python3 training/bench_bimamba.py --json out.json
 
 For each shape (the intra path [B·S, K, N] and the inter path [B·K, S, N] of DPMamba-XS at
@@ -12,7 +13,10 @@ batch 16, 4 s, 8 kHz) it times forward + backward of the layer under bf16 autoca
 training, for `--scan triton` (two scans, flipped copies, gate in torch) and `--scan fused`,
 and reports the activation memory the forward keeps for the backward, and the largest relative
 difference (max |a − b| / max |b|) of the output and of every parameter gradient between the
-two in float32.
+two in float32. The sweep times the kernels alone for each tiles spec (bimamba_triton.TileConfig.parse;
+for the split variant, the one-launch scans of both directions without the torch glue around them),
+checks each spec's layer parity, and ends with `best_tiles=SPEC` (least fwd + bwd over both shapes)
+and `best_v4_tiles=SPEC` (the same among v4 specs).
 """
 
 from __future__ import annotations
@@ -32,10 +36,9 @@ from mambasep_ref.mamba import BiMamba
 
 # (name, B', L') of DPMamba-XS at batch 16, 4 s at 8 kHz: 33 chunks of K = 250 frames.
 SHAPES = [("intra", 16 * 33, 250), ("inter", 16 * 250, 33)]
-# TileConfig settings tried by --sweep (T applies to both paths here: T_short = T).
-SWEEP = [dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1), dict(T=8, block_e=32, num_warps=1, bwd_num_warps=1),
-         dict(T=4, block_e=64, num_warps=1, bwd_num_warps=1), dict(T=2, block_e=32, num_warps=1, bwd_num_warps=1),
-         dict(T=4, block_e=32, num_warps=1, bwd_num_warps=1, ck=4)]
+# Tiles specs tried by --sweep (T applies to both paths here: T_short = T). Left out after the v4
+# sweep on H100 (training/bench/NOTES.md): T = 8 (backward 1.5x slower) and ck = 4.
+SWEEP = ["4:64:1", "4:32:1", "2:32:1", "S:32:1"]
 
 
 def cuda_ms(fn, reps: int, warmup: int = 2) -> float:
@@ -111,9 +114,10 @@ def time_layer(layer, h, impl: str, reps: int) -> dict:
     return {"impl": impl, "fwd_bwd_ms": round(ms, 3), "fwd_ms": round(fwd_ms, 3), "kept_mib": round(kept, 1)}
 
 
-def kernel_times(bsz: int, L: int, E: int, M: int, reps: int) -> dict:
-    """The scan kernels alone on bf16 inputs: today's two one-direction calls (forward and
-    backward kernels) against the fused forward and backward, in ms."""
+def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: bool = True) -> dict:
+    """The scan kernels alone on bf16 inputs, in ms: today's two one-direction calls (forward and
+    backward kernels; `old`) and the fused path's kernels of TileConfig cfg (default: the current
+    one); for the split variant, its one-launch scans of both directions."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     g = torch.Generator(device="cuda").manual_seed(0)
 
@@ -127,15 +131,28 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int) -> dict:
     delta = torch.nn.functional.softplus(dt.float() + bias[:, None, None])  # [2, B', L', E] fp32, as today
     A = -torch.exp(A_log)
     dy = rnd(bsz, L, E, dtype=torch.float32)
-    old_f = cuda_ms(lambda: [st._scan_forward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d]) for d in range(2)], reps)
-    old_b = cuda_ms(lambda: [st._scan_backward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d], dy) for d in range(2)], reps)
-    cfg = bt.tile_config()
-    _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)
-    new_f = cuda_ms(lambda: bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg), reps)
-    new_b = cuda_ms(lambda: bt._backward(u, dt, Bm, Cm, z, A_log, D, bias, dy.bfloat16(), ws, cfg), reps)
-    return {"old_fwd_ms": round(old_f, 3), "old_bwd_ms": round(old_b, 3), "new_fwd_ms": round(new_f, 3),
-            "new_bwd_ms": round(new_b, 3), "ws_mib": round(ws.numel() * 4 / 2**20, 1),
-            "fwd_speedup": round(old_f / new_f, 2), "bwd_speedup": round(old_b / new_b, 2)}
+    out = {}
+    if old:
+        old_f = cuda_ms(lambda: [st._scan_forward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d]) for d in range(2)], reps)
+        old_b = cuda_ms(lambda: [st._scan_backward(u[d], delta[d], A[d], Bm[d], Cm[d], D[d], dy) for d in range(2)],
+                        reps)
+        out.update(old_fwd_ms=round(old_f, 3), old_bwd_ms=round(old_b, 3))
+    cfg = cfg or bt.tile_config()
+    if cfg.kernel == "split":
+        dy2 = torch.stack([dy, dy])  # [2, B', L', E]: the merge's gradient reaches both directions
+        new_f = cuda_ms(lambda: st._launch_forward(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps), reps)
+        new_b = cuda_ms(lambda: st._launch_backward(u, delta, A, Bm, Cm, D, dy2, cfg.block_e, cfg.bwd_num_warps),
+                        reps)
+        ws_mib = 0.0  # no checkpoints between the passes (the backward's scratch is transient)
+    else:
+        _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)
+        new_f = cuda_ms(lambda: bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg), reps)
+        new_b = cuda_ms(lambda: bt._backward(u, dt, Bm, Cm, z, A_log, D, bias, dy.bfloat16(), ws, cfg), reps)
+        ws_mib = ws.numel() * 4 / 2**20
+    out.update(new_fwd_ms=round(new_f, 3), new_bwd_ms=round(new_b, 3), ws_mib=round(ws_mib, 1))
+    if old:
+        out.update(fwd_speedup=round(out["old_fwd_ms"] / new_f, 2), bwd_speedup=round(out["old_bwd_ms"] / new_b, 2))
+    return out
 
 
 def main(argv=None) -> int:
@@ -145,7 +162,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--json", default="")
     ap.add_argument("--no-layer", action="store_true", help="skip the whole-layer timings")
+    ap.add_argument("--tiles", action="append", default=[], metavar="SPEC",
+                    help="tiles specs for --sweep (repeatable; default: " + " ".join(SWEEP) + ")")
     args = ap.parse_args(argv)
+    sweep = args.tiles or SWEEP
     if not torch.cuda.is_available():
         print("bench_bimamba.py needs a CUDA GPU", file=sys.stderr)
         return 2
@@ -168,15 +188,20 @@ def main(argv=None) -> int:
         if args.sweep:
             default = bt.tile_config()
             rec["sweep"] = []
-            for kw in SWEEP:
-                bt.set_tile_config(bt.TileConfig(**kw, T_short=kw["T"]))
+            for spec in sweep:
+                tc = bt.TileConfig.parse(spec)
+                bt.set_tile_config(tc)
                 try:
-                    r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps)
+                    r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps, tc, old=False)
+                    perr = parity(layer, h[: max(1, bsz // 8)], "fused", "triton")
+                    r["parity_max"] = float(f"{max(perr.values()):.2e}")
                 except Exception as e:  # a setting that does not compile or fit
                     r = {"error": f"{type(e).__name__}: {str(e)[:160]}"}
-                r["tiles"] = repr(bt.tile_config())
-                r["cfg"] = kw
-                print(f"  sweep {r}")
+                r["spec"], r["tiles"] = spec, repr(tc)
+                for k in ("fwd", "bwd"):
+                    if f"new_{k}_ms" in r:
+                        r[f"{k}_speedup"] = round(kern[f"old_{k}_ms"] / r[f"new_{k}_ms"], 2)
+                print(f"  sweep {r}", flush=True)
                 rec["sweep"].append(r)
             bt.set_tile_config(default)
         results.append(rec)
@@ -185,18 +210,25 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.sweep:
         print(f"best_tiles={best_tiles(results)}")
+        print(f"best_v4_tiles={best_tiles(results, v4_only=True)}")
     return 0
 
 
-def best_tiles(results: list[dict]) -> str:
-    """"T:BLOCK_E:WARPS:CK" of the sweep setting with the least fused fwd + bwd time over all shapes."""
-    total: dict[tuple, float] = {}
+def best_tiles(results: list[dict], v4_only: bool = False) -> str:
+    """The tiles spec of the sweep setting with the least fwd + bwd kernel time summed over all
+    shapes (among those that ran on every shape with fp32 parity within 1e-4)."""
+    total: dict[str, float] = {}
+    runs: dict[str, int] = {}
     for rec in results:
         for r in rec.get("sweep", []):
-            if "error" not in r:
-                key = (r["cfg"]["T"], r["cfg"]["block_e"], r["cfg"]["num_warps"], r["cfg"].get("ck", 1))
-                total[key] = total.get(key, 0.0) + r["new_fwd_ms"] + r["new_bwd_ms"]
-    return ":".join(map(str, min(total, key=total.get))) if total else ""
+            if "error" in r or r.get("parity_max", 0.0) > 1e-4:
+                continue
+            if v4_only and bt.TileConfig.parse(r["spec"]).kernel != "v4":
+                continue
+            total[r["spec"]] = total.get(r["spec"], 0.0) + r["new_fwd_ms"] + r["new_bwd_ms"]
+            runs[r["spec"]] = runs.get(r["spec"], 0) + 1
+    total = {k: v for k, v in total.items() if runs[k] == len(results)}
+    return min(total, key=total.get) if total else ""
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Training-step throughput, old and new scan paths side by side in one run, on one GPU.
 
-    python3 training/bench_step.py --out training/bench/throughput.json \
+    python3 training/bench_step.py --throughput-json training/bench/throughput.json \
         --case xs:8000:16 --case xs:8000:32 --case s:8000:16 --case xs:16000:16 \
-        --pair triton+compile:fused+compile --pair triton:fused
+        --pair triton+compile:fused+compile --tiles 4:64:1 --tiles split
+    python3 training/bench_step.py --merge part2.json --throughput-json training/bench/throughput.json
 
 A case is PRESET:RATE:BATCH (4 s examples); a pair is OLD:NEW, each a `--scan` value with
 `+compile` for torch.compile. For every case and pair it runs the real training step of
@@ -12,6 +13,12 @@ random mixtures: `--warmup` untimed steps (compilation happens there), then `--s
 ones, alternating old and new `--rounds` times so that both see the same machine. Reports
 examples/s (median over rounds), peak GPU memory, and new/old. Random data costs nothing to
 make, and the step's time does not depend on what the audio is.
+
+`--tiles SPEC` (bimamba_triton.TileConfig.parse: T:BLOCK_E:WARPS[:CK] for v4, S:BLOCK_E:WARPS or
+`split` for the split variant) sets the fused kernels; repeated, every fused NEW path runs once per
+spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
+`--throughput-json` writes (or merges into) the {"gpu", "command", "configurations": {"xs-8k-b16":
+{"old", "new", "speedup"}, ...}} summary; `--merge FILE...` merges such files without a GPU.
 """
 
 from __future__ import annotations
@@ -46,8 +53,11 @@ def parse_path(s: str) -> tuple[str, bool]:
 class Runner:
     """A model, optimiser and batch for one (case, path); `run(n)` times n steps."""
 
-    def __init__(self, preset: str, rate: int, batch: int, scan: str, compile_: bool, seed: int = 0):
+    def __init__(self, preset: str, rate: int, batch: int, scan: str, compile_: bool, seed: int = 0,
+                 tiles=None):
         cfg = ModelConfig.preset(preset, sample_rate=rate)
+        self.tiles = tiles  # one TileConfig object for the runner's life (torch.compile guards on it)
+        self._use()
         scan_mod.set_scan_impl(scan)
         torch.manual_seed(seed)
         self.scan, self.batch = scan, batch
@@ -61,7 +71,13 @@ class Runner:
         self.src = 0.1 * torch.randn(batch, 2, T, device="cuda", generator=g)  # [B, C, T]
         self.mix = self.src.sum(1)                                              # [B, T]
 
+    def _use(self) -> None:
+        if self.tiles is not None:
+            from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
+            bt.set_tile_config(self.tiles)
+
     def run(self, n: int) -> float:
+        self._use()
         scan_mod.set_scan_impl(self.scan)
         torch.cuda.synchronize()
         t = time.perf_counter()
@@ -88,6 +104,41 @@ def profile(runner: Runner, steps: int, top: int = 40) -> list[dict]:
     return out
 
 
+def case_name(preset: str, rate: int, batch: int) -> str:
+    """"xs-8k-b16" for preset xs at 8000 Hz, batch 16."""
+    return f"{preset}-{rate // 1000}k-b{batch}"
+
+
+def throughput_summary(report: dict) -> dict:
+    """The throughput.json form of a report: one configuration per case (first pair)."""
+    conf = {}
+    for rec in report["results"]:
+        name = case_name(rec["preset"], rec["rate"], rec["batch"])
+        if name in conf:
+            continue
+        keep = {k: v for k, v in rec.items() if k in ("old", "new", "speedup", "candidates", "seconds")}
+        conf[name] = keep
+    return {"gpu": report["gpu"], "torch": report["torch"], "triton": report.get("triton", ""),
+            "command": report["command"], "configurations": conf}
+
+
+def merge_throughput(path: Path, new: dict) -> dict:
+    """new's configurations over those already in path (if it exists); commands joined by ' ; '."""
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old.get("gpu") != new.get("gpu"):
+            print(f"warning: merging {new.get('gpu')} figures into a file of {old.get('gpu')}", file=sys.stderr)
+        cmds = [c for c in (old.get("command", ""), new.get("command", "")) if c]
+        merged = {**old, **{k: v for k, v in new.items() if k != "configurations"},
+                  "command": " ; ".join(dict.fromkeys(cmds)),
+                  "configurations": {**old.get("configurations", {}), **new.get("configurations", {})}}
+    else:
+        merged = new
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=1))
+    return merged
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", action="append", default=[], help="PRESET:RATE:BATCH (repeatable)")
@@ -95,54 +146,81 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default="")
-    ap.add_argument("--tiles", default="", metavar="T:BLOCK_E:WARPS[:CK]",
-                    help="TileConfig of the fused kernels (T_short = T); default: bimamba_triton's")
+    ap.add_argument("--out", default="", help="the full report (every pair, profiles) as JSON")
+    ap.add_argument("--throughput-json", default="", metavar="PATH",
+                    help="write or merge the throughput.json summary (old/new/speedup per configuration)")
+    ap.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                    help="merge these throughput.json files into --throughput-json and exit (no GPU)")
+    ap.add_argument("--tiles", action="append", default=[], metavar="SPEC",
+                    help="TileConfig of the fused kernels (T:BLOCK_E:WARPS[:CK], S:BLOCK_E:WARPS or split); "
+                         "repeatable: each fused NEW path runs once per spec; default: bimamba_triton's")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N steps of each path (old and new); print the top kernels")
     args = ap.parse_args(argv)
+    if args.merge:
+        if not args.throughput_json:
+            ap.error("--merge needs --throughput-json (the file to merge into)")
+        for f in args.merge:
+            merged = merge_throughput(Path(args.throughput_json), json.loads(Path(f).read_text()))
+        print(json.dumps({k: v.get("speedup") for k, v in merged["configurations"].items()}))
+        return 0
     if not torch.cuda.is_available():
         print("bench_step.py needs a CUDA GPU", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True
-    if args.tiles:
-        from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
-        T, be, w, *ck = (int(x) for x in args.tiles.split(":"))
-        bt.set_tile_config(bt.TileConfig(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1))
+    from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
+    tile_cfgs = [bt.TileConfig.parse(t) for t in args.tiles] or [bt.tile_config()]
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]
     pairs = [tuple(parse_path(p) for p in s.split(":")) for s in (args.pair or ["triton+compile:fused+compile"])]
-    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "tiles": args.tiles,
+    report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": bt.triton.__version__,
+              "tiles": [c.spec() for c in tile_cfgs],
               "command": "python3 training/bench_step.py " + " ".join(sys.argv[1:]), "results": []}
     for preset, rate, batch in cases:
         for old, new in pairs:
+            torch._dynamo.reset()  # each case compiles afresh: no dynamic shapes, no recompile limit
             rec = {"preset": preset, "rate": rate, "batch": batch, "seconds": 4.0}
-            runners, times, peaks = {}, {"old": [], "new": []}, {}
-            for key, (scan, comp) in (("old", old), ("new", new)):
+            paths = [("old", old, None)]
+            news = [(f"new{i}", new, c) for i, c in enumerate(tile_cfgs)] if new[0] in ("fused", "auto") \
+                else [("new0", new, None)]
+            paths += news
+            runners, times, peaks, res = {}, {}, {}, {}
+            for key, (scan, comp), tiles in paths:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
                 t0 = time.perf_counter()
+                label = f"{scan}{'+compile' if comp else ''}"
+                res[key] = {"path": label}
+                if tiles is not None:
+                    res[key]["tiles"] = tiles.spec()
                 try:
-                    runners[key] = Runner(preset, rate, batch, scan, comp)
+                    runners[key] = Runner(preset, rate, batch, scan, comp, tiles=tiles)
                     runners[key].run(args.warmup)
                 except torch.OutOfMemoryError:
                     runners.pop(key, None)
-                    rec[key] = {"path": f"{scan}{'+compile' if comp else ''}", "error": "oom"}
+                    res[key]["error"] = "oom"
                     continue
-                warm = time.perf_counter() - t0
+                res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
                 peaks[key] = torch.cuda.max_memory_allocated() / 2**30
-                rec[key] = {"path": f"{scan}{'+compile' if comp else ''}", "warmup_s": round(warm, 1)}
+                times[key] = []
             for _ in range(args.rounds):
                 for key in runners:
                     times[key].append(batch * args.steps / runners[key].run(args.steps))
             for key in runners:
-                rec[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
+                res[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
                                  "ex_per_s_all": [round(x, 1) for x in times[key]],
                                  "peak_gib": round(peaks[key], 2)})
+            rec["old"] = res["old"]
+            ok = [k for k, *_ in news if "ex_per_s" in res[k]]
+            best = max(ok, key=lambda k: res[k]["ex_per_s"]) if ok else news[0][0]
+            rec["new"] = res[best]
+            if len(news) > 1:
+                rec["candidates"] = [res[k] for k, *_ in news]
             if args.profile:
-                for key in runners:
-                    print(f"[{key}: {rec[key]['path']}]")
-                    rec[f"profile_{key}"] = profile(runners[key], args.profile)
-            if "ex_per_s" in rec.get("old", {}) and "ex_per_s" in rec.get("new", {}):
+                for key in ("old", best):
+                    if key in runners:
+                        print(f"[{key}: {res[key]['path']} {res[key].get('tiles', '')}]")
+                        rec[f"profile_{'old' if key == 'old' else 'new'}"] = profile(runners[key], args.profile)
+            if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
                 rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
             print(json.dumps(rec), flush=True)
             report["results"].append(rec)
@@ -150,6 +228,8 @@ def main(argv=None) -> int:
             if args.out:
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.out).write_text(json.dumps(report, indent=1))
+            if args.throughput_json:
+                merge_throughput(Path(args.throughput_json), throughput_summary(report))
     return 0
 
 

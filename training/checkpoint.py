@@ -11,6 +11,8 @@ import contextlib
 import math
 import os
 import random
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +147,99 @@ def init_state(path: str, cfg: ModelConfig) -> dict:
     if m0.cfg.to_json() != cfg.to_json():
         raise SystemExit(f"error: {path} has config {m0.cfg.to_json()}, not {cfg.to_json()}")
     return m0.state_dict()
+
+
+# MARK: - Partial initialisation (--init-partial)
+
+MIXER_KEY = re.compile(r"\.(intra|inter)\.mixer\.")   # a path layer's mixer: masker.blocks.I.PATH.mixer.*
+
+
+@dataclass
+class PartialInit:
+    """What `partial_init_state` took from a file: the tensors to load and, by key, what was
+    loaded, what stays at its fresh initialisation and what of the file went unused (each
+    sorted in the new model's, or the file's, state-dict order)."""
+
+    state: dict = field(default_factory=dict)      # key → tensor (float32), the loaded part
+    loaded: list = field(default_factory=list)
+    fresh: list = field(default_factory=list)
+    unused: list = field(default_factory=list)
+    other_mixer: list = field(default_factory=list)  # the unused ones of a path whose mixer changed
+
+    def summary(self) -> str:
+        return (f"{len(self.loaded)} tensors loaded, {len(self.fresh)} fresh, "
+                f"{len(self.unused)} of the file's unused")
+
+
+def _mixer_of(key: str, cfg: ModelConfig) -> str | None:
+    m = MIXER_KEY.search(key)
+    return None if m is None else getattr(cfg, f"{m.group(1)}_mixer")
+
+
+def _config_diff(a: ModelConfig, b: ModelConfig) -> str:
+    da, db = a.to_dict(), b.to_dict()
+    return ", ".join(f"{k} {da[k]!r} → {db[k]!r}" for k in da if da[k] != db[k]) or "none"
+
+
+def partial_init_state(path: str, cfg: ModelConfig, target: dict) -> PartialInit:
+    """--init-partial: the tensors of `path` (an exported .safetensors or a checkpoint, as
+    `init_state`) that a model of config `cfg`, whose state dict is `target`, can take over.
+
+    A tensor carries over when its key is in `target` with the same shape. The tensors of a
+    path layer's mixer (`masker.blocks.I.intra|inter.mixer.*`) carry over only when the file's
+    config has the same mixer on that path: BiMamba's `D` or `out_proj.weight` are other
+    tensors than BiS4D's of the same name. SystemExit when a key that should carry over has
+    another shape (a config mistake: the message names the tensor and the configs' differences)
+    or when nothing carries over.
+    """
+    from mambasep_ref.io import WeightsError, load_weights  # noqa: PLC0415
+    try:
+        m0, _ = load_weights(path)
+    except WeightsError as e:
+        raise SystemExit(f"error: {e}")
+    src = m0.state_dict()
+    out = PartialInit()
+    for k, v in src.items():
+        mixer = _mixer_of(k, m0.cfg)
+        if mixer is not None and mixer != _mixer_of(k, cfg):
+            out.unused.append(k)
+            out.other_mixer.append(k)
+        elif k not in target:
+            out.unused.append(k)
+        elif tuple(v.shape) != tuple(target[k].shape):
+            raise SystemExit(
+                f"error: --init-partial {path}: tensor {k} has shape {tuple(v.shape)} there and "
+                f"{tuple(target[k].shape)} in this model (config differences, file → this model: "
+                f"{_config_diff(m0.cfg, cfg)})")
+        else:
+            out.state[k] = v
+    out.loaded = [k for k in target if k in out.state]
+    out.fresh = [k for k in target if k not in out.state]
+    if not out.loaded:
+        raise SystemExit(f"error: --init-partial {path}: no tensor of the file matches this model "
+                         f"(key and shape; config differences, file → this model: "
+                         f"{_config_diff(m0.cfg, cfg)})")
+    return out
+
+
+def compact_keys(keys: list[str]) -> list[str]:
+    """State-dict keys with the block numbers folded: `masker.blocks.[0-7].inter.mixer.C`
+    stands for 8 keys (a readable list for stdout; the log has every key)."""
+    groups: dict[str, list[int]] = {}
+    for k in keys:
+        m = re.match(r"(.*\.blocks\.)(\d+)(\..*)", k)
+        pat, i = ((m.group(1) + "{}" + m.group(3)), int(m.group(2))) if m else (k, -1)
+        groups.setdefault(pat, []).append(i)
+    out = []
+    for pat, idx in groups.items():
+        if idx == [-1]:
+            out.append(pat)
+            continue
+        idx = sorted(set(idx))
+        runs, start = [], idx[0]
+        for a, b in zip(idx, idx[1:] + [None]):
+            if b != a + 1:
+                runs.append(str(start) if start == a else f"{start}-{a}")
+                start = b
+        out.append(pat.format(runs[0] if len(idx) == 1 else "[" + ",".join(runs) + "]"))
+    return out

@@ -9,11 +9,15 @@
 #   --plan SEC        length of the cosine learning-rate schedule, in seconds of training per
 #                     model, summed over all pieces (1000; the same for every piece of a run)
 #   --model "NAME [ARGS]"  a model to train, with train.py args for it alone (repeatable; default
-#                     dpmamba-xs and dps4-xs). dps4-xs is DP-S4D XS, every other NAME a DPMamba
-#                     XS: e.g. --model dpmamba-xs --model "dpmamba-xs-aug --augment-room 0.3"
-#                     for an A/B on 2 + 2 GPUs
+#                     dpmamba-xs and dps4-xs). dps4-xs is DP-S4D XS; dpmamba-hyb-xs (and
+#                     dpmamba-hyb-xs-*) the hybrid, BiMamba inside chunks and BiS4D across them;
+#                     every other NAME a DPMamba XS: e.g. --model dpmamba-xs --model
+#                     "dpmamba-xs-aug --augment-room 0.3" for an A/B on 2 + 2 GPUs
 #   --init FILE       a fresh start of each model begins from these weights (.safetensors or
-#                     .pt; per model: --init-weights FILE in its ARGS)
+#                     .pt; per model: --init-weights FILE in its ARGS). A model of another
+#                     config takes what fits with --init-partial in its ARGS: --model
+#                     "dpmamba-hyb-xs --init-partial" from DPMamba-XS weights (later pieces
+#                     resume and ignore it)
 #   --batch N|auto    examples per GPU (8). auto: probe.py runs --probe-batches ("16 32 48 64"),
 #                     one size per GPU in parallel, and the smallest batch reaching 85 % of the
 #                     best examples/s is used
@@ -120,6 +124,7 @@ model_args() {  # name → mixer args
   case "$1" in
     dpmamba-xs) echo "--preset xs --intra mamba --inter mamba" ;;
     dps4-xs)    echo "--preset xs --intra s4d --inter s4d" ;;
+    dpmamba-hyb-xs|dpmamba-hyb-xs-*) echo "--preset xs --intra mamba --inter s4d" ;;
     *) echo "--preset xs" ;;
   esac
 }

@@ -3,6 +3,7 @@
 
     OUT=/tmp/ir python3 training/kernel_ir.py                 # on the GPU: also times each kernel
     python3 training/kernel_ir.py --offline --T 8 --block-e 32  # no GPU: compile for sm_90a here
+    python3 training/kernel_ir.py --offline --split --block-e 32  # the split variant's kernels
 
 On the GPU, shapes are the intra path of DPMamba-XS at batch 16 (B' = 528, L' = 250, E = 256,
 M = 16), bf16 inputs; the forward kernel is compiled for T = 16, 8 and 32 (BLOCK_E 32, one warp),
@@ -10,7 +11,9 @@ the backward for T = 16, and each is timed.
 
 `--offline` needs no GPU: it compiles both kernels for sm_90a (Hopper) with the installed Triton,
 with the argument specialisations of the training call (16-byte aligned pointers, strides of the
-[.., E] tensors divisible by 16), assembles the PTX with Triton's ptxas for the register and spill
+[.., E] tensors divisible by 16; with `--split`, scan_triton's kernels as the split variant
+launches them for the intra call, every integer specialised as Triton's launcher would: 1 →
+constexpr, multiples of 16 marked divisible), assembles the PTX with Triton's ptxas for the register and spill
 counts, and disassembles it with nvdisasm for a static count of SASS instructions by opcode
 (SHFL: cross-lane traffic; FSEL: selects; LDG: global loads; MUFU: exp2/log2). Layout choices
 differ between Triton versions: install the device's Triton (see training/bench/NOTES.md) into a
@@ -63,17 +66,20 @@ def _nvidia_tool(name: str) -> str:
     return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
 
 
-def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
-    """Compile `kernel` for sm_90a without a GPU; registers, spills, layouts and SASS opcode counts."""
+def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=_DIV16) -> dict:
+    """Compile `kernel` for sm_90a without a GPU; registers, spills, layouts and SASS opcode counts.
+
+    bf16: the pointer arguments to bfloat16 (others float32); div16: the integer arguments known
+    to be multiples of 16 (defaults: the v4 kernels' training call)."""
     import triton  # noqa: PLC0415
     from triton.backends.compiler import GPUTarget  # noqa: PLC0415
     from triton.compiler import ASTSource  # noqa: PLC0415
 
     names = kernel.arg_names
     sig = {n: "constexpr" if n in constexprs else
-           ("*bf16" if n in _BF16 else "*fp32" if n.endswith("_ptr") else "i32") for n in names}
+           ("*bf16" if n in bf16 else "*fp32" if n.endswith("_ptr") else "i32") for n in names}
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in names
-             if sig[n].startswith("*") or n in _DIV16}
+             if sig[n].startswith("*") or (n in div16 and sig[n] != "constexpr")}
     src = ASTSource(kernel, sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
     t = time.time()
     ck = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
@@ -100,6 +106,48 @@ def compile_offline(kernel, constexprs: dict, num_warps: int) -> dict:
     out.update({"regs": int(regs.group(1)) if regs else None, "spill_store_bytes": int(spill.group(1)) if spill else 0,
                 "layouts": layouts(ck.asm["ttgir"]), "sass_instructions": total,
                 "sass_top": {k: v for k, v in ops.most_common(12)}})
+    return out
+
+
+def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int) -> dict:
+    """Like `compile_offline`, the signature from example values: an int argument equal to 1
+    becomes a constexpr, one divisible by 16 gets tt.divisibility 16 (Triton's launcher does the
+    same); "*bf16" / "*fp32" strings are pointers (16-byte aligned)."""
+    names = kernel.arg_names
+    ones = {n: 1 for n, v in values.items() if isinstance(v, int) and v == 1}
+    cexp = {**constexprs, **ones}
+    bf16 = tuple(n for n, v in values.items() if v == "*bf16")
+    div16 = tuple(n for n, v in values.items() if isinstance(v, int) and v % 16 == 0)
+    missing = [n for n in names if n not in values and n not in constexprs]
+    if missing:
+        raise ValueError(f"no example value for {missing}")
+    return compile_offline(kernel, cexp, num_warps, bf16=bf16, div16=div16)
+
+
+def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
+                  R: int = 8, which: str = "fb") -> dict:
+    """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
+    u bf16 [2, B, L, E]; delta float32 (softplus in torch); Bm, Cm bf16 views of [2, B, L, R+2M];
+    A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]."""
+    from mambasep_ref import scan_triton as st  # noqa: PLC0415
+    W = R + 2 * M
+    common = {"u_ptr": "*bf16", "delta_ptr": "*fp32", "A_ptr": "*fp32", "B_ptr": "*bf16", "C_ptr": "*bf16",
+              "D_ptr": "*fp32", "L": L, "E": E, "M": M,
+              "s_ae": M, "s_am": 1, "s_dd": 1, "s_ub": L * E, "s_ul": E, "s_ue": 1, "s_db": L * E, "s_dl": E,
+              "s_de": 1, "s_Bb": L * W, "s_Bl": W, "s_Bm": 1, "s_Cb": L * W, "s_Cl": W, "s_Cm": 1,
+              "x_u": Bsz * L * E, "x_d": Bsz * L * E, "x_B": Bsz * L * W, "x_C": Bsz * L * W,
+              "x_A": E * M, "x_D": E}
+    out = {"kernel": "split", "block_e": block_e, "num_warps": num_warps, "B": Bsz, "L": L}
+    cexp = {"BLOCK_E": block_e, "BLOCK_M": M}
+    if "f" in which:
+        fwd = {**common, "y_ptr": "*fp32", "s_yb": L * E, "s_yl": E, "s_ye": 1, "x_y": Bsz * L * E}
+        out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, cexp, num_warps)
+    if "b" in which:
+        T = st._SEG_LEN
+        bwd = {**common, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*fp32", "ddelta_ptr": "*fp32",
+               "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",
+               "T": T, "NSEG": -(-L // T), "BATCH": Bsz, "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": Bsz * L * E}
+        out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd, cexp, num_warps)
     return out
 
 
@@ -166,7 +214,14 @@ def main(argv=None) -> int:
     ap.add_argument("--num-warps", type=int, default=1)
     ap.add_argument("--ck", type=int, default=1, help="windows per checkpoint")
     ap.add_argument("--kernels", default="fb", help="f: forward, b: backward")
+    ap.add_argument("--split", action="store_true",
+                    help="with --offline: scan_triton's kernels as the split variant launches them")
+    ap.add_argument("--shape", default="528:250", metavar="B:L", help="with --split: B' and L' (intra: 528:250)")
     args = ap.parse_args(argv)
+    if args.offline and args.split:
+        Bsz, L = (int(x) for x in args.shape.split(":"))
+        print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels), indent=1))
+        return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))
         return 0

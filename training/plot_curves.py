@@ -100,8 +100,10 @@ def plot(curves: list[Curves], out: Path, smooth_k: int = 9) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True)
     ax_loss, ax_dev, ax_syn, ax_lr = axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]
+    # Ten default colours; past ten runs, tab20's twenty (dark and light of ten hues).
+    colours = [f"C{i}" for i in range(10)] if len(curves) <= 10 else list(plt.get_cmap("tab20").colors)
     for i, c in enumerate(curves):
-        col = f"C{i}"
+        col = colours[i % len(colours)]
         st = np.array([examples(c, e["step"]) for e in c.train])
         loss = np.array([e["loss"] for e in c.train], dtype=float)
         ax_loss.plot(st, loss, color=col, alpha=0.25, lw=0.8)

@@ -21,7 +21,12 @@ Run folder (`--run-dir`):
 `--resume DIR|auto`: continue from DIR's last.pt (else last16.pt, weights widened); optimiser
 moments are taken from the float32 files if present (exact), else from last.optim16.pt (close),
 else fresh with `--rewarm` steps of linear warm-up. `--init-weights F`: start from the weights of
-an exported .safetensors or a checkpoint (.pt) with a fresh optimiser, schedule and step count.
+an exported .safetensors or a checkpoint (.pt) with a fresh optimiser, schedule and step count;
+the file's config must be this model's. With `--init-partial`, every tensor whose key and shape
+match is taken and the rest keeps its fresh initialisation (e.g. DPMamba-XS → the hybrid
+`--inter s4d`: all but the inter-chunk mixers); the loaded, fresh and unused keys go to stdout
+and to log.jsonl (event "init"). The loaded part can then train slower (`--loaded-lr-scale`)
+or stand still for the first steps (`--freeze-loaded-steps`); resumed runs keep the split.
 `--time-budget SEC`: stop cleanly (validate, save) before SEC seconds after start.
 
 Code: `main` is `setup` (arguments, device, data, model, optimiser) → `resume` (checkpoint or
@@ -45,8 +50,8 @@ import torch
 import torch.distributed as dist
 
 import sources
-from checkpoint import (find_checkpoint, init_state, load_checkpoint, load_optimizer, save_best,
-                        save_checkpoint, set_rng_state)
+from checkpoint import (compact_keys, find_checkpoint, init_state, load_checkpoint, load_optimizer,
+                        partial_init_state, save_best, save_checkpoint, set_rng_state)
 from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, load_corpus
 from mambasep_ref import scan as scan_mod
 from mambasep_ref.config import ModelConfig, parse_overrides
@@ -102,14 +107,25 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--time-budget", type=float, default=0.0, help="seconds; stop and save before this")
     a("--deadline", type=float, default=0.0, help="Unix time; stop and save before this")
     a("--resume", default="", help="run folder to resume from, or 'auto' (= --run-dir if it has last.pt)")
-    a("--init-weights", default="")
+    a("--init-weights", default="", metavar="FILE",
+      help="start a new run from these weights (.safetensors export or .pt checkpoint; same config)")
+    a("--init-partial", action="store_true",
+      help="with --init-weights: take every tensor whose key and shape match, leave the rest "
+           "fresh (another mixer on a path, more blocks, ...); a shape clash is an error")
+    a("--loaded-lr-scale", type=float, default=1.0, metavar="F",
+      help="with --init-partial: the loaded tensors train at F × the learning rate (default 1)")
+    a("--freeze-loaded-steps", type=int, default=0, metavar="N",
+      help="with --init-partial: the loaded tensors stand still for the first N steps, then "
+           "their learning rate ramps up over --warmup steps (default 0)")
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
-           "directions, gate and merge in one op; not yet faster), auto (triton on CUDA, else fast)")
+           "directions, gate and merge in one op; 1.19x a compiled XS step on one H100, "
+           "training/bench/NOTES.md), auto (fused on CUDA, else fast)")
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
-    a("--compile", action="store_true",
-      help="torch.compile the training forward (the scan stays eager); first steps compile")
+    a("--compile", action=argparse.BooleanOptionalAction, default=False,
+      help="torch.compile the training forward (the scan stays eager); first steps compile. "
+           "--no-compile after it (e.g. in one model's args of device_run.sh) turns it off")
     a("--device", default="auto")
     a("--threads", type=int, default=0)
     a("--trained-on", default="", help="metadata (default: from the training speakers' sources)")
@@ -117,6 +133,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.total_steps <= 0 and args.plan_seconds <= 0:
         ap.error("give --total-steps or --plan-seconds (the cosine schedule's length)")
+    if (args.loaded_lr_scale != 1.0 or args.freeze_loaded_steps) and not args.init_partial:
+        ap.error("--loaded-lr-scale and --freeze-loaded-steps need --init-partial")
+    if not (args.loaded_lr_scale >= 0 and math.isfinite(args.loaded_lr_scale)) or args.freeze_loaded_steps < 0:
+        ap.error("--loaded-lr-scale and --freeze-loaded-steps must not be negative")
     return args
 
 
@@ -266,10 +286,9 @@ def setup(argv=None) -> Training:
     cfg = build_config(args)
     torch.manual_seed(args.seed)
     model = DPMamba(cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd, betas=(0.9, 0.999),
-                            fused=dev.type == "cuda")
+    opt = make_optimizer(model, args, dev)
     st = {"step": 0, "train_time": 0.0, "best": -1e9, "best_step": -1, "log": [], "rewarm_from": -1,
-          "config": cfg.to_json(), "args": vars(args), "examples": 0}
+          "config": cfg.to_json(), "args": vars(args), "examples": 0, "loaded": []}
     tr = Training(args, t_start, world, rank, dev, amp, run, sampler, synth, devset, cfg, model, opt, st)
     tr.say(f"data: {len(sampler.idx)} train utterances, {corpus.audio.numel() / 8000 / 3600:.2f} h; "
            f"synthetic val {0 if synth is None else len(synth[0])}; devset {0 if devset is None else len(devset)}; "
@@ -278,15 +297,66 @@ def setup(argv=None) -> Training:
     return tr
 
 
+def make_optimizer(model, args, dev, loaded=()) -> torch.optim.Optimizer:
+    """AdamW over the model's parameters: one group, or after a partial initialisation two,
+    "loaded" (the parameters named in `loaded`) and "fresh" (the others), so that `group_lr`
+    can treat them apart. Both in the model's parameter order, an empty one left out: the
+    same call makes the same groups when a run resumes."""
+    kw = dict(lr=args.lr, weight_decay=args.wd, betas=(0.9, 0.999), fused=dev.type == "cuda")
+    if not loaded:
+        return torch.optim.AdamW(model.parameters(), **kw)
+    keep = set(loaded)
+    named = list(model.named_parameters())
+    groups = [{"params": [p for n, p in named if (n in keep) == (g == "loaded")], "group": g}
+              for g in ("loaded", "fresh")]
+    return torch.optim.AdamW([g for g in groups if g["params"]], **kw)
+
+
+def group_lr(args, group: str | None, step: int, lr: float) -> float:
+    """A parameter group's learning rate at `step` from the schedule's `lr`: the "loaded" group
+    of a partial initialisation stands still for --freeze-loaded-steps, then ramps up over
+    --warmup steps, scaled by --loaded-lr-scale; every other group takes `lr`."""
+    if group != "loaded":
+        return lr
+    n = args.freeze_loaded_steps
+    if step < n:
+        return 0.0
+    ramp = min(1.0, (step - n + 1) / max(1, args.warmup)) if n > 0 else 1.0
+    return lr * args.loaded_lr_scale * ramp
+
+
+def init_partial(tr: Training) -> None:
+    """--init-weights F --init-partial: load what matches (checkpoint.partial_init_state), say
+    what was loaded, left fresh and left unused (stdout: counts and the keys with the block
+    numbers folded; log.jsonl: event "init" with every key), and split the optimiser."""
+    args = tr.args
+    r = partial_init_state(args.init_weights, tr.cfg, tr.model.state_dict())
+    missing, unexpected = tr.model.load_state_dict(r.state, strict=False)
+    assert not unexpected and sorted(missing) == sorted(r.fresh), (unexpected, missing)
+    tr.st["loaded"] = [n for n, _ in tr.model.named_parameters() if n in r.state]
+    tr.opt = make_optimizer(tr.model, args, tr.dev, tr.st["loaded"])
+    tr.st["log"].append({"name": args.name, "event": "init", "step": 0, "file": args.init_weights,
+                         "partial": True, "loaded": r.loaded, "fresh": r.fresh, "unused": r.unused})
+    tr.say(f"initialised partially from {args.init_weights} (fresh optimiser and schedule): {r.summary()}"
+           + (f" ({len(r.other_mixer)} of them in a path whose mixer differs)" if r.other_mixer else ""))
+    for what, keys in (("loaded", r.loaded), ("fresh", r.fresh), ("unused", r.unused)):
+        tr.say(f"  {what} ({len(keys)}):" + "".join(f"\n      {k}" for k in compact_keys(keys)))
+    tr.say(f"  loaded tensors: lr × {args.loaded_lr_scale:g}"
+           + (f", frozen for the first {args.freeze_loaded_steps} steps" if args.freeze_loaded_steps else ""))
+
+
 def resume(tr: Training) -> None:
     """--resume: weights, optimiser moments (exact, bf16 or fresh with a re-warm-up), training
-    state and RNG states from the folder's checkpoint; else --init-weights: weights only."""
+    state and RNG states from the folder's checkpoint; else --init-weights: weights only (all
+    of them, or with --init-partial those that match)."""
     args = tr.args
     folder = tr.run if args.resume == "auto" else (Path(args.resume) if args.resume else None)
     ck_file = find_checkpoint(folder) if folder is not None else None
     if ck_file is not None:
         ck = load_checkpoint(ck_file, tr.cfg)
         tr.model.load_state_dict(ck["model"])
+        if ck.get("loaded"):                     # a partial start: the same two groups again
+            tr.opt = make_optimizer(tr.model, args, tr.dev, ck["loaded"])
         how = load_optimizer(tr.opt, folder)
         for k in tr.st:
             if k in ck and k not in ("args", "config"):
@@ -297,9 +367,13 @@ def resume(tr: Training) -> None:
         tr.say(f"resumed from {ck_file} at step {tr.st['step']} (optimiser: {how}); best {tr.st['best']:.2f} dB")
     elif args.resume and args.resume != "auto":
         raise SystemExit(f"error: --resume {args.resume}: no last.pt or last16.pt there")
+    elif args.init_weights and args.init_partial:
+        init_partial(tr)
     elif args.init_weights:
         tr.model.load_state_dict(init_state(args.init_weights, tr.cfg))
         tr.say(f"initialised from {args.init_weights} (fresh optimiser and schedule)")
+    elif args.init_partial:
+        raise SystemExit("error: --init-partial needs --init-weights FILE (or a run to resume)")
 
 
 def loop(tr: Training) -> dict:
@@ -340,7 +414,7 @@ def loop(tr: Training) -> dict:
         progress = (st["step"] / args.total_steps) if args.total_steps > 0 else st["train_time"] / args.plan_seconds
         lr = lr_at(args, st["step"], progress, st["rewarm_from"])
         for g in tr.opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = group_lr(args, g.get("group"), st["step"], lr)
         mix, src = tr.sampler.batch(st["step"], tr.rank, args.batch, dev)
         loss, gnorm = train_step(net, tr.model.parameters(), tr.opt, mix, src, tr.amp, args.clip)
         acc_loss += loss.detach()
@@ -360,7 +434,8 @@ def loop(tr: Training) -> dict:
                 dist.all_reduce(l)
                 l /= world
             el = time.time() - t_log
-            tr.log({"step": st["step"], "event": "train", "loss": round(float(l), 4), "lr": lr,
+            lrs = {"lr_loaded": group_lr(args, "loaded", st["step"] - 1, lr)} if st["loaded"] else {}
+            tr.log({"step": st["step"], "event": "train", "loss": round(float(l), 4), "lr": lr, **lrs,
                     "gnorm": round(float(gnorm), 3), "ex_per_s": round(ex_log / el, 1),
                     "step_time": round(el / acc_n, 4), "train_time": round(st["train_time"], 1),
                     "wall": round(time.time() - tr.t_start, 1)})

@@ -50,6 +50,13 @@ Triton lays a [M, BLOCK_E] tile out as 4 states × 4 channels in each thread (th
 The ops are registered with `torch.library` (`mambasep::bimamba_scan_fwd` / `_bwd`, with fake
 implementations), so `torch.compile` keeps them as two opaque kernels and fuses the element-wise
 work around them into its own graph.
+
+The "split" variant (`TileConfig(kernel="split")`, tiles spec `split` or `S:BLOCK_E:WARPS`) computes
+the same out with softplus(dt + dt_bias), exp(A_log), the gate and the merge as torch operations
+(which Inductor fuses with their neighbours) and only the scan in Triton: scan_triton.py's
+per-direction kernels with a program axis for the direction, direction 1 walking time from the
+end by index arithmetic (`selective_scan_bidir`: one launch per pass for both directions, no
+checkpoints kept between the passes, no flipped copies).
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from . import scan_triton
 from .scan import selective_scan_ref
 
 __all__ = ["bimamba_scan", "bimamba_scan_ref", "interpreter_enabled", "TileConfig", "tile_config",
@@ -339,29 +347,60 @@ def _bimamba_bwd_kernel(
 
 
 class TileConfig:
-    """Launch parameters: T (steps of one window; `T_short` for sequences of at most `short`
-    steps), ck (windows per checkpoint: the forward keeps the state entering every ck-th window,
-    the backward recomputes the others; checkpoint memory falls as 1/ck), BLOCK_E, warps of each
-    kernel, and sequences per backward program (0: automatic).
+    """Which kernels and how they are launched.
 
-    Any setting gives the same result up to float32 rounding; training/bench/NOTES.md has the
-    timings that chose the defaults.
+    kernel "v4" (this module's kernels): T (steps of one window; `T_short` for sequences of at
+    most `short` steps), ck (windows per checkpoint: the forward keeps the state entering every
+    ck-th window, the backward recomputes the others; checkpoint memory falls as 1/ck), BLOCK_E,
+    warps of each kernel, and sequences per backward program (0: automatic).
+    kernel "split" (module docstring): BLOCK_E and the warps of each kernel; the rest is unused.
+
+    Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
+    BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
-    def __init__(self, T: int = 4, block_e: int = 32, num_warps: int = 1, bwd_num_warps: int = 1,
-                 bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1):
+    KERNELS = ("v4", "split")
+
+    def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
+                 bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4"):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
         if ck < 1:
             raise ValueError(f"TileConfig: ck must be at least 1, got {ck}")
+        if kernel not in self.KERNELS:
+            raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
-        self.bpg, self.T_short, self.short, self.ck = bpg, T_short, short, ck
+        self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
+
+    @classmethod
+    def parse(cls, spec: str) -> "TileConfig":
+        """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T), "S:BLOCK_E:WARPS" or
+        "split" (= S:32:1, the old kernels' measured best) for the split variant."""
+        parts = spec.strip().split(":")
+        try:
+            if parts == ["split"]:
+                return cls(kernel="split", block_e=32)
+            if parts[0].upper() == "S" and len(parts) == 3:
+                be, w = int(parts[1]), int(parts[2])
+                return cls(kernel="split", block_e=be, num_warps=w, bwd_num_warps=w)
+            if len(parts) in (3, 4):
+                T, be, w, *ck = (int(x) for x in parts)
+                return cls(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1)
+        except ValueError as e:
+            raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
+        raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], S:BLOCK_E:WARPS or split")
+
+    def spec(self) -> str:
+        """The tiles spec `parse` reads back (warps: the forward's)."""
+        if self.kernel == "split":
+            return f"S:{self.block_e}:{self.num_warps}"
+        return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
     def __repr__(self) -> str:
-        return (f"TileConfig(T={self.T}, block_e={self.block_e}, num_warps={self.num_warps}, "
-                f"bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, T_short={self.T_short}, "
-                f"short={self.short}, ck={self.ck})")
+        return (f"TileConfig(kernel={self.kernel!r}, T={self.T}, block_e={self.block_e}, "
+                f"num_warps={self.num_warps}, bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, "
+                f"T_short={self.T_short}, short={self.short}, ck={self.ck})")
 
 
 _config = TileConfig()
@@ -554,10 +593,22 @@ def bimamba_scan(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log
 
     Needs CUDA tensors, or CPU tensors when this module was imported with TRITON_INTERPRET=1
     (slow; for tests). Bad shapes, dtypes or mixed devices raise ValueError/TypeError naming the
-    input. B = 0 or L = 0 give an empty out.
+    input. B = 0 or L = 0 give an empty out. `TileConfig.kernel` picks the kernels (v4 or split).
     """
     _check(u, dt, Bm, Cm, z, A_log, D, dt_bias)
+    if _config.kernel == "split":
+        return _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, _config)
     save = torch.is_grad_enabled() and any(
         x.requires_grad for x in (u, dt, Bm, Cm, z, A_log, D, dt_bias))
     out, _ = _fwd_op(u, dt, Bm, Cm, z, A_log, D, dt_bias, save)
     return out
+
+
+def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
+    """The split variant (module docstring): the element-wise work in torch, the scan of both
+    directions in `scan_triton.selective_scan_bidir`."""
+    delta = torch.nn.functional.softplus(dt.float() + dt_bias.float()[:, None, None])  # [2, B, L, E]
+    A = -torch.exp(A_log.float())  # [2, E, M]
+    y = scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
+                                         cfg.bwd_num_warps)  # [2, B, L, E] float32
+    return ((y[0] + y[1]) * 0.5 * torch.nn.functional.silu(z.float())).to(z.dtype)  # [B, L, E]

@@ -87,7 +87,7 @@ class BiMamba(nn.Module):
         """h [B', L', N] -> [B', L', N]."""
         xz = self.in_proj(h)                                                   # [B', L', 2E]
         x, z = xz.chunk(2, dim=-1)                                             # [B', L', E] each
-        if scan.fused_active():
+        if scan.fused_active(x):
             return self.out_proj(self._fused_inner(x, z))                      # [B', L', N]
         y_f = self._direction(x, self.conv1d, self.x_proj, self.dt_proj, self.A_log, self.D)
         y_b = self._direction(x.flip(1), self.conv1d_b, self.x_proj_b, self.dt_proj_b,
@@ -102,7 +102,9 @@ class BiMamba(nn.Module):
         The same maths as `forward`'s reference path: direction 1's causal convolution of the
         flipped sequence is an anti-causal one of x; its projections are per step, so they need
         no flip either; the scan walks direction 1 from the end (`bimamba_triton`). softplus,
-        dt_proj's bias, exp(A), D, the gate and the merge happen inside the scan kernel.
+        dt_proj's bias, exp(A), D, the gate and the merge happen inside the scan op: in its
+        kernels (v4) or as torch operations around one launch of both directions' scans (the
+        split variant); `bimamba_triton.TileConfig` chooses.
         """
         from .bimamba_triton import bimamba_scan  # noqa: PLC0415 (Triton imports lazily)
         b, L, e = x.shape

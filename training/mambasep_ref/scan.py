@@ -127,9 +127,10 @@ def set_scan_impl(name: str) -> None:
 
     "ref", "fast" and "triton" are implementations of `selective_scan`, one direction at a
     time. "fused" makes BiMamba run both directions, the gate and the merge as one op
-    (`mambasep_ref.bimamba_triton`; GPU, or CPU under TRITON_INTERPRET=1; correct, but not yet
-    faster: training/RESULTS.md, "Throughput"). "auto" picks "triton" for CUDA tensors when it
-    imports, else "fast".
+    (`mambasep_ref.bimamba_triton`; GPU, or CPU under TRITON_INTERPRET=1): the faster training
+    step (training/bench/NOTES.md). "auto", per tensor: for CUDA tensors when Triton imports,
+    BiMamba takes the fused path and a direction scanned alone the "triton" kernel; otherwise
+    (CPU tensors, no Triton) "fast".
     """
     global _impl
     if name not in SCAN_IMPLS:
@@ -143,9 +144,13 @@ def get_scan_impl() -> str:
     return _impl
 
 
-def fused_active() -> bool:
-    """Whether BiMamba takes the fused path (only when chosen: it does not win yet)."""
-    return _impl == "fused"
+def fused_active(x: Tensor) -> bool:
+    """Whether BiMamba takes the fused path for its input x: always under "fused"; under "auto"
+    when x is a CUDA tensor and Triton imports (the fused path's training step is the faster one);
+    never under "ref", "fast" or "triton"."""
+    if _impl == "fused":
+        return True
+    return _impl == "auto" and x.is_cuda and _load_triton() is not None
 
 
 def _load_triton() -> Callable | None:
@@ -184,6 +189,8 @@ def scan_outside_compiler() -> None:
     global _eager_scan
     if _eager_scan is None:
         _eager_scan = torch.compiler.disable(_dispatch)
+    if torch.cuda.is_available():
+        _load_triton()  # "auto" asks `fused_active` inside the graph: Triton loads here, not mid-trace
 
 
 def _dispatch(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> Tensor:

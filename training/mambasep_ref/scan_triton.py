@@ -15,9 +15,12 @@ Shapes are channels-last: u, delta `[B, L, E]`; A `[E, M]`; Bm, Cm `[B, L, M]`; 
 y `[B, L, E]` float32. u, delta, Bm, Cm may be float32, float16 or bfloat16 (they are widened
 to float32 on load); A and D any float dtype. Every sum is accumulated in float32.
 
-Forward kernel: one program per (b, block of BLOCK_E channels); the state `[M, BLOCK_E]` lives in
-registers, the program walks t = 0..L-1, loads u/delta contiguous along E (coalesced) and stores
-only y. Nothing but the inputs is kept for the backward pass.
+Forward kernel: one program per (b, block of BLOCK_E channels, direction); the state
+`[M, BLOCK_E]` lives in registers, the program walks t = 0..L-1, loads u/delta contiguous along E
+(coalesced) and stores only y. Nothing but the inputs is kept for the backward pass. The
+direction axis serves BiMamba's split variant (`selective_scan_bidir`: inputs stacked [2, ...],
+both directions in one launch, direction 1 walking t = L-1..0 by index arithmetic, no flipped
+copies); `selective_scan_triton` launches one direction.
 
 Backward kernel (recomputation, as in the Mamba paper): the same program grid. It first re-runs
 the forward recurrence and writes a checkpoint of the state every T = 8 steps; then it walks the
@@ -52,7 +55,7 @@ import torch
 import triton
 import triton.language as tl
 
-__all__ = ["SelectiveScanTriton", "selective_scan_triton", "interpreter_enabled"]
+__all__ = ["SelectiveScanTriton", "selective_scan_triton", "selective_scan_bidir", "interpreter_enabled"]
 
 _INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Triton's `jit` reads TRITON_INTERPRET when a kernel is defined, i.e. when this module is imported.
@@ -74,6 +77,14 @@ def _ld(ptr, t, stride, mask):
 
 
 @triton.jit
+def _origin(d, s_dir, b, s_b, s_l, L):
+    """Where direction d's scan of sequence b starts in a [ND, B, L, ·] tensor, and the stride of
+    one scan step: (d·s_dir + b·s_b, s_l) for d = 0; for d = 1 the offset of step L-1 and −s_l."""
+    dd = d.to(tl.int64)
+    return dd * s_dir + b * s_b + dd * (L - 1) * s_l, s_l - 2 * d * s_l
+
+
+@triton.jit
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
     L, E, M,
@@ -83,30 +94,40 @@ def _scan_fwd_kernel(
     s_Bb, s_Bl, s_Bm,
     s_Cb, s_Cl, s_Cm,
     s_yb, s_yl, s_ye,
+    x_u, x_d, x_B, x_C, x_y, x_A, x_D,
     BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
-    """y for one sequence and BLOCK_E channels; the state [BLOCK_M, BLOCK_E] stays in registers.
+    """y for one sequence, one direction and BLOCK_E channels; the state [BLOCK_M, BLOCK_E]
+    stays in registers.
 
-    The inputs of step t+1 are loaded while step t is computed (software prefetch), so that the
-    loop is not bound by the latency of global loads.
+    Direction (program axis 2, `_origin`): 0 walks t = 0..L-1, 1 walks t = L-1..0 through the
+    same loop, its pointers starting at step L-1 with negated step strides. x_* are the strides
+    of the direction axis. The inputs of step t+1 are loaded while step t is computed (software
+    prefetch), so that the loop is not bound by the latency of global loads.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
+    d = tl.program_id(2)
     e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
     # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
-    A = tl.load(A_ptr + e[None, :] * s_ae + m[:, None] * s_am,
+    A = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am,
                 mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
     A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
-    Dv = tl.load(D_ptr + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
-    u_p = u_ptr + pid_b * s_ub + e * s_ue
-    d_p = delta_ptr + pid_b * s_db + e * s_de
-    B_p = B_ptr + pid_b * s_Bb + m * s_Bm
-    C_p = C_ptr + pid_b * s_Cb + m * s_Cm
-    y_p = y_ptr + pid_b * s_yb + e * s_ye
+    u_off, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
+    d_off, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
+    B_off, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
+    C_off, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
+    y_off, s_yl = _origin(d, x_y, pid_b, s_yb, s_yl, L)
+    u_p = u_ptr + u_off + e * s_ue
+    d_p = delta_ptr + d_off + e * s_de
+    B_p = B_ptr + B_off + m * s_Bm
+    C_p = C_ptr + C_off + m * s_Cm
+    y_p = y_ptr + y_off + e * s_ye
 
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok)  # [BE] step 0
@@ -132,41 +153,51 @@ def _scan_bwd_kernel(
     s_Bb, s_Bl, s_Bm,
     s_Cb, s_Cl, s_Cm,
     s_gb, s_gl, s_ge,
+    x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
 ):
-    """All gradients for one sequence and BLOCK_E channels, recomputing states segment by segment.
+    """All gradients for one sequence, one direction and BLOCK_E channels, recomputing states
+    segment by segment (t below is the position in the direction's scan order, as in the forward
+    kernel; `_origin` maps it to memory).
 
     Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
     states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E].
-    du, ddelta are float32 [B, L, E] contiguous; dB_part, dC_part [n_eblocks, B, L, M];
-    dA_part [B, M, E]; dD_part [B, E]. Every loop prefetches the next step's inputs.
+    du, ddelta are float32 [ND, B, L, E] contiguous; dB_part, dC_part [ND, n_eblocks, B, L, M];
+    dA_part [ND, B, M, E]; dD_part [ND, B, E]. Every loop prefetches the next step's inputs.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
+    d = tl.program_id(2)
     n_eblk = tl.num_programs(1)
     el = tl.arange(0, BLOCK_E)  # [BE]
     e = pid_e * BLOCK_E + el  # [BE]
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    A2 = tl.load(A_ptr + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
+    A2 = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
                  other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] A·log2(e)
-    Dv = tl.load(D_ptr + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
-    u_p = u_ptr + pid_b * s_ub + e * s_ue
-    d_p = delta_ptr + pid_b * s_db + e * s_de
-    B_p = B_ptr + pid_b * s_Bb + m * s_Bm
-    C_p = C_ptr + pid_b * s_Cb + m * s_Cm
-    g_p = dy_ptr + pid_b * s_gb + e * s_ge
+    u_off, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
+    d_off, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
+    B_off, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
+    C_off, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
+    g_off, s_gl = _origin(d, x_g, pid_b, s_gb, s_gl, L)
+    u_p = u_ptr + u_off + e * s_ue
+    d_p = delta_ptr + d_off + e * s_de
+    B_p = B_ptr + B_off + m * s_Bm
+    C_p = C_ptr + C_off + m * s_Cm
+    g_p = dy_ptr + g_off + e * s_ge
     # Outputs with known contiguous layouts (allocated by the launcher).
-    du_p = du_ptr + pid_b * L * E + e
-    dd_p = ddelta_ptr + pid_b * L * E + e
-    part_row = (pid_e * BATCH + pid_b) * L * M  # start of this program's [L, M] partial rows
-    dB_p = dB_part_ptr + part_row + m
-    dC_p = dC_part_ptr + part_row + m
+    o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
+    du_p = du_ptr + o_off + e
+    dd_p = ddelta_ptr + o_off + e
+    part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
+    dB_p = dB_part_ptr + part_off + m  # this program's [L, M] partial rows
+    dC_p = dC_part_ptr + part_off + m
     slot = BLOCK_M * BLOCK_E
     tile = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE] offsets inside one slot
-    ws_p = ws_ptr + (pid_b * n_eblk + pid_e) * (NSEG + T) * slot  # this program's slot 0
+    ws_p = ws_ptr + ((d * BATCH + pid_b) * n_eblk + pid_e) * (NSEG + T) * slot  # this program's slot 0
     seg_p = ws_p + NSEG * slot  # the segment's states: slot k holds h_{t0+k-1}
 
     # Pass 1: forward recurrence, keeping only the state at the start of each segment.
@@ -224,15 +255,16 @@ def _scan_bwd_kernel(
             dA_acc += q * dt[None, :]
             dD_acc += dy * u
             g_next = dA_t * g
-            tl.store(du_p + t * E, du, mask=e_ok)
-            tl.store(dd_p + t * E, ddt, mask=e_ok)
-            tl.store(dB_p + t * M, dB, mask=m_ok)
-            tl.store(dC_p + t * M, dC, mask=m_ok)
+            tl.store(du_p + t * s_o, du, mask=e_ok)
+            tl.store(dd_p + t * s_o, ddt, mask=e_ok)
+            tl.store(dB_p + t * s_pm, dB, mask=m_ok)
+            tl.store(dC_p + t * s_pm, dC, mask=m_ok)
         tl.debug_barrier()
 
-    tl.store(dA_part_ptr + pid_b * M * E + m[:, None] * E + e[None, :], dA_acc,
+    row = d * BATCH + pid_b
+    tl.store(dA_part_ptr + row * M * E + m[:, None] * E + e[None, :], dA_acc,
              mask=m_ok[:, None] & e_ok[None, :])
-    tl.store(dD_part_ptr + pid_b * E + e, dD_acc, mask=e_ok)
+    tl.store(dD_part_ptr + row * E + e, dD_acc, mask=e_ok)
 
 
 # MARK: - Launchers
@@ -296,18 +328,25 @@ def _check_inputs(u, delta, A, Bm, Cm, D) -> tuple[int, int, int, int]:
 
 def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
     """Runs the forward kernel on checked inputs (any strides, A/D any float dtype); returns y [B, L, E] float32."""
-    Bsz, L, E = u.shape
-    M = A.shape[1]
-    y = torch.empty(Bsz, L, E, device=u.device, dtype=torch.float32)  # [B, L, E]
+    return _launch_forward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], block_e, num_warps)[0]
+
+
+def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
+    """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
+    Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end)."""
+    ND, Bsz, L, E = u.shape
+    M = A.shape[-1]
+    y = torch.empty(ND, Bsz, L, E, device=u.device, dtype=torch.float32)  # [ND, B, L, E]
     if y.numel() == 0:
         return y
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
-    grid = (Bsz, triton.cdiv(E, BE))
+    grid = (Bsz, triton.cdiv(E, BE), ND)
     _scan_fwd_kernel[grid](
         u, delta, A, Bm, Cm, D, y,
         L, E, M,
-        *A.stride(), D.stride(0),
-        *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *y.stride(),
+        *A.stride()[1:], D.stride(1),
+        *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y.stride()[1:],
+        u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), y.stride(0), A.stride(0), D.stride(0),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
     )
     return y
@@ -318,35 +357,44 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
     seg_len is the checkpoint spacing T (default 8); any value ≥ 1 gives the same result.
     """
-    Bsz, L, E = u.shape
-    M = A.shape[1]
+    grads = _launch_backward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], dy[None],
+                             block_e, num_warps, seg_len)
+    return tuple(g[0] for g in grads)
+
+
+def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
+    """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
+    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND."""
+    ND, Bsz, L, E = u.shape
+    M = A.shape[-1]
     dev = u.device
     f32 = torch.float32
     if Bsz * L * E == 0:
-        return (torch.zeros(Bsz, L, E, device=dev, dtype=f32), torch.zeros(Bsz, L, E, device=dev, dtype=f32),
-                torch.zeros(E, M, device=dev, dtype=f32), torch.zeros(Bsz, L, M, device=dev, dtype=f32),
-                torch.zeros(Bsz, L, M, device=dev, dtype=f32), torch.zeros(E, device=dev, dtype=f32))
+        return (torch.zeros(ND, Bsz, L, E, device=dev, dtype=f32), torch.zeros(ND, Bsz, L, E, device=dev, dtype=f32),
+                torch.zeros(ND, E, M, device=dev, dtype=f32), torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32),
+                torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32), torch.zeros(ND, E, device=dev, dtype=f32))
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     n_eblk = triton.cdiv(E, BE)
     T = max(1, min(int(seg_len if seg_len is not None else _SEG_LEN), L))
     nseg = triton.cdiv(L, T)
-    ws = torch.empty(Bsz * n_eblk * (nseg + T) * BM * BE, device=dev, dtype=f32)  # scratch
-    du = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
-    ddelta = torch.empty(Bsz, L, E, device=dev, dtype=f32)  # [B, L, E]
-    dB_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
-    dC_part = torch.empty(n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [n_eblk, B, L, M]
-    dA_part = torch.empty(Bsz, M, E, device=dev, dtype=f32)  # [B, M, E]
-    dD_part = torch.empty(Bsz, E, device=dev, dtype=f32)  # [B, E]
-    _scan_bwd_kernel[(Bsz, n_eblk)](
+    ws = torch.empty(ND * Bsz * n_eblk * (nseg + T) * BM * BE, device=dev, dtype=f32)  # scratch
+    du = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
+    ddelta = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
+    dB_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
+    dC_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
+    dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
+    dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
+    _scan_bwd_kernel[(Bsz, n_eblk, ND)](
         u, delta, A, Bm, Cm, D, dy, ws,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
         L, E, M, T, nseg, Bsz,
-        *A.stride(), D.stride(0),
-        *u.stride(), *delta.stride(), *Bm.stride(), *Cm.stride(), *dy.stride(),
+        *A.stride()[1:], D.stride(1),
+        *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
+        u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
         BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
     )
-    dA = dA_part.sum(0).t().contiguous()  # [E, M]
-    return du, ddelta, dA, dB_part.sum(0), dC_part.sum(0), dD_part.sum(0)
+    dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
+    return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
 
 
 # MARK: - Autograd
@@ -385,3 +433,66 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     devices raise ValueError/TypeError naming the input; CPU tensors without the interpreter raise RuntimeError.
     """
     return SelectiveScanTriton.apply(u, delta, A, Bm, Cm, D)
+
+
+# MARK: - Both directions in one launch (the fused path's "split" variant)
+
+
+@torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
+def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+                  D: torch.Tensor, block_e: int, num_warps: int, bwd_num_warps: int) -> torch.Tensor:
+    return _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps)
+
+
+@_scan2_fwd_op.register_fake
+def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps):
+    return u.new_empty(u.shape, dtype=torch.float32)
+
+
+@torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
+def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
+                  D: torch.Tensor, dy: torch.Tensor, block_e: int, bwd_num_warps: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e, bwd_num_warps)
+    return tuple(g.to(x.dtype) for g, x in zip(grads, (u, delta, A, Bm, Cm, D)))
+
+
+@_scan2_bwd_op.register_fake
+def _(u, delta, A, Bm, Cm, D, dy, block_e, bwd_num_warps):
+    return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D))
+
+
+def _scan2_setup_context(ctx, inputs, output):
+    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps = inputs
+    ctx.save_for_backward(u, delta, A, Bm, Cm, D)
+    ctx.block_e, ctx.bwd_num_warps = block_e, bwd_num_warps
+
+
+def _scan2_backward(ctx, dy):
+    u, delta, A, Bm, Cm, D = ctx.saved_tensors
+    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, ctx.block_e, ctx.bwd_num_warps)
+    return (*grads, None, None, None)
+
+
+_scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
+
+
+def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
+                         Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
+                         bwd_num_warps: int = 1) -> torch.Tensor:
+    """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
+
+    u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
+    order. y[0] is the scan of direction 0 over t = 0..L-1; y[1] is direction 1's scan over
+    t = L-1..0 (h_t depends on h_{t+1}), stored in the original time order, i.e.
+    flip(scan(flip(u[1]), …)) without a flipped copy. The same kernels as `selective_scan_triton`,
+    with a program axis for the direction. Registered as the custom ops `mambasep::scan2_fwd` /
+    `_bwd` (with fake implementations), so `torch.compile` keeps them in its graph.
+    """
+    if u.dim() != 4 or u.shape[0] != 2:
+        raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
+    for name, x in (("delta", delta), ("A", A), ("Bm", Bm), ("Cm", Cm), ("D", D)):
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != 2:
+            raise ValueError(f"selective_scan_bidir: {name} must have a leading direction axis of 2")
+    _check_inputs(u[0], delta[0], A[0], Bm[0], Cm[0], D[0])
+    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps)

@@ -7,13 +7,15 @@ set before the kernels are defined) on tiny shapes. The ground truth is `bimamba
 plain-loop `selective_scan_ref` per direction, with flips) in float64; the float32 kernels must
 agree within 1e-5 relative (max |a − b| / max |b|) on the output and on the gradients of all
 eight inputs. bfloat16 inputs: within 2e-2 of the float64 definition on the rounded inputs (the
-output is rounded to bfloat16, and direction 0's y is parked in it before the merge).
+output is rounded to bfloat16, and direction 0's y is parked in it before the merge). The split
+variant (TileConfig(kernel="split"): torch glue around scan_triton's kernels) is held to the same.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import types
 
 import pytest
 import torch
@@ -29,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 
 from mambasep_ref import bimamba_triton as bt  # noqa: E402
 from mambasep_ref import scan as scan_mod  # noqa: E402
+from mambasep_ref import scan_triton as st  # noqa: E402
 from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.losses import pit_loss  # noqa: E402
 from mambasep_ref.mamba import BiMamba  # noqa: E402
@@ -38,7 +41,8 @@ if not CUDA and not bt.interpreter_enabled():
     if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
         pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
                     allow_module_level=True)
-    bt = importlib.reload(bt)  # imported earlier without the interpreter
+    st = importlib.reload(st)  # imported earlier without the interpreter (the split variant's kernels)
+    bt = importlib.reload(bt)
 
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = 1e-5
@@ -137,6 +141,31 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
     got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
     assert got[0].shape == (Bsz, L, E) and got[0].dtype == torch.float32
     assert_agree(got, want, what=f"shape {shape}")
+
+
+@pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
+                         ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
+def test_split_variant_forward_and_all_gradients_match_float64_definition(shape):
+    Bsz, L, E, M, _, be = shape
+    bt.set_tile_config(bt.TileConfig(kernel="split", block_e=be))
+    inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 100 + L + 1)
+    want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
+    got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
+    assert got[0].shape == (Bsz, L, E) and got[0].dtype == torch.float32
+    assert_agree(got, want, what=f"split {shape}")
+
+
+def test_tiles_specs():
+    for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
+                                    ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None)):
+        cfg = bt.TileConfig.parse(spec)
+        assert (cfg.kernel, cfg.block_e) == (kernel, be), spec
+        if kernel == "v4":
+            assert (cfg.T, cfg.T_short, cfg.ck) == (T, T, ck)
+        assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
+    for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1"):
+        with pytest.raises(ValueError):
+            bt.TileConfig.parse(bad)
 
 
 def test_tile_length_and_sequences_per_program_do_not_change_results():
@@ -263,9 +292,11 @@ def _grads(module, fn):
     return out.detach(), {n: p.grad.clone() for n, p in module.named_parameters()}
 
 
-def test_bimamba_fused_path_matches_reference_path():
-    """Output, input gradient and all 16 parameter gradients of one BiMamba layer, float32."""
-    bt.set_tile_config(tiles(4, 16))
+@pytest.mark.parametrize("kernel", ["v4", "split"])
+def test_bimamba_fused_path_matches_reference_path(kernel):
+    """Output, input gradient and all 16 parameter gradients of one BiMamba layer (conv weights and
+    dt biases of both directions among them), float32."""
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
     torch.manual_seed(0)
     layer = _perturbed(BiMamba(cfg), 1).to(DEVICE)
@@ -282,9 +313,52 @@ def test_bimamba_fused_path_matches_reference_path():
     assert len(errs) == 17 and max(errs.values()) <= TOL, errs
 
 
-def test_whole_model_loss_and_parameter_gradients_match_reference_path():
+@pytest.mark.parametrize("kernel", ["v4", "split"])
+def test_bimamba_layer_traces_as_one_graph(kernel):
+    """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
+    implementations and autograd registrations trace without graph breaks (aot_eager: the same
+    forward and backward graphs Inductor gets, run eagerly), with the eager path's numbers."""
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(2)
+    layer = _perturbed(BiMamba(cfg), 5).to(DEVICE)
+    scan_mod.set_scan_impl("fused")
+    h = torch.randn(2, 9, 8, device=DEVICE)
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, backend="aot_eager", fullgraph=True)
+    got = {}
+    for name, fn in (("compiled", compiled), ("eager", layer)):
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: fn(hh).square().sum())
+        got[name] = (y, hh.grad)
+    torch._dynamo.reset()
+    assert rel_err(got["compiled"][0], got["eager"][0]) <= 1e-6
+    assert rel_err(got["compiled"][1], got["eager"][1]) <= 1e-6
+
+
+def test_bimamba_split_and_v4_paths_agree():
+    """The whole layer through both variants of the fused path: output, input and parameter gradients."""
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(1)
+    layer = _perturbed(BiMamba(cfg), 4).to(DEVICE)
+    h = torch.randn(2, 11, 8, device=DEVICE)
+    w = torch.randn(2, 11, 8, device=DEVICE)
+    scan_mod.set_scan_impl("fused")
+    res = {}
+    for name, cfg_t in (("v4", tiles(4, 16)), ("split", bt.TileConfig(kernel="split", block_e=16))):
+        bt.set_tile_config(cfg_t)
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: (layer(hh) * w).sum())
+        res[name] = (y, hh.grad, g)
+    errs = {"y": rel_err(res["split"][0], res["v4"][0]), "h": rel_err(res["split"][1], res["v4"][1])}
+    errs.update({n: rel_err(res["split"][2][n], res["v4"][2][n]) for n in res["v4"][2]})
+    assert max(errs.values()) <= TOL, errs
+
+
+@pytest.mark.parametrize("kernel", ["v4", "split"])
+def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
     """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient."""
-    bt.set_tile_config(tiles(4, 16))
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4, num_blocks=1, chunk_size=8)
     torch.manual_seed(0)
     model = _perturbed(DPMamba(cfg), 2).to(DEVICE)
@@ -328,3 +402,38 @@ def test_bad_inputs_raise_clear_errors(case, exc, words):
     with pytest.raises(exc) as info:
         bt.bimamba_scan(u, dt, Bm, Cm, z, A_log, D, bias)
     assert words in str(info.value)
+
+
+# MARK: - Choosing the path
+
+
+def test_auto_takes_the_fused_path_for_cuda_tensors_only():
+    """"auto" decides per tensor: CUDA (when Triton imports) → fused; CPU → today's maths."""
+    cuda_like = types.SimpleNamespace(is_cuda=True)
+    cpu = torch.zeros(1)
+    expect = {"auto": (True, False), "fused": (True, True), "triton": (False, False),
+              "fast": (False, False), "ref": (False, False)}
+    for impl, (on_cuda, on_cpu) in expect.items():
+        scan_mod.set_scan_impl(impl)
+        assert (scan_mod.fused_active(cuda_like), scan_mod.fused_active(cpu)) == (on_cuda, on_cpu), impl
+    assert (bt.TileConfig().T, bt.TileConfig().block_e) == (4, 64)
+
+
+def test_auto_on_cpu_tensors_keeps_the_reference_maths():
+    """A BiMamba layer on CPU under "auto" gives exactly what "fast" gives (no gradients) and
+    what "ref" gives (with gradients: the fast path falls back to the reference)."""
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(0)
+    layer = _perturbed(BiMamba(cfg), 3)
+    h = torch.randn(2, 7, 8)
+    outs = {}
+    for impl in ("auto", "fast", "ref"):
+        scan_mod.set_scan_impl(impl)
+        with torch.no_grad():
+            y_nograd = layer(h)
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: layer(hh).square().sum())
+        outs[impl] = (y_nograd, y, hh.grad, g)
+    assert torch.equal(outs["auto"][0], outs["fast"][0])
+    assert torch.equal(outs["auto"][1], outs["ref"][1]) and torch.equal(outs["auto"][2], outs["ref"][2])
+    assert all(torch.equal(outs["auto"][3][n], outs["ref"][3][n]) for n in outs["ref"][3])

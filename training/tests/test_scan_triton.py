@@ -165,6 +165,81 @@ def test_segment_length_of_recomputation_does_not_change_gradients():
             assert rel_err(a, b) <= 1e-6, f"seg_len={T}: d{name} differs"
 
 
+# MARK: - Both directions in one launch (selective_scan_bidir)
+
+
+def bidir_loop(u, delta, A, Bm, Cm, D):
+    """The definition of the two-direction scan: direction 0 as `loop_scan`, direction 1 the
+    scan of the time-reversed sequence flipped back (as BiMamba's reference path computes it)."""
+    y0 = loop_scan(u[0], delta[0], A[0], Bm[0], Cm[0], D[0])
+    y1 = loop_scan(u[1].flip(1), delta[1].flip(1), A[1], Bm[1].flip(1), Cm[1].flip(1), D[1]).flip(1)
+    return torch.stack([y0, y1])  # [2, B, L, E]
+
+
+def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
+    (a, w0), (b, w1) = make_inputs(Bsz, L, E, M, seed, dtype), make_inputs(Bsz, L, E, M, seed + 1, dtype)
+    return [torch.stack([x, y]) for x, y in zip(a, b)], torch.stack([w0, w1])
+
+
+@pytest.mark.parametrize("shape", SMALL_SHAPES + (GPU_SHAPES if CUDA else []),
+                         ids=lambda s: "B{}-L{}-E{}-M{}-be{}".format(*s))
+def test_bidir_forward_and_gradients_match_float64_loops(shape):
+    """Output and the gradients of all six stacked inputs (both directions) within 1e-5."""
+    Bsz, L, E, M, block_e = shape
+    inputs, w = make_bidir_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
+    want = value_and_grads(bidir_loop, inputs, w)
+    got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32), to_device(inputs),
+                          w.to(DEVICE, torch.float32))
+    assert got[0].dtype == torch.float32 and got[0].shape == (2, Bsz, L, E)
+    assert_agree(got, want, what=f"bidir {shape}")
+
+
+def test_bidir_direction_one_runs_backwards_in_time_and_direction_zero_matches_single_scan():
+    inputs, _ = make_bidir_inputs(1, 9, 16, 4, seed=21, dtype=torch.float32)
+    inputs = to_device(inputs)
+    y = st.selective_scan_bidir(*inputs)
+    assert torch.equal(y[0], st.selective_scan_triton(*(x[0] for x in inputs)))
+    u2 = inputs[0].clone()
+    u2[1, :, 5] += 1.0
+    y2 = st.selective_scan_bidir(u2, *inputs[1:])
+    assert torch.equal(y[0], y2[0]) and torch.equal(y[1, :, 6:], y2[1, :, 6:])
+    assert not torch.equal(y[1, :, :6], y2[1, :, :6])
+
+
+def test_bidir_strided_views_and_bfloat16_inputs():
+    """Bm/Cm slices of one projection output (as BiMamba passes them) and bf16 u, Bm, Cm."""
+    inputs, w = make_bidir_inputs(2, 6, 16, 4, seed=13, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    w = w.to(DEVICE)
+    dbc = torch.cat([torch.randn_like(Bm[..., :3]), Bm, Cm], dim=-1)  # [2, B, L, 3+2M]
+    views = [u, delta, A, dbc[..., 3:7], dbc[..., 7:], D]
+    assert not views[3].is_contiguous()
+    assert_agree(value_and_grads(st.selective_scan_bidir, views, w),
+                 value_and_grads(st.selective_scan_bidir, [u, delta, A, Bm, Cm, D], w), tol=1e-6, what="strided")
+    low = [x.to(torch.bfloat16) if i in (0, 3, 4) else x for i, x in enumerate([u, delta, A, Bm, Cm, D])]
+    leaves = [x.detach().requires_grad_() for x in low]
+    grads = torch.autograd.grad((st.selective_scan_bidir(*leaves) * w).sum(), leaves)
+    assert all(g.dtype == x.dtype and g.shape == x.shape for g, x in zip(grads, leaves))
+
+
+def test_bidir_custom_op_registration_passes_opcheck():
+    inputs, _ = make_bidir_inputs(2, 5, 16, 4, seed=2, dtype=torch.float32)
+    inputs = [x.requires_grad_() for x in to_device(inputs)]
+    torch.library.opcheck(st._scan2_fwd_op, (*inputs, 16, 1, 1),
+                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+
+
+def test_bidir_bad_inputs_raise_clear_errors():
+    inputs, _ = make_bidir_inputs(2, 3, 8, 4, seed=2, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    with pytest.raises(ValueError, match=r"u must be \[2, B, L, E\]"):
+        st.selective_scan_bidir(u[0], delta, A, Bm, Cm, D)
+    with pytest.raises(ValueError, match="Bm must have a leading direction axis"):
+        st.selective_scan_bidir(u, delta, A, Bm[:1], Cm, D)
+    with pytest.raises(ValueError, match="D must have shape"):
+        st.selective_scan_bidir(u, delta, A, Bm, Cm, D[:, :5])
+
+
 # MARK: - Properties
 
 

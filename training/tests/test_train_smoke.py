@@ -328,6 +328,19 @@ def test_device_run_end_to_end(tmp_path):
                    "--model", "dpmamba-xs-b", "--init", str(out / "dpmamba-xs" / "best.safetensors"))
     assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout + r.stderr
     assert "initialised from" in (work / "runs" / "dpmamba-xs-b" / "stdout.txt").read_text()
+    # The hybrid (dpmamba-hyb-xs: BiS4D across chunks) from XS weights with --init-partial: all
+    # but the inter-chunk mixers loaded; the second piece resumes (the flag is then ignored).
+    hyb = out / "dpmamba-hyb-xs"
+    for piece in (1, 2):
+        r = device_run("--budget", "40", "--plan", "80", "--val-every", "2", "--train-args", tiny,
+                       "--model", "dpmamba-hyb-xs --init-partial --freeze-loaded-steps 1 --loaded-lr-scale 0.5",
+                       "--init", str(out / "dpmamba-xs" / "best.safetensors"))
+        assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout + r.stderr
+        said = (work / "runs" / "dpmamba-hyb-xs" / "stdout.txt").read_text()
+        assert ("37 tensors loaded, 12 fresh, 16 of the file's unused" if piece == 1 else "resumed from") in said
+        ck = torch.load(hyb / "last.pt", weights_only=False)
+        assert (json.loads(ck["config"])["intra_mixer"], json.loads(ck["config"])["inter_mixer"]) == ("mamba", "s4d")
+        assert len(ck["loaded"]) == 37 and (hyb / "best.safetensors").exists()
     # The old environment variables are refused rather than ignored; so are unknown flags.
     r = subprocess.run(["bash", str(HERE / "device_run.sh"), "--budget", "55"], env=dict(env, BATCH="16"),
                        capture_output=True, text=True)
