@@ -62,7 +62,8 @@ def safetensors_seeds():
         write(f"safetensors/{name}_1block_f16", safetensors_bytes(meta, t))
     write("safetensors/one_f32", safetensors_bytes({"k": "v"}, {"a": np.array([1.0, 2.0], dtype="<f4")}, "F32"))
     write("safetensors/empty_header", struct.pack("<Q", 2) + b"{}")
-    write("safetensors/bf16", struct.pack("<Q", 56) + b'{"b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}' + b"\x80\x3f\x00\x40")
+    bf16 = b'{"b":{"dtype":"BF16","shape":[2],"data_offsets":[0,4]}}'
+    write("safetensors/bf16", struct.pack("<Q", len(bf16)) + bf16 + b"\x80\x3f\x00\x40")
 
 
 def wav_header(tag, channels, rate, bits, data_size=0xFFFFFFFF, extensible=False, extra=b""):

@@ -5,9 +5,10 @@
 #   scripts/faults.sh            (builds .build/release/mambasep when missing; about 2 minutes)
 #
 # Faults: SIGINT / SIGTERM / SIGHUP / SIGKILL during `separate` of a 10-minute file; a full disk
-# (a file-size limit via ulimit -f, and a 600 KB tmpfs where this machine allows mounting one)
-# for `separate` and `stream --output-dir`; the output folder deleted mid-run; `stream` whose
-# standard input stalls for 30 s and then continues (STALL=SECONDS to change). Needs sox.
+# (a file-size limit, `ulimit -f 300`: 300 KiB a file, as bash counts 1024-byte blocks; and a
+# 600 KB tmpfs where this machine allows mounting one) for `separate` and `stream --output-dir`;
+# the output folder deleted mid-run; `stream` whose standard input stalls for 30 s and then
+# continues (STALL=SECONDS to change). Needs sox.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 B=$PWD/.build/release/mambasep
@@ -39,7 +40,7 @@ for sig in INT TERM HUP KILL; do
     "$B" separate long.wav -o "$out" --threads 1 2> "err-$sig" & pid=$!
     for _ in $(seq 600); do [ "$(ls -A "$out" 2>/dev/null | grep -c '\.tmp$')" = 2 ] && break; sleep 0.05; done
     sleep 0.3
-    kill -s "$sig" "$pid"; wait "$pid"; st=$?
+    kill -s "$sig" "$pid"; wait "$pid" 2>/dev/null; st=$?
     case $sig in INT) want=130 ;; TERM) want=143 ;; HUP) want=129 ;; KILL) want=137 ;; esac
     what=$(left "$out")
     if [ $sig = KILL ]; then
@@ -54,10 +55,10 @@ done
 
 # Full disk through a file-size limit: SIGXFSZ is ignored, the write fails with EFBIG.
 ( ulimit -f 300; "$B" separate long.wav -o fsize/out 2> err-fsize ); st=$?
-row "separate with ulimit -f 300 (150 KB)" "$st" 1 "$(left fsize); stderr: $(tr -d '\n' < err-fsize)" \
+row "separate with ulimit -f 300 (300 KiB a file)" "$st" 1 "$(left fsize); stderr: $(tr -d '\n' < err-fsize)" \
     "$( [ $st = 1 ] && [ ! -e fsize ] && echo yes || echo no)"
 ( ulimit -f 300; sox long.wav -t wav - 2>/dev/null | "$B" stream --output-dir fsize-stream 2> err-fsize-s ); st=$?
-sizes=$(for f in fsize-stream/*.wav; do python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(sys.argv[1].split('/')[-1], len(d), 'bytes =', 'header' if struct.unpack('<I',d[40:44])[0]+44==len(d) else 'NOT header', end='; ')" "$f"; done)
+sizes=$(for f in fsize-stream/*.wav; do python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(sys.argv[1].split('/')[-1], len(d), 'bytes, a valid WAV' if struct.unpack('<I',d[40:44])[0]+44==len(d) else 'bytes, NOT a valid WAV', end='; ')" "$f"; done)
 row "stream --output-dir with ulimit -f 300" "$st" 1 "$sizes stderr: $(tr -d '\n' < err-fsize-s)" \
     "$( [ $st = 1 ] && ! echo "$sizes" | grep -q NOT && echo yes || echo no)"
 
@@ -68,7 +69,7 @@ if mount -t tmpfs -o size=600k tmpfs small 2>/dev/null; then
     row "separate onto a full 600 KB tmpfs" "$st" 1 "$(left small/out), $(df --output=used small | tail -1 | tr -d ' ') KB used; stderr: $(tr -d '\n' < err-tmpfs)" \
         "$( [ $st = 1 ] && [ ! -e small/out ] && echo yes || echo no)"
     sox long.wav -t wav - 2>/dev/null | "$B" stream --output-dir small/st 2> err-tmpfs-s; st=$?
-    sizes=$(for f in small/st/*.wav; do python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(sys.argv[1].split('/')[-1], len(d), 'bytes =', 'header' if struct.unpack('<I',d[40:44])[0]+44==len(d) else 'NOT header', end='; ')" "$f"; done)
+    sizes=$(for f in small/st/*.wav; do python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(); print(sys.argv[1].split('/')[-1], len(d), 'bytes, a valid WAV' if struct.unpack('<I',d[40:44])[0]+44==len(d) else 'bytes, NOT a valid WAV', end='; ')" "$f"; done)
     row "stream --output-dir onto a full 600 KB tmpfs" "$st" 1 "$sizes stderr: $(tr -d '\n' < err-tmpfs-s)" \
         "$( [ $st = 1 ] && ! echo "$sizes" | grep -q NOT && echo yes || echo no)"
     umount small

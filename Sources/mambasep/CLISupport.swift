@@ -142,13 +142,14 @@ final class OutputFolder {
             p = parent
         }
         for dir in missing {
-            if mkdir(dir, 0o777) != 0 && errno != EEXIST {
+            if mkdir(dir, 0o777) == 0 {
+                created.append(dir)
+                tokens.append(InterruptCleanup.add(folder: dir))
+            } else if errno != EEXIST {      // EEXIST: made meanwhile by someone else, not ours to remove
                 let why = String(cString: strerror(errno))
                 removeIfUnused()
                 throw CLIFailure("cannot create output folder \(path): \(dir): \(why)")
             }
-            created.append(dir)
-            tokens.append(InterruptCleanup.add(folder: dir))
         }
         // access(2) is not enough under root or on read-only mounts: create and remove a probe file.
         let probe = (path as NSString).appendingPathComponent(".mambasep-write-test-\(getpid())")
