@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -30,3 +33,16 @@ def make_corpus(seed: int = 0, n_per: int = 3) -> Corpus:
             pos += n
     return Corpus(torch.from_numpy(np.concatenate(chunks)), np.array(start), np.array(length),
                   spk, np.array(split, dtype="<U8"), [f"u{i}" for i in range(len(spk))])
+
+
+def write_cache(dst: Path) -> None:
+    """A decoded-corpus cache (corpus8k.npy + index.tsv) from the synthetic test corpus."""
+    c = make_corpus(seed=1, n_per=3)
+    dst.mkdir(parents=True)
+    np.save(dst / "corpus8k.npy", c.audio.numpy())
+    with open(dst / "index.tsv", "w", newline="") as f:
+        w = csv.writer(f, delimiter="\t")
+        w.writerow(["id", "speaker", "split", "start", "length"])
+        for i in range(len(c.ids)):
+            split = "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train"
+            w.writerow([c.ids[i], c.speakers[i], split, c.start[i], c.length[i]])

@@ -3,12 +3,10 @@ from the tensors of another config that fit it, e.g. DPMamba-XS → the hybrid (
 
 from __future__ import annotations
 
-import csv
 import json
 import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -17,26 +15,13 @@ import train
 from mambasep_ref.config import ModelConfig
 from mambasep_ref.io import load_state, save_model
 from mambasep_ref.model import DPMamba
-from support import make_corpus
+from support import write_cache
 
 SMALL = dict(n_filters=8, num_blocks=2, d_state=2, s4d_state=4, chunk_size=20)
 TINY = ["--override", "n_filters=8", "--override", "num_blocks=2", "--override", "d_state=2",
         "--override", "s4d_state=4", "--override", "chunk_size=20", "--seconds", "0.25",
         "--batch", "2", "--scan", "fast", "--threads", "1", "--total-steps", "20", "--synth-val", "0",
         "--val-every", "100", "--log-every", "1"]
-
-
-def write_cache(dst: Path) -> None:
-    """A decoded-corpus cache (corpus8k.npy + index.tsv) from the synthetic test corpus."""
-    c = make_corpus(seed=1, n_per=3)
-    dst.mkdir(parents=True)
-    np.save(dst / "corpus8k.npy", c.audio.numpy())
-    with open(dst / "index.tsv", "w", newline="") as f:
-        w = csv.writer(f, delimiter="\t")
-        w.writerow(["id", "speaker", "split", "start", "length"])
-        for i in range(len(c.ids)):
-            split = "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train"
-            w.writerow([c.ids[i], c.speakers[i], split, c.start[i], c.length[i]])
 
 
 def xs_file(path: Path, seed: int = 5, **over) -> Path:

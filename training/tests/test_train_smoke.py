@@ -17,7 +17,7 @@ import torch
 import checkpoint
 import step
 import train
-from support import make_corpus
+from support import make_corpus, write_cache
 from mambasep_ref.io import load_weights
 from validate import DevItem, evaluate_devset, si_snr, si_snri
 
@@ -70,19 +70,6 @@ def test_perfect_estimator_scores_refs_minus_mixture():
 
 
 # MARK: - Exact resume
-
-
-def write_cache(dst: Path) -> None:
-    """A decoded-corpus cache (corpus8k.npy + index.tsv) from the synthetic test corpus."""
-    c = make_corpus(seed=1, n_per=3)
-    dst.mkdir(parents=True)
-    np.save(dst / "corpus8k.npy", c.audio.numpy())
-    with open(dst / "index.tsv", "w", newline="") as f:
-        w = csv.writer(f, delimiter="\t")
-        w.writerow(["id", "speaker", "split", "start", "length"])
-        for i in range(len(c.ids)):
-            split = "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train"
-            w.writerow([c.ids[i], c.speakers[i], split, c.start[i], c.length[i]])
 
 
 def test_resume_continues_exactly(tmp_path):
