@@ -93,17 +93,30 @@ def bimamba_scan_ref(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A
 
     Direction 1 is computed exactly as BiMamba's reference path does: flip, scan, flip back.
     """
+    return _gated_merge(_scan_bidir_ref, u, dt, Bm, Cm, z, A_log, D, dt_bias)
+
+
+def _scan_bidir_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> Tensor:
+    """Both directions' scans ([2, ...] inputs) with `selective_scan_ref`, direction 1 on flipped
+    copies; [2, B, L, E] float32."""
     y = []
     for d in range(2):
-        delta = torch.nn.functional.softplus(dt[d].float() + dt_bias[d].float())  # [B, L, E]
-        A = -torch.exp(A_log[d].float())                                          # [E, M]
-        args = (u[d].float(), delta, A, Bm[d].float(), Cm[d].float(), D[d].float())
+        args = (u[d].float(), delta[d], A[d], Bm[d].float(), Cm[d].float(), D[d].float())
         if d == 1:
             args = tuple(a.flip(1) if a.dim() == 3 else a for a in args)
         yd = selective_scan_ref(*args)                                            # [B, L, E]
         y.append(yd.flip(1) if d == 1 else yd)
-    zf = z.float()
-    return ((y[0] + y[1]) / 2 * torch.nn.functional.silu(zf)).to(z.dtype)         # [B, L, E]
+    return torch.stack(y)                                                         # [2, B, L, E]
+
+
+def _gated_merge(scan_bidir, u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor,
+                 D: Tensor, dt_bias: Tensor) -> Tensor:
+    """The element-wise stages around the scan as torch operations, with the scan of both
+    directions a parameter: the reference's loops, or the split variant's kernels."""
+    delta = torch.nn.functional.softplus(dt.float() + dt_bias.float()[:, None, None])  # [2, B, L, E]
+    A = -torch.exp(A_log.float())                                                     # [2, E, M]
+    y = scan_bidir(u, delta, A, Bm, Cm, D)                                            # [2, B, L, E]
+    return ((y[0] + y[1]) / 2 * torch.nn.functional.silu(z.float())).to(z.dtype)      # [B, L, E]
 
 
 # MARK: - Kernels
@@ -607,8 +620,7 @@ def bimamba_scan(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log
 def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     """The split variant (module docstring): the element-wise work in torch, the scan of both
     directions in `scan_triton.selective_scan_bidir`."""
-    delta = torch.nn.functional.softplus(dt.float() + dt_bias.float()[:, None, None])  # [2, B, L, E]
-    A = -torch.exp(A_log.float())  # [2, E, M]
-    y = scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
-                                         cfg.bwd_num_warps)  # [2, B, L, E] float32
-    return ((y[0] + y[1]) * 0.5 * torch.nn.functional.silu(z.float())).to(z.dtype)  # [B, L, E]
+    def scan_bidir(u, delta, A, Bm, Cm, D):
+        return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
+                                                cfg.bwd_num_warps)                # [2, B, L, E] float32
+    return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)
