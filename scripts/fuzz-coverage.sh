@@ -17,22 +17,8 @@ case "$name" in
 esac
 out=.build-fuzz
 bin=$out/mambasep-cover
-mkdir -p "$out"
-sources=$(find Sources/MambaSep -name '*.swift' | sort)
-# The system-library modules and their pkg-config names, as Package.swift declares them.
-cmods=$(for d in Sources/C*/; do printf -- '-I %s ' "${d%/}"; done)
-pkgs=$(grep -oE 'pkgConfig: "[^"]+"' Package.swift | cut -d'"' -f2 | tr '\n' ' ')
-if [ ! -x "$bin" ] || [ -n "$(find $sources fuzz/*.swift -newer "$bin" 2>/dev/null | head -n 1)" ]; then
-    cflags=()
-    for f in $(pkg-config --cflags $pkgs); do cflags+=(-Xcc "$f"); done
-    # shellcheck disable=SC2086
-    nice -n 19 swiftc -sanitize=fuzzer -profile-generate -profile-coverage-mapping -O -parse-as-library \
-        -module-name MambaSepFuzz $cmods "${cflags[@]}" \
-        -target-cpu haswell $sources fuzz/Harness.swift fuzz/BundleModule.swift \
-        $(pkg-config --libs $pkgs) -o "$bin.new" 2> "$out/build-cover.log" \
-        || { grep -v "ld.gold: warning" "$out/build-cover.log" >&2; exit 1; }
-    mv "$bin.new" "$bin"
-fi
+. scripts/fuzz-build.sh
+fuzz_build "$bin" "$out/build-cover.log" -sanitize=fuzzer -profile-generate -profile-coverage-mapping
 # The toolchain's own LLVM tools read its profile format.
 tools=$(dirname "$(readlink -f "$(command -v swiftc)")")
 rm -f "$out/$name.profraw"
