@@ -85,6 +85,14 @@ def _origin(d, s_dir, b, s_b, s_l, L):
 
 
 @triton.jit
+def _walk(ptr, d, s_dir, b, s_b, s_l, L, cols):
+    """Pointers to step 0 of direction d's scan of sequence b (`_origin`) at the column offsets
+    `cols`, and the stride of one scan step."""
+    off, step = _origin(d, s_dir, b, s_b, s_l, L)
+    return ptr + off + cols, step
+
+
+@triton.jit
 def _scan_fwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
     L, E, M,
@@ -118,16 +126,11 @@ def _scan_fwd_kernel(
     A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
     Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
-    u_off, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
-    d_off, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
-    B_off, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
-    C_off, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
-    y_off, s_yl = _origin(d, x_y, pid_b, s_yb, s_yl, L)
-    u_p = u_ptr + u_off + e * s_ue
-    d_p = delta_ptr + d_off + e * s_de
-    B_p = B_ptr + B_off + m * s_Bm
-    C_p = C_ptr + C_off + m * s_Cm
-    y_p = y_ptr + y_off + e * s_ye
+    u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
+    d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
+    B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
+    C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
+    y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
 
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok)  # [BE] step 0
@@ -178,16 +181,11 @@ def _scan_bwd_kernel(
                  other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] A·log2(e)
     Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
 
-    u_off, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
-    d_off, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
-    B_off, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
-    C_off, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
-    g_off, s_gl = _origin(d, x_g, pid_b, s_gb, s_gl, L)
-    u_p = u_ptr + u_off + e * s_ue
-    d_p = delta_ptr + d_off + e * s_de
-    B_p = B_ptr + B_off + m * s_Bm
-    C_p = C_ptr + C_off + m * s_Cm
-    g_p = dy_ptr + g_off + e * s_ge
+    u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
+    d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
+    B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
+    C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
+    g_p, s_gl = _walk(dy_ptr, d, x_g, pid_b, s_gb, s_gl, L, e * s_ge)
     # Outputs with known contiguous layouts (allocated by the launcher).
     o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
     du_p = du_ptr + o_off + e
