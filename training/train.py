@@ -53,6 +53,7 @@ import sources
 from checkpoint import (compact_keys, find_checkpoint, init_state, load_checkpoint, load_optimizer,
                         partial_init_state, save_best, save_checkpoint, set_rng_state)
 from data import Augment, MixSampler, PseudoSpeakers, decoded_cache, engine_mask, load_corpus
+from mambasep_ref import bimamba_triton
 from mambasep_ref import scan as scan_mod
 from mambasep_ref.config import ModelConfig, parse_overrides
 from mambasep_ref.model import DPMamba
@@ -122,6 +123,10 @@ def parse_args(argv=None) -> argparse.Namespace:
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
            "directions, gate and merge in one op; 1.19x a compiled XS step on one H100, "
            "training/bench/NOTES.md), auto (fused on CUDA, else fast)")
+    a("--scan-tiles", default="", metavar="SPEC",
+      help="with the fused scan: its kernel tiles, T:BLOCK_E:WARPS[:CK] (v4), S:BLOCK_E:WARPS or "
+           "split (the old per-direction kernels behind the fused glue); default: "
+           "bimamba_triton's (training/bench/NOTES.md)")
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
     a("--compile", action=argparse.BooleanOptionalAction, default=False,
       help="torch.compile the training forward (the scan stays eager); first steps compile. "
@@ -133,6 +138,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.total_steps <= 0 and args.plan_seconds <= 0:
         ap.error("give --total-steps or --plan-seconds (the cosine schedule's length)")
+    if args.scan_tiles:
+        try:
+            bimamba_triton.TileConfig.parse(args.scan_tiles)
+        except ValueError as e:
+            ap.error(f"--scan-tiles: {e}")
     if (args.loaded_lr_scale != 1.0 or args.freeze_loaded_steps) and not args.init_partial:
         ap.error("--loaded-lr-scale and --freeze-loaded-steps need --init-partial")
     if not (args.loaded_lr_scale >= 0 and math.isfinite(args.loaded_lr_scale)) or args.freeze_loaded_steps < 0:
@@ -246,6 +256,8 @@ def setup(argv=None) -> Training:
         dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     amp = args.amp == "bf16" or (args.amp == "auto" and dev.type == "cuda")
     scan_mod.set_scan_impl(args.scan)
+    if args.scan_tiles:
+        bimamba_triton.set_tile_config(bimamba_triton.TileConfig.parse(args.scan_tiles))
     run = Path(args.run_dir)
     if rank == 0:
         run.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
 # Usage (from the repository root; no carry needed):
 #   bash training/bench/measure.sh --part 1   # ≈ 6 min: kernel sweep; steps XS b16 (profiled), XS b32
 #   bash training/bench/measure.sh --part 2   # ≈ 5 min: steps S b16, XS 16 kHz b16
-#   options: --budget SEC (560: the whole part, compiles included)  --v4 SPEC (part 2: the v4
+#   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
+#   step not to run, e.g. step-xs-8k-b32)  --v4 SPEC (part 2: the v4
 #   tiles to try; default: part 1's best_v4_tiles if this machine still has them, else 4:64:1)
 #
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the v4 tiles 4:64:1, 4:32:1, 2:32:1 and
@@ -33,13 +34,14 @@ set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 usage() { sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-PART=""; BUDGET=560; V4=""
+PART=""; BUDGET=560; V4=""; SKIP=" "
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --part) PART=${2:-}; shift 2 ;;
     --budget) BUDGET=${2:-}; shift 2 ;;
     --v4) V4=${2:-}; shift 2 ;;
+    --skip) SKIP="$SKIP${2:-} "; shift 2 ;;
     *) echo "measure.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -61,6 +63,7 @@ run() {
   local want=$1 name=$2; shift 2
   local left=$(( BUDGET - $(elapsed) - 15 ))
   local lim=$(( want < left ? want : left ))
+  case "$SKIP" in *" $name "*) say "SKIPPED $name: --skip"; return 1 ;; esac
   if [ "$lim" -lt 30 ]; then say "SKIPPED $name: ${left}s of the budget left"; return 1; fi
   say "$name (limit ${lim}s): $*"
   timeout -k 10 "$lim" "$@" 2>&1 | tee -a "$LOG"

@@ -135,6 +135,22 @@ def test_resume_with_other_config_is_an_error(tmp_path):
                     *common, "--override", "num_blocks=2"])
 
 
+def test_scan_tiles_flag_sets_the_fused_kernels_config_and_rejects_a_bad_spec(tmp_path, capsys):
+    from mambasep_ref import bimamba_triton
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(["--data", "d", "--run-dir", "r", "--total-steps", "1", "--scan-tiles", "9:9"])
+    assert e.value.code == 2 and "--scan-tiles: bad tiles spec '9:9'" in capsys.readouterr().err
+    data = tmp_path / "cache"
+    write_cache(data)
+    before = bimamba_triton.tile_config()
+    try:
+        train.main(["--run-dir", str(tmp_path / "a"), "--data", str(data), "--total-steps", "1",
+                    "--max-steps", "1", "--synth-val", "0", *TINY, "--scan-tiles", "split"])
+        assert bimamba_triton.tile_config().kernel == "split"
+    finally:
+        bimamba_triton.set_tile_config(before)
+
+
 def test_init_weights_from_checkpoint_starts_fresh(tmp_path):
     data = tmp_path / "cache"
     write_cache(data)
