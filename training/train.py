@@ -121,7 +121,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
-           "directions, gate and merge in one op; 1.19x a compiled XS step on one H100, "
+           "directions in one op, flips and merge fused; 1.32x a compiled XS step on one H100, "
            "training/bench/NOTES.md), auto (fused on CUDA, else fast)")
     a("--scan-tiles", default="", metavar="SPEC",
       help="with the fused scan: its kernel tiles, T:BLOCK_E:WARPS[:CK] (v4), S:BLOCK_E:WARPS or "

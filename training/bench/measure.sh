@@ -5,8 +5,9 @@
 #   bash training/bench/measure.sh --part 1   # ≈ 6 min: kernel sweep; steps XS b16 (profiled), XS b32
 #   bash training/bench/measure.sh --part 2   # ≈ 5 min: steps S b16, XS 16 kHz b16
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
-#   step not to run, e.g. step-xs-8k-b32)  --v4 SPEC (part 2: the v4
-#   tiles to try; default: part 1's best_v4_tiles if this machine still has them, else 4:64:1)
+#   step not to run, e.g. step-xs-8k-b32)  --v4 SPEC (the v4 tiles to try beside split;
+#   default: part 1 the sweep's best, part 2 part 1's best_v4_tiles if this machine still
+#   has them; else 4:64:1)
 #
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the v4 tiles 4:64:1, 4:32:1, 2:32:1 and
 #   the split variant S:32:1 (kernels alone, both XS shapes, plus each one's fp32 layer parity
@@ -79,7 +80,7 @@ STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
 if [ "$PART" = 1 ]; then
   run 200 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" \
     --tiles 4:64:1 --tiles 4:32:1 --tiles 2:32:1 --tiles S:32:1
-  V4=$(sed -n 's/^best_v4_tiles=//p' "$LOG" | tail -n 1)
+  [ -n "$V4" ] || V4=$(sed -n 's/^best_v4_tiles=//p' "$LOG" | tail -n 1)
   V4=${V4:-4:64:1}
   echo "$V4" > "$STATE/best_v4_tiles"
   say "v4 candidate: $V4"

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -417,6 +420,14 @@ def test_auto_takes_the_fused_path_for_cuda_tensors_only():
         scan_mod.set_scan_impl(impl)
         assert (scan_mod.fused_active(cuda_like), scan_mod.fused_active(cpu)) == (on_cuda, on_cpu), impl
     assert (bt.TileConfig().T, bt.TileConfig().block_e) == (4, 64)
+
+
+def test_the_default_tiles_are_the_split_variant_in_a_fresh_interpreter():
+    """The module's starting config (not whatever an earlier test left set) is split, S:32:1."""
+    code = "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[-1] == "S:32:1"
 
 
 def test_auto_on_cpu_tensors_keeps_the_reference_maths():
