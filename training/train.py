@@ -118,6 +118,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--freeze-loaded-steps", type=int, default=0, metavar="N",
       help="with --init-partial: the loaded tensors stand still for the first N steps, then "
            "their learning rate ramps up over --warmup steps (default 0)")
+    a("--identity-fresh-blocks", action="store_true",
+      help="with --init-partial: dual-path blocks that took nothing from the file start as the "
+           "identity (their GroupNorm weights and biases zero), so that a model grown by more "
+           "blocks (--override num_blocks=12) starts as the file's model")
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
@@ -143,8 +147,9 @@ def parse_args(argv=None) -> argparse.Namespace:
             bimamba_triton.TileConfig.parse(args.scan_tiles)
         except ValueError as e:
             ap.error(f"--scan-tiles: {e}")
-    if (args.loaded_lr_scale != 1.0 or args.freeze_loaded_steps) and not args.init_partial:
-        ap.error("--loaded-lr-scale and --freeze-loaded-steps need --init-partial")
+    if (args.loaded_lr_scale != 1.0 or args.freeze_loaded_steps or args.identity_fresh_blocks) \
+            and not args.init_partial:
+        ap.error("--loaded-lr-scale, --freeze-loaded-steps and --identity-fresh-blocks need --init-partial")
     if not (args.loaded_lr_scale >= 0 and math.isfinite(args.loaded_lr_scale)) or args.freeze_loaded_steps < 0:
         ap.error("--loaded-lr-scale and --freeze-loaded-steps must not be negative")
     return args
@@ -345,6 +350,7 @@ def init_partial(tr: Training) -> None:
     r = partial_init_state(args.init_weights, tr.cfg, tr.model.state_dict())
     missing, unexpected = tr.model.load_state_dict(r.state, strict=False)
     assert not unexpected and sorted(missing) == sorted(r.fresh), (unexpected, missing)
+    grown = identity_blocks(tr.model, r.fresh) if args.identity_fresh_blocks else []
     tr.st["loaded"] = [n for n, _ in tr.model.named_parameters() if n in r.state]
     tr.opt = make_optimizer(tr.model, args, tr.dev, tr.st["loaded"])
     tr.st["log"].append({"name": args.name, "event": "init", "step": 0, "file": args.init_weights,
@@ -355,6 +361,30 @@ def init_partial(tr: Training) -> None:
         tr.say(f"  {what} ({len(keys)}):" + "".join(f"\n      {k}" for k in compact_keys(keys)))
     tr.say(f"  loaded tensors: lr × {args.loaded_lr_scale:g}"
            + (f", frozen for the first {args.freeze_loaded_steps} steps" if args.freeze_loaded_steps else ""))
+    if args.identity_fresh_blocks:
+        tr.st["log"][-1]["identity_blocks"] = grown
+        tr.say(f"  blocks starting as the identity: {grown or 'none (every block took tensors from the file)'}")
+
+
+def identity_blocks(model: DPMamba, fresh: list[str]) -> list[int]:
+    """--identity-fresh-blocks: zero the GroupNorm weights and biases of every dual-path block
+    none of whose tensors were loaded. Such a block then returns its input (DualPathBlock:
+    a = intra_norm(…) + u = u, out = inter_norm(…) + a = a), while the gradients of those
+    GroupNorm parameters are not zero, so the block starts to learn at once. Needs the skip
+    around the intra path. Returns the block numbers."""
+    keys = set(fresh)
+    grown = [i for i, blk in enumerate(model.masker.blocks)
+             if all(f"masker.blocks.{i}.{k}" in keys for k, _ in blk.named_parameters())]
+    if grown and not model.cfg.skip_around_intra:
+        raise SystemExit("error: --identity-fresh-blocks needs skip_around_intra (the block's "
+                         "intra path has no skip to pass its input through)")
+    with torch.no_grad():
+        for i in grown:
+            blk = model.masker.blocks[i]
+            for gn in (blk.intra_norm, blk.inter_norm):
+                gn.weight.zero_()
+                gn.bias.zero_()
+    return grown
 
 
 def resume(tr: Training) -> None:

@@ -13,6 +13,7 @@ import torch
 import checkpoint
 import train
 from mambasep_ref.config import ModelConfig
+from mambasep_ref import io
 from mambasep_ref.io import load_state, save_model
 from mambasep_ref.model import DPMamba
 from support import write_cache
@@ -101,6 +102,44 @@ def test_partial_init_from_a_checkpoint_and_with_more_blocks(tmp_path, cache):
     for k, v in tr.model.state_dict().items():
         assert torch.equal(v, ck[k].float() if k in ck else init[k]), k
     assert tr.st["log"][0]["unused"] == [] and len(tr.st["log"][0]["fresh"]) == 40   # block 2
+
+
+def test_identity_fresh_blocks_grow_a_model_that_starts_as_the_file_s(tmp_path, cache):
+    f = xs_file(tmp_path / "xs.safetensors")
+    argv = ["--run-dir", str(tmp_path / "g"), "--init-weights", str(f), "--init-partial",
+            "--identity-fresh-blocks", *cache, "--override", "num_blocks=4"]
+    tr = train.setup(argv)
+    train.resume(tr)
+    assert tr.st["log"][0]["identity_blocks"] == [2, 3]
+    for i in (2, 3):
+        for gn in ("intra_norm", "inter_norm"):
+            for p in ("weight", "bias"):
+                assert not tr.model.state_dict()[f"masker.blocks.{i}.{gn}.{p}"].any()
+    src, _ = io.load_weights(f)
+    tr.model.eval()
+    torch.manual_seed(3)
+    mix = torch.randn(2, 2000) * 0.1
+    with torch.no_grad():
+        assert torch.allclose(tr.model(mix), src(mix), rtol=0, atol=1e-6)
+    # the new blocks learn from the first step (their GroupNorm parameters have gradients)
+    loss = tr.model(mix).pow(2).mean()
+    loss.backward()
+    assert tr.model.masker.blocks[3].inter_norm.weight.grad.abs().sum() > 0
+
+
+def test_identity_fresh_blocks_leave_partly_loaded_blocks_alone_and_need_init_partial(tmp_path, cache):
+    f = xs_file(tmp_path / "xs.safetensors")
+    tr = train.setup(["--run-dir", str(tmp_path / "h"), "--init-weights", str(f), "--init-partial",
+                      "--identity-fresh-blocks", "--inter", "s4d", *cache])
+    train.resume(tr)                    # the hybrid: every block took its intra path from the file
+    assert tr.st["log"][0]["identity_blocks"] == []
+    with pytest.raises(SystemExit):
+        train.parse_args(["--run-dir", "x", *cache, "--identity-fresh-blocks"])
+    g = xs_file(tmp_path / "noskip.safetensors", skip_around_intra=False)
+    with pytest.raises(SystemExit, match="needs skip_around_intra"):
+        train.main(["--run-dir", str(tmp_path / "n"), "--init-weights", str(g), "--init-partial",
+                    "--identity-fresh-blocks", *cache, "--override", "num_blocks=3",
+                    "--override", "skip_around_intra=false", "--max-steps", "1"])
 
 
 # MARK: - Refusals
