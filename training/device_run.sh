@@ -11,6 +11,7 @@
 #   --model "NAME [ARGS]"  a model to train, with train.py args for it alone (repeatable; default
 #                     dpmamba-xs and dps4-xs). dps4-xs is DP-S4D XS; dpmamba-hyb-xs (and
 #                     dpmamba-hyb-xs-*) the hybrid, BiMamba inside chunks and BiS4D across them;
+#                     dpmamba-xs12 (and dpmamba-xs12-*) XS with 12 blocks;
 #                     every other NAME a DPMamba XS: e.g. --model dpmamba-xs --model
 #                     "dpmamba-xs-aug --augment-room 0.3" for an A/B on 2 + 2 GPUs
 #   --init FILE       a fresh start of each model begins from these weights (.safetensors or
@@ -125,6 +126,7 @@ model_args() {  # name → mixer args
     dpmamba-xs) echo "--preset xs --intra mamba --inter mamba" ;;
     dps4-xs)    echo "--preset xs --intra s4d --inter s4d" ;;
     dpmamba-hyb-xs|dpmamba-hyb-xs-*) echo "--preset xs --intra mamba --inter s4d" ;;
+    dpmamba-xs12|dpmamba-xs12-*) echo "--preset xs --override num_blocks=12" ;;
     *) echo "--preset xs" ;;
   esac
 }
