@@ -141,8 +141,8 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
     if cfg.kernel == "split":
         dy2 = torch.stack([dy, dy])  # [2, B', L', E]: the merge's gradient reaches both directions
         new_f = cuda_ms(lambda: st._launch_forward(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps), reps)
-        new_b = cuda_ms(lambda: st._launch_backward(u, delta, A, Bm, Cm, D, dy2, cfg.block_e, cfg.bwd_num_warps),
-                        reps)
+        new_b = cuda_ms(lambda: st._launch_backward(u, delta, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
+                                                    cfg.bwd_num_warps, cfg.seg or None), reps)
         ws_mib = 0.0  # no checkpoints between the passes (the backward's scratch is transient)
     else:
         _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)

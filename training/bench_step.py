@@ -14,8 +14,8 @@ ones, alternating old and new `--rounds` times so that both see the same machine
 examples/s (median over rounds), peak GPU memory, and new/old. Random data costs nothing to
 make, and the step's time does not depend on what the audio is.
 
-`--tiles SPEC` (bimamba_triton.TileConfig.parse: T:BLOCK_E:WARPS[:CK] for v4, S:BLOCK_E:WARPS or
-`split` for the split variant) sets the fused kernels; repeated, every fused NEW path runs once per
+`--tiles SPEC` (bimamba_triton.TileConfig.parse: T:BLOCK_E:WARPS[:CK] for v4,
+S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]] or `split` for the split variant) sets the fused kernels; repeated, every fused NEW path runs once per
 spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
 `--throughput-json` writes (or merges into) the {"gpu", "command", "configurations": {"xs-8k-b16":
 {"old", "new", "speedup"}, ...}} summary; `--merge FILE...` merges such files without a GPU.

@@ -5,19 +5,20 @@
 #   bash training/bench/measure.sh --part 1   # ≈ 6 min: kernel sweep; steps XS b16 (profiled), XS b32
 #   bash training/bench/measure.sh --part 2   # ≈ 5 min: steps S b16, XS 16 kHz b16
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
-#   step not to run, e.g. step-xs-8k-b32)  --v4 SPEC (the v4 tiles to try beside split;
-#   default: part 1 the sweep's best, part 2 part 1's best_v4_tiles if this machine still
-#   has them; else 4:64:1)
+#   step not to run: sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16, step-xs-16k-b16)
+#   --tiles SPEC (the candidate tried beside the default split tiles S:32:1; default: part 1
+#   the sweep's best, part 2 part 1's if this machine still has it; else none)
 #
-# Part 1: (a) bench_bimamba.py --sweep --no-layer over the v4 tiles 4:64:1, 4:32:1, 2:32:1 and
-#   the split variant S:32:1 (kernels alone, both XS shapes, plus each one's fp32 layer parity
-#   against --scan triton); prints best_tiles / best_v4_tiles.
+# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
+#   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
+#   8 or 16 steps) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS
+#   shapes, plus each one's fp32 layer parity against --scan triton); prints best_tiles.
 #   (b) bench_step.py, old (--scan triton + torch.compile) against new (--scan fused +
-#   torch.compile) with two candidate tiles, the sweep's best v4 and split: XS 8 kHz batch 16
-#   (with a 2-step kernel profile of old and the faster new) and batch 32.
+#   torch.compile) with the default tiles and the sweep's best as candidates: XS 8 kHz batch
+#   16 (with a 2-step kernel profile of old and the faster new) and batch 32.
 # Part 2: the same step comparison for the S preset at batch 16 and XS at 16 kHz, batch 16.
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
-# each path in turn; "new" is the faster candidate, both are kept under "candidates".
+# each path in turn; "new" is the faster candidate, all are kept under "candidates".
 #
 # Writes only under $OUT (3 files a part): throughput.partN.json (bench_step.py
 # --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
@@ -26,22 +27,21 @@
 #   python3 training/bench_step.py --merge throughput.part1.json throughput.part2.json \
 #       --throughput-json training/bench/throughput.json
 #
-# Time (from the v4 figures of one H100: compiling the compiled step took ≈ 49 s for the old
-# path and ≈ 22 s for the fused one per configuration): part 1 ≈ 100 s sweep + 3 × 10 s start-up
-# + 135 s (XS b16: 49 + 2 × 25 compiles, 3 × 8 steps × 3 paths, profile) + 110 s (XS b32)
-# ≈ 380 s; part 2 ≈ 2 × 130 s ≈ 280 s. Every step runs under `timeout` and is skipped when the
-# budget left is too small; a step that fails leaves the others' results.
+# Time (one H100, v5: the sweep of 4 settings took 90 s, XS b16 with two candidates and the
+# profile 150 s): part 1 ≈ 120 s sweep + 150 s (XS b16) + 110 s (XS b32) ≈ 400 s; part 2
+# ≈ 2 × 130 s ≈ 280 s. Every step runs under `timeout` and is skipped when the budget left is
+# too small; a step that fails leaves the others' results.
 set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 usage() { sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-PART=""; BUDGET=560; V4=""; SKIP=" "
+PART=""; BUDGET=560; CAND=""; SKIP=" "
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --part) PART=${2:-}; shift 2 ;;
     --budget) BUDGET=${2:-}; shift 2 ;;
-    --v4) V4=${2:-}; shift 2 ;;
+    --tiles) CAND=${2:-}; shift 2 ;;
     --skip) SKIP="$SKIP${2:-} "; shift 2 ;;
     *) echo "measure.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
@@ -77,23 +77,28 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>&1 | tee -a "$LOG"
 STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
 
+# the tiles of each step: the default (split, S:32:1) and the candidate, if another
+tiles() { if [ -n "$CAND" ] && [ "$CAND" != "split" ] && [ "$CAND" != "S:32:1" ]; then
+            echo "--tiles split --tiles $CAND"; else echo "--tiles split"; fi; }
 if [ "$PART" = 1 ]; then
-  run 200 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" \
-    --tiles 4:64:1 --tiles 4:32:1 --tiles 2:32:1 --tiles S:32:1
-  [ -n "$V4" ] || V4=$(sed -n 's/^best_v4_tiles=//p' "$LOG" | tail -n 1)
-  V4=${V4:-4:64:1}
-  echo "$V4" > "$STATE/best_v4_tiles"
-  say "v4 candidate: $V4"
-  run 220 step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP --tiles "$V4" --tiles split \
+  SW=""
+  for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 2:32:1; do
+    SW="$SW --tiles $t"
+  done
+  run 240 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
+  [ -n "$CAND" ] || CAND=$(sed -n 's/^best_tiles=//p' "$LOG" | tail -n 1)
+  echo "$CAND" > "$STATE/best_tiles"
+  say "candidate tiles: ${CAND:-none}"
+  run 220 step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP $(tiles) \
     --profile 2 --out "$RAW/step-xs-8k-b16.json" --throughput-json "$OUT/throughput.part1.json"
-  run 200 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP --tiles "$V4" --tiles split \
+  run 200 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP $(tiles) \
     --out "$RAW/step-xs-8k-b32.json" --throughput-json "$OUT/throughput.part1.json"
 else
-  [ -n "$V4" ] || V4=$(cat "$STATE/best_v4_tiles" 2>/dev/null || echo 4:64:1)
-  say "v4 candidate: $V4"
-  run 250 step-s-8k-b16 python3 bench_step.py --case s:8000:16 $STEP --tiles "$V4" --tiles split \
+  [ -n "$CAND" ] || CAND=$(cat "$STATE/best_tiles" 2>/dev/null || true)
+  say "candidate tiles: ${CAND:-none}"
+  run 250 step-s-8k-b16 python3 bench_step.py --case s:8000:16 $STEP $(tiles) \
     --out "$RAW/step-s-8k-b16.json" --throughput-json "$OUT/throughput.part2.json"
-  run 250 step-xs-16k-b16 python3 bench_step.py --case xs:16000:16 $STEP --tiles "$V4" --tiles split \
+  run 250 step-xs-16k-b16 python3 bench_step.py --case xs:16000:16 $STEP $(tiles) \
     --out "$RAW/step-xs-16k-b16.json" --throughput-json "$OUT/throughput.part2.json"
 fi
 

@@ -368,7 +368,9 @@ class TileConfig:
     most `short` steps), ck (windows per checkpoint: the forward keeps the state entering every
     ck-th window, the backward recomputes the others; checkpoint memory falls as 1/ck), BLOCK_E,
     warps of each kernel, and sequences per backward program (0: automatic).
-    kernel "split" (module docstring): BLOCK_E and the warps of each kernel; the rest is unused.
+    kernel "split" (module docstring): BLOCK_E and the warps of each kernel, the backward's own
+    BLOCK_E (`bwd_block_e`, 0: the forward's) and checkpoint spacing (`seg`, 0: scan_triton's
+    8); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
@@ -377,45 +379,58 @@ class TileConfig:
     KERNELS = ("v4", "split")
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
-                 bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4"):
+                 bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
+                 bwd_block_e: int = 0, seg: int = 0):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
         if ck < 1:
             raise ValueError(f"TileConfig: ck must be at least 1, got {ck}")
+        if bwd_block_e < 0 or bwd_block_e & (bwd_block_e - 1) or seg < 0:
+            raise ValueError(f"TileConfig: bwd_block_e must be 0 or a power of two and seg ≥ 0, got "
+                             f"{bwd_block_e} and {seg}")
         if kernel not in self.KERNELS:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
+        self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
-        """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T), "S:BLOCK_E:WARPS" or
-        "split" (= S:32:1, the old kernels' measured best) for the split variant."""
+        """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]]" or "split" (= S:32:1, the old kernels'
+        measured best)."""
         parts = spec.strip().split(":")
         try:
             if parts == ["split"]:
                 return cls(kernel="split", block_e=32)
-            if parts[0].upper() == "S" and len(parts) == 3:
-                be, w = int(parts[1]), int(parts[2])
-                return cls(kernel="split", block_e=be, num_warps=w, bwd_num_warps=w)
+            if parts[0].upper() == "S" and len(parts) in (3, 5, 6):
+                be, w, *rest = (int(x) for x in parts[1:])
+                bbe, bw, seg = (*rest, 0)[:3] if rest else (be, w, 0)
+                return cls(kernel="split", block_e=be, num_warps=w, bwd_block_e=bbe, bwd_num_warps=bw,
+                           seg=seg)
             if len(parts) in (3, 4):
                 T, be, w, *ck = (int(x) for x in parts)
                 return cls(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1)
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
-        raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], S:BLOCK_E:WARPS or split")
+        raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
         if self.kernel == "split":
-            return f"S:{self.block_e}:{self.num_warps}"
+            s = f"S:{self.block_e}:{self.num_warps}"
+            if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
+                s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
+            return s
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
     def __repr__(self) -> str:
         return (f"TileConfig(kernel={self.kernel!r}, T={self.T}, block_e={self.block_e}, "
                 f"num_warps={self.num_warps}, bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, "
-                f"T_short={self.T_short}, short={self.short}, ck={self.ck})")
+                f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
+                f"bwd_block_e={self.bwd_block_e}, seg={self.seg})")
 
 
 _config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
@@ -624,5 +639,6 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     directions in `scan_triton.selective_scan_bidir`."""
     def scan_bidir(u, delta, A, Bm, Cm, D):
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
-                                                cfg.bwd_num_warps)                # [2, B, L, E] float32
+                                                cfg.bwd_num_warps, cfg.bwd_block_e,
+                                                cfg.seg or None)                  # [2, B, L, E] float32
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -436,40 +436,43 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 # MARK: - Both directions in one launch (the fused path's "split" variant)
 
 
+# The backward's launch (bwd_block_e, bwd_num_warps, seg_len) travels through the forward op,
+# whose autograd formula launches the backward op with it.
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, block_e: int, num_warps: int, bwd_num_warps: int) -> torch.Tensor:
+                  D: torch.Tensor, block_e: int, num_warps: int, bwd_block_e: int, bwd_num_warps: int,
+                  seg_len: int) -> torch.Tensor:
     return _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps)
 
 
 @_scan2_fwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps):
+def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len):
     return u.new_empty(u.shape, dtype=torch.float32)
 
 
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, dy: torch.Tensor, block_e: int, bwd_num_warps: int
+                  D: torch.Tensor, dy: torch.Tensor, bwd_block_e: int, bwd_num_warps: int, seg_len: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e, bwd_num_warps)
+    grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len)
     return tuple(g.to(x.dtype) for g, x in zip(grads, (u, delta, A, Bm, Cm, D)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dy, block_e, bwd_num_warps):
+def _(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D))
 
 
 def _scan2_setup_context(ctx, inputs, output):
-    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps = inputs
+    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D)
-    ctx.block_e, ctx.bwd_num_warps = block_e, bwd_num_warps
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len)
 
 
 def _scan2_backward(ctx, dy):
     u, delta, A, Bm, Cm, D = ctx.saved_tensors
-    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, ctx.block_e, ctx.bwd_num_warps)
-    return (*grads, None, None, None)
+    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, *ctx.launch)
+    return (*grads, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -477,7 +480,8 @@ _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_cont
 
 def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
                          Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
-                         bwd_num_warps: int = 1) -> torch.Tensor:
+                         bwd_num_warps: int = 1, bwd_block_e: int | None = None,
+                         seg_len: int | None = None) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -485,7 +489,9 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     t = L-1..0 (h_t depends on h_{t+1}), stored in the original time order, i.e.
     flip(scan(flip(u[1]), …)) without a flipped copy. The same kernels as `selective_scan_triton`,
     with a program axis for the direction. Registered as the custom ops `mambasep::scan2_fwd` /
-    `_bwd` (with fake implementations), so `torch.compile` keeps them in its graph.
+    `_bwd` (with fake implementations), so `torch.compile` keeps them in its graph. The
+    backward launches with its own BLOCK_E (`bwd_block_e`, default `block_e`), warps and
+    checkpoint spacing (`seg_len`, default 8); any setting gives the same result.
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -493,4 +499,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != 2:
             raise ValueError(f"selective_scan_bidir: {name} must have a leading direction axis of 2")
     _check_inputs(u[0], delta[0], A[0], Bm[0], Cm[0], D[0])
-    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_num_warps)
+    bwd_block_e = block_e if bwd_block_e is None else bwd_block_e
+    seg_len = _SEG_LEN if seg_len is None else seg_len
+    if seg_len < 1:
+        raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
+    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len)
