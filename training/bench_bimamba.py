@@ -140,10 +140,14 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
     cfg = cfg or bt.tile_config()
     if cfg.kernel == "split":
         dy2 = torch.stack([dy, dy])  # [2, B', L', E]: the merge's gradient reaches both directions
-        new_f = cuda_ms(lambda: st._launch_forward(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps), reps)
+        seg = cfg.seg or None
+        ck = st._scan2_ck(u, A, seg, True) if cfg.keep_ck else None
+        new_f = cuda_ms(lambda: st._launch_forward(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg),
+                        reps)
         new_b = cuda_ms(lambda: st._launch_backward(u, delta, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
-                                                    cfg.bwd_num_warps, cfg.seg or None), reps)
-        ws_mib = 0.0  # no checkpoints between the passes (the backward's scratch is transient)
+                                                    cfg.bwd_num_warps, seg, ck), reps)
+        # kept between the passes: the checkpoints with keep_ck (the backward's scratch is transient)
+        ws_mib = 0.0 if ck is None else ck.numel() * 4 / 2**20
     else:
         _, ws = bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg)
         new_f = cuda_ms(lambda: bt._forward(u, dt, Bm, Cm, z, A_log, D, bias, True, cfg), reps)

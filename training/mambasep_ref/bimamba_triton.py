@@ -370,7 +370,8 @@ class TileConfig:
     warps of each kernel, and sequences per backward program (0: automatic).
     kernel "split" (module docstring): BLOCK_E and the warps of each kernel, the backward's own
     BLOCK_E (`bwd_block_e`, 0: the forward's) and checkpoint spacing (`seg`, 0: scan_triton's
-    8); the rest is unused.
+    8), and `keep_ck` (the forward keeps the backward's checkpoints: more memory, one pass
+    less); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
@@ -380,7 +381,7 @@ class TileConfig:
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
-                 bwd_block_e: int = 0, seg: int = 0):
+                 bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -393,36 +394,41 @@ class TileConfig:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
-        self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
+        self.bwd_block_e, self.seg, self.keep_ck = bwd_block_e or block_e, seg, bool(keep_ck)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]]" or "split" (= S:32:1, the old kernels'
-        measured best)."""
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG[:KEEP]]]" (SEG 0: the default spacing;
+        KEEP 1: `keep_ck`) or "split" (= S:32:1, the old kernels' measured best)."""
         parts = spec.strip().split(":")
         try:
             if parts == ["split"]:
                 return cls(kernel="split", block_e=32)
-            if parts[0].upper() == "S" and len(parts) in (3, 5, 6):
+            if parts[0].upper() == "S" and len(parts) in (3, 5, 6, 7):
                 be, w, *rest = (int(x) for x in parts[1:])
-                bbe, bw, seg = (*rest, 0)[:3] if rest else (be, w, 0)
+                bbe, bw, seg, keep = (*rest, 0, 0)[:4] if rest else (be, w, 0, 0)
+                if keep not in (0, 1):
+                    raise ValueError(f"KEEP must be 0 or 1, got {keep}")
                 return cls(kernel="split", block_e=be, num_warps=w, bwd_block_e=bbe, bwd_num_warps=bw,
-                           seg=seg)
+                           seg=seg, keep_ck=bool(keep))
             if len(parts) in (3, 4):
                 T, be, w, *ck = (int(x) for x in parts)
                 return cls(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1)
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG[:KEEP]]] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
         if self.kernel == "split":
             s = f"S:{self.block_e}:{self.num_warps}"
-            if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
-                s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
+            if (self.bwd_block_e, self.bwd_num_warps, self.seg, self.keep_ck) != (
+                    self.block_e, self.num_warps, 0, False):
+                s += f":{self.bwd_block_e}:{self.bwd_num_warps}"
+                if self.seg or self.keep_ck:
+                    s += f":{self.seg}" + (":1" if self.keep_ck else "")
             return s
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
@@ -430,7 +436,7 @@ class TileConfig:
         return (f"TileConfig(kernel={self.kernel!r}, T={self.T}, block_e={self.block_e}, "
                 f"num_warps={self.num_warps}, bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, "
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
-                f"bwd_block_e={self.bwd_block_e}, seg={self.seg})")
+                f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck})")
 
 
 _config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
@@ -640,5 +646,5 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     def scan_bidir(u, delta, A, Bm, Cm, D):
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e,
-                                                cfg.seg or None)                  # [2, B, L, E] float32
+                                                cfg.seg or None, cfg.keep_ck)     # [2, B, L, E] float32
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

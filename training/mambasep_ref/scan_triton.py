@@ -93,9 +93,19 @@ def _walk(ptr, d, s_dir, b, s_b, s_l, L, cols):
 
 
 @triton.jit
+def _ck_tile(ck_ptr, d, b, BATCH, NSEG, M, E, m, e):
+    """Pointers to checkpoint 0 of direction d, sequence b in ck [ND, B, NSEG, E, M] at the
+    tile's states m and channels e (checkpoint s is + s·E·M), and the tile's mask. The layout
+    does not depend on BLOCK_E, so forward and backward may tile E differently; M innermost as
+    in the state tiles' registers (4 states of a channel in a thread), so no layout conversion."""
+    base = ck_ptr + ((d.to(tl.int64) * BATCH + b) * NSEG) * E * M
+    return base + e[None, :] * M + m[:, None], (m < M)[:, None] & (e < E)[None, :]
+
+
+@triton.jit
 def _scan_fwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr,
-    L, E, M,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr, ck_ptr,
+    L, E, M, T, NSEG, BATCH,
     s_ae, s_am, s_dd,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
@@ -103,10 +113,11 @@ def _scan_fwd_kernel(
     s_Cb, s_Cl, s_Cm,
     s_yb, s_yl, s_ye,
     x_u, x_d, x_B, x_C, x_y, x_A, x_D,
-    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, KEEP_CK: tl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels; the state [BLOCK_M, BLOCK_E]
-    stays in registers.
+    stays in registers. With KEEP_CK it also writes the state before every T-th step to
+    ck [ND, B, NSEG, E, M] float32 (`_ck_tile`), the backward's checkpoints.
 
     Direction (program axis 2, `_origin`): 0 walks t = 0..L-1, 1 walks t = L-1..0 through the
     same loop, its pointers starting at step L-1 with negated step strides. x_* are the strides
@@ -132,6 +143,8 @@ def _scan_fwd_kernel(
     C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
     y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
 
+    if KEEP_CK:
+        ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok)  # [BE] step 0
     B_n, C_n = _ld(B_p, 0, s_Bl, m_ok), _ld(C_p, 0, s_Cl, m_ok)  # [BM] step 0
@@ -140,6 +153,9 @@ def _scan_fwd_kernel(
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
         u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
+        if KEEP_CK:
+            if t % T == 0:
+                tl.store(ck_p + (t // T) * E * M, h, mask=ck_mask)
         h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
         y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
         tl.store(y_p + t * s_yl, y, mask=e_ok)
@@ -147,7 +163,7 @@ def _scan_fwd_kernel(
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr, ck_ptr,
     du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
     L, E, M, T, NSEG, BATCH,
     s_ae, s_am, s_dd,
@@ -157,14 +173,16 @@ def _scan_bwd_kernel(
     s_Cb, s_Cl, s_Cm,
     s_gb, s_gl, s_ge,
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
-    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, HAVE_CK: tl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels, recomputing states
     segment by segment (t below is the position in the direction's scan order, as in the forward
     kernel; `_origin` maps it to memory).
 
     Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
-    states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E].
+    states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E]. With
+    HAVE_CK the forward kernel wrote the checkpoints (ck, `_ck_tile`): pass 1 is skipped and
+    `ws` holds only the T segment slots.
     du, ddelta are float32 [ND, B, L, E] contiguous; dB_part, dC_part [ND, n_eblocks, B, L, M];
     dA_part [ND, B, M, E]; dD_part [ND, B, E]. Every loop prefetches the next step's inputs.
     """
@@ -195,20 +213,24 @@ def _scan_bwd_kernel(
     dC_p = dC_part_ptr + part_off + m
     slot = BLOCK_M * BLOCK_E
     tile = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE] offsets inside one slot
-    ws_p = ws_ptr + ((d * BATCH + pid_b) * n_eblk + pid_e) * (NSEG + T) * slot  # this program's slot 0
-    seg_p = ws_p + NSEG * slot  # the segment's states: slot k holds h_{t0+k-1}
+    n_ck_slots = 0 if HAVE_CK else NSEG
+    ws_p = ws_ptr + ((d * BATCH + pid_b) * n_eblk + pid_e) * (n_ck_slots + T) * slot  # this program's slot 0
+    seg_p = ws_p + n_ck_slots * slot  # the segment's states: slot k holds h_{t0+k-1}
 
-    # Pass 1: forward recurrence, keeping only the state at the start of each segment.
-    h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
-    u_n, dt_n, B_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok), _ld(B_p, 0, s_Bl, m_ok)
-    for t in range(0, L):
-        u, dt, Bt = u_n, dt_n, B_n
-        tn = tl.minimum(t + 1, L - 1)
-        u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
-        if t % T == 0:
-            tl.store(ws_p + (t // T) * slot + tile, h)
-        h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
-    tl.debug_barrier()
+    if HAVE_CK:
+        ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
+    else:
+        # Pass 1: forward recurrence, keeping only the state at the start of each segment.
+        h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
+        u_n, dt_n, B_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok), _ld(B_p, 0, s_Bl, m_ok)
+        for t in range(0, L):
+            u, dt, Bt = u_n, dt_n, B_n
+            tn = tl.minimum(t + 1, L - 1)
+            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
+            if t % T == 0:
+                tl.store(ws_p + (t // T) * slot + tile, h)
+            h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+        tl.debug_barrier()
 
     # Pass 2: segments from last to first; inside a segment, time from last to first.
     g_next = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # exp(delta_{t+1}·A)·g_{t+1}
@@ -219,7 +241,10 @@ def _scan_bwd_kernel(
         t0 = s * T
         t_end = tl.minimum(t0 + T, L)
         # 2a: recompute the segment's states from its checkpoint.
-        h = tl.load(ws_p + s * slot + tile)  # [BM, BE] state before step t0
+        if HAVE_CK:
+            h = tl.load(ck_p + s * E * M, mask=ck_mask, other=0.0)  # [BM, BE] state before step t0
+        else:
+            h = tl.load(ws_p + s * slot + tile)  # [BM, BE] state before step t0
         u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _ld(d_p, t0, s_dl, e_ok), _ld(B_p, t0, s_Bl, m_ok)
         for t in range(t0, t_end):
             u, dt, Bt = u_n, dt_n, B_n
@@ -329,23 +354,36 @@ def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch
     return _launch_forward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], block_e, num_warps)[0]
 
 
-def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
+def _seg_len(L: int, seg_len: int | None) -> int:
+    """The backward's checkpoint spacing T for sequences of L steps (default `_SEG_LEN`)."""
+    return max(1, min(int(seg_len if seg_len is not None else _SEG_LEN), L))
+
+
+def _ck_shape(u: torch.Tensor, A: torch.Tensor, seg_len: int | None) -> tuple[int, int, int, int, int]:
+    """Shape of the forward's checkpoints for u [ND, B, L, E], A [ND, E, M]: [ND, B, NSEG, E, M]."""
+    ND, Bsz, L, E = u.shape
+    return ND, Bsz, triton.cdiv(L, _seg_len(L, seg_len)) if L else 0, E, A.shape[-1]
+
+
+def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None) -> torch.Tensor:
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
-    Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end)."""
+    Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end).
+    With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     y = torch.empty(ND, Bsz, L, E, device=u.device, dtype=torch.float32)  # [ND, B, L, E]
     if y.numel() == 0:
         return y
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
+    T = _seg_len(L, seg_len)
     grid = (Bsz, triton.cdiv(E, BE), ND)
     _scan_fwd_kernel[grid](
-        u, delta, A, Bm, Cm, D, y,
-        L, E, M,
+        u, delta, A, Bm, Cm, D, y, y if ck is None else ck,
+        L, E, M, T, triton.cdiv(L, T), Bsz,
         *A.stride()[1:], D.stride(1),
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), y.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
+        BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, num_warps=nw,
     )
     return y
 
@@ -360,9 +398,10 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
     return tuple(g[0] for g in grads)
 
 
-def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
+def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
-    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND."""
+    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
+    `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -373,9 +412,12 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
                 torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32), torch.zeros(ND, E, device=dev, dtype=f32))
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     n_eblk = triton.cdiv(E, BE)
-    T = max(1, min(int(seg_len if seg_len is not None else _SEG_LEN), L))
+    T = _seg_len(L, seg_len)
     nseg = triton.cdiv(L, T)
-    ws = torch.empty(ND * Bsz * n_eblk * (nseg + T) * BM * BE, device=dev, dtype=f32)  # scratch
+    have_ck = ck is not None
+    if have_ck and tuple(ck.shape) != _ck_shape(u, A, seg_len):
+        raise ValueError(f"checkpoints of shape {list(ck.shape)} for {list(_ck_shape(u, A, seg_len))}")
+    ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
     du = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
     ddelta = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
     dB_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
@@ -383,13 +425,13 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
     dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
     _scan_bwd_kernel[(Bsz, n_eblk, ND)](
-        u, delta, A, Bm, Cm, D, dy, ws,
+        u, delta, A, Bm, Cm, D, dy, ws, ws if ck is None else ck,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
         L, E, M, T, nseg, Bsz,
         *A.stride()[1:], D.stride(1),
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, num_warps=nw,
+        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, num_warps=nw,
     )
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
     return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
@@ -437,42 +479,52 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 
 
 # The backward's launch (bwd_block_e, bwd_num_warps, seg_len) travels through the forward op,
-# whose autograd formula launches the backward op with it.
+# whose autograd formula launches the backward op with it. With keep_ck the forward op's second
+# output holds the backward's checkpoints ([2, B, NSEG, E, M] float32; else it is empty).
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, block_e: int, num_warps: int, bwd_block_e: int, bwd_num_warps: int,
-                  seg_len: int) -> torch.Tensor:
-    return _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps)
+                  seg_len: int, keep_ck: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    ck = _scan2_ck(u, A, seg_len, keep_ck)
+    y = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len)
+    return y, ck
+
+
+def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bool) -> torch.Tensor:
+    shape = _ck_shape(u, A, seg_len) if keep_ck else (0,)
+    return u.new_empty(shape, dtype=torch.float32)
 
 
 @_scan2_fwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len):
-    return u.new_empty(u.shape, dtype=torch.float32)
+def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
+    return u.new_empty(u.shape, dtype=torch.float32), _scan2_ck(u, A, seg_len, keep_ck)
 
 
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, dy: torch.Tensor, bwd_block_e: int, bwd_num_warps: int, seg_len: int
+                  D: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int, bwd_num_warps: int,
+                  seg_len: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len)
+    grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
+                             ck if ck.numel() else None)
     return tuple(g.to(x.dtype) for g, x in zip(grads, (u, delta, A, Bm, Cm, D)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len):
+def _(u, delta, A, Bm, Cm, D, dy, ck, bwd_block_e, bwd_num_warps, seg_len):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D))
 
 
 def _scan2_setup_context(ctx, inputs, output):
-    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len = inputs
-    ctx.save_for_backward(u, delta, A, Bm, Cm, D)
+    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
+    ctx.save_for_backward(u, delta, A, Bm, Cm, D, output[1])
     ctx.launch = (bwd_block_e, bwd_num_warps, seg_len)
 
 
-def _scan2_backward(ctx, dy):
-    u, delta, A, Bm, Cm, D = ctx.saved_tensors
-    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, *ctx.launch)
-    return (*grads, None, None, None, None, None)
+def _scan2_backward(ctx, dy, _dck):
+    u, delta, A, Bm, Cm, D, ck = ctx.saved_tensors
+    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, ck, *ctx.launch)
+    return (*grads, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -481,7 +533,7 @@ _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_cont
 def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
                          Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
-                         seg_len: int | None = None) -> torch.Tensor:
+                         seg_len: int | None = None, keep_ck: bool = False) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -491,7 +543,9 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     with a program axis for the direction. Registered as the custom ops `mambasep::scan2_fwd` /
     `_bwd` (with fake implementations), so `torch.compile` keeps them in its graph. The
     backward launches with its own BLOCK_E (`bwd_block_e`, default `block_e`), warps and
-    checkpoint spacing (`seg_len`, default 8); any setting gives the same result.
+    checkpoint spacing (`seg_len`, default 8); with `keep_ck` the forward keeps the checkpoints
+    for it (float32 [2, B, ⌈L/seg_len⌉, E, M], held until the backward) and the backward skips
+    its first pass. Any setting gives the same result.
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -503,4 +557,5 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     seg_len = _SEG_LEN if seg_len is None else seg_len
     if seg_len < 1:
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
-    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len)
+    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len,
+                         keep_ck)[0]
