@@ -142,10 +142,12 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
         dy2 = torch.stack([dy, dy])  # [2, B', L', E]: the merge's gradient reaches both directions
         seg = cfg.seg or None
         ck = st._scan2_ck(u, A, seg, True) if cfg.keep_ck else None
-        new_f = cuda_ms(lambda: st._launch_forward(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg),
+        # as the layer calls them: float32 delta, or (+sp) bf16 dt and softplus(dt + bias) in the kernels
+        dl, b = (dt, bias) if cfg.softplus else (delta, None)
+        new_f = cuda_ms(lambda: st._launch_forward(u, dl, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg, b),
                         reps)
-        new_b = cuda_ms(lambda: st._launch_backward(u, delta, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
-                                                    cfg.bwd_num_warps, seg, ck), reps)
+        new_b = cuda_ms(lambda: st._launch_backward(u, dl, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
+                                                    cfg.bwd_num_warps, seg, ck, b), reps)
         # kept between the passes: the checkpoints with keep_ck (the backward's scratch is transient)
         ws_mib = 0.0 if ck is None else ck.numel() * 4 / 2**20
     else:

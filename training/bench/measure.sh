@@ -11,7 +11,8 @@
 #
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
-#   8 or 16 steps, kept by the forward or not) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS
+#   8 or 16 steps, kept by the forward or not; softplus in torch or in the kernels) and v4's
+#   best tiles of v5, 2:32:1, for reference (kernels alone, both XS
 #   shapes, plus each one's fp32 layer parity against --scan triton); prints best_tiles.
 #   (b) bench_step.py, old (--scan triton + torch.compile) against new (--scan fused +
 #   torch.compile) with the default tiles and the sweep's best as candidates: XS 8 kHz batch
@@ -83,7 +84,7 @@ tiles() { if [ -n "$CAND" ] && [ "$CAND" != "split" ] && [ "$CAND" != "S:32:1" ]
 if [ "$PART" = 1 ]; then
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
-           S:32:1:32:1:8:1 S:32:1:16:1:8:1 S:32:1:32:1:16:1 2:32:1; do
+           S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+ck+sp 2:32:1; do
     SW="$SW --tiles $t"
   done
   run 240 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

@@ -51,14 +51,16 @@ The ops are registered with `torch.library` (`mambasep::bimamba_scan_fwd` / `_bw
 implementations), so `torch.compile` keeps them as two opaque kernels and fuses the element-wise
 work around them into its own graph.
 
-The "split" variant (`TileConfig(kernel="split")`, tiles spec `split` or `S:BLOCK_E:WARPS`) computes
-the same out with softplus(dt + dt_bias), exp(A_log), the gate and the merge as torch operations
-(which Inductor fuses with their neighbours) and only the scan in Triton: scan_triton.py's
-per-direction kernels with a program axis for the direction, direction 1 walking time from the
-end by index arithmetic (`selective_scan_bidir`: one launch per pass for both directions, no
-checkpoints kept between the passes, no flipped copies). It is the default (`tile_config()`):
-on one H100 the compiled XS step (batch 16) ran at 89.8 examples/s with it against 82.4 for
-v4's best tiles and 68.2 for `--scan triton` (training/bench/NOTES.md, v5).
+The "split" variant (`TileConfig(kernel="split")`, tiles spec `split` or `S:BLOCK_E:WARPS…`) computes
+the same out with exp(A_log), the gate and the merge as torch operations (which Inductor fuses
+with their neighbours) and the scan in Triton: scan_triton.py's per-direction kernels with a
+program axis for the direction, direction 1 walking time from the end by index arithmetic
+(`selective_scan_bidir`: one launch per pass for both directions, no flipped copies); softplus
+(dt + dt_bias) in torch, or with `softplus` in the kernels (no delta tensor; the backward
+writes the gradient for dt); checkpoints between the passes only with `keep_ck`. It is the
+default (`tile_config()`, S:32:1): on one H100 the compiled XS step (batch 16) ran at 89.8
+examples/s with it against 82.4 for v4's best tiles and 68.2 for `--scan triton`
+(training/bench/NOTES.md, v5).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ import triton.language as tl
 from torch import Tensor
 
 from . import scan_triton
+from .scan_triton import _sigmoid, _softplus
 from .scan import selective_scan_ref
 
 __all__ = ["bimamba_scan", "bimamba_scan_ref", "interpreter_enabled", "TileConfig", "tile_config",
@@ -98,9 +101,11 @@ def bimamba_scan_ref(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A
     return _gated_merge(_scan_bidir_ref, u, dt, Bm, Cm, z, A_log, D, dt_bias)
 
 
-def _scan_bidir_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor, D: Tensor) -> Tensor:
-    """Both directions' scans ([2, ...] inputs) with `selective_scan_ref`, direction 1 on flipped
-    copies; [2, B, L, E] float32."""
+def _scan_bidir_ref(u: Tensor, dt: Tensor, dt_bias: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
+                    D: Tensor) -> Tensor:
+    """Both directions' scans ([2, ...] inputs) with delta = softplus(dt + dt_bias) and
+    `selective_scan_ref`, direction 1 on flipped copies; [2, B, L, E] float32."""
+    delta = _softplus_delta(dt, dt_bias)                                          # [2, B, L, E]
     y = []
     for d in range(2):
         args = (u[d].float(), delta[d], A[d], Bm[d].float(), Cm[d].float(), D[d].float())
@@ -111,32 +116,22 @@ def _scan_bidir_ref(u: Tensor, delta: Tensor, A: Tensor, Bm: Tensor, Cm: Tensor,
     return torch.stack(y)                                                         # [2, B, L, E]
 
 
+def _softplus_delta(dt: Tensor, dt_bias: Tensor) -> Tensor:
+    """delta = softplus(dt + dt_bias) [2, B, L, E] float32 for dt [2, B, L, E], dt_bias [2, E]."""
+    return torch.nn.functional.softplus(dt.float() + dt_bias.float()[:, None, None])
+
+
 def _gated_merge(scan_bidir, u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log: Tensor,
                  D: Tensor, dt_bias: Tensor) -> Tensor:
     """The element-wise stages around the scan as torch operations, with the scan of both
-    directions a parameter: the reference's loops, or the split variant's kernels."""
-    delta = torch.nn.functional.softplus(dt.float() + dt_bias.float()[:, None, None])  # [2, B, L, E]
+    directions (delta = softplus(dt + dt_bias) included) a parameter: the reference's loops, or
+    the split variant's kernels."""
     A = -torch.exp(A_log.float())                                                     # [2, E, M]
-    y = scan_bidir(u, delta, A, Bm, Cm, D)                                            # [2, B, L, E]
+    y = scan_bidir(u, dt, dt_bias, A, Bm, Cm, D)                                      # [2, B, L, E]
     return ((y[0] + y[1]) / 2 * torch.nn.functional.silu(z.float())).to(z.dtype)      # [B, L, E]
 
 
 # MARK: - Kernels
-
-
-@triton.jit
-def _softplus(v):
-    """log(1 + e^v) = max(v, 0) + log1p(e^−|v|), with log1p(w) = log(1+w)·w/((1+w)−1) (exact
-    to a few ulp where 1+w rounds, unlike log(1+w))."""
-    w = tl.exp(-tl.abs(v))
-    one_w = 1.0 + w
-    l1p = tl.where(one_w == 1.0, w, tl.log(one_w) * w / (one_w - 1.0))
-    return tl.maximum(v, 0.0) + l1p
-
-
-@triton.jit
-def _sigmoid(v):
-    return 1.0 / (1.0 + tl.exp(-v))
 
 
 @triton.jit
@@ -370,18 +365,20 @@ class TileConfig:
     warps of each kernel, and sequences per backward program (0: automatic).
     kernel "split" (module docstring): BLOCK_E and the warps of each kernel, the backward's own
     BLOCK_E (`bwd_block_e`, 0: the forward's) and checkpoint spacing (`seg`, 0: scan_triton's
-    8), and `keep_ck` (the forward keeps the backward's checkpoints: more memory, one pass
-    less); the rest is unused.
+    8), `keep_ck` (the forward keeps the backward's checkpoints: more memory, one pass less)
+    and `softplus` (the kernels form softplus(dt + dt_bias) from dt: no delta tensor, more
+    MUFU work in the kernels); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
+    FLAGS = {"ck": "keep_ck", "sp": "softplus"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
-                 bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False):
+                 bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -394,49 +391,52 @@ class TileConfig:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
-        self.bwd_block_e, self.seg, self.keep_ck = bwd_block_e or block_e, seg, bool(keep_ck)
+        self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
+        self.keep_ck, self.softplus = bool(keep_ck), bool(softplus)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG[:KEEP]]]" (SEG 0: the default spacing;
-        KEEP 1: `keep_ck`) or "split" (= S:32:1, the old kernels' measured best)."""
-        parts = spec.strip().split(":")
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp]" (SEG 0: the default spacing;
+        +ck: `keep_ck`, +sp: `softplus`) or "split" (= S:32:1, the old kernels' measured best)."""
+        head, *flags = spec.strip().split("+")
+        parts = head.split(":")
         try:
-            if parts == ["split"]:
-                return cls(kernel="split", block_e=32)
-            if parts[0].upper() == "S" and len(parts) in (3, 5, 6, 7):
-                be, w, *rest = (int(x) for x in parts[1:])
-                bbe, bw, seg, keep = (*rest, 0, 0)[:4] if rest else (be, w, 0, 0)
-                if keep not in (0, 1):
-                    raise ValueError(f"KEEP must be 0 or 1, got {keep}")
-                return cls(kernel="split", block_e=be, num_warps=w, bwd_block_e=bbe, bwd_num_warps=bw,
-                           seg=seg, keep_ck=bool(keep))
-            if len(parts) in (3, 4):
+            if parts[0].upper() == "S" or parts == ["split"]:
+                bad = [f for f in flags if f not in cls.FLAGS] or (len(set(flags)) < len(flags))
+                if bad:
+                    raise ValueError(f"flags must be among +{' +'.join(cls.FLAGS)}, each once")
+                kw = {cls.FLAGS[f]: True for f in flags}
+                if parts == ["split"]:
+                    return cls(kernel="split", block_e=32, **kw)
+                if len(parts) in (3, 5, 6):
+                    be, w, *rest = (int(x) for x in parts[1:])
+                    bbe, bw, seg = (*rest, 0)[:3] if rest else (be, w, 0)
+                    return cls(kernel="split", block_e=be, num_warps=w, bwd_block_e=bbe, bwd_num_warps=bw,
+                               seg=seg, **kw)
+            elif len(parts) in (3, 4) and not flags:
                 T, be, w, *ck = (int(x) for x in parts)
                 return cls(T=T, T_short=T, block_e=be, num_warps=w, bwd_num_warps=w, ck=ck[0] if ck else 1)
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG[:KEEP]]] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
         if self.kernel == "split":
             s = f"S:{self.block_e}:{self.num_warps}"
-            if (self.bwd_block_e, self.bwd_num_warps, self.seg, self.keep_ck) != (
-                    self.block_e, self.num_warps, 0, False):
-                s += f":{self.bwd_block_e}:{self.bwd_num_warps}"
-                if self.seg or self.keep_ck:
-                    s += f":{self.seg}" + (":1" if self.keep_ck else "")
-            return s
+            if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
+                s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
+            return s + "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr))
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
     def __repr__(self) -> str:
         return (f"TileConfig(kernel={self.kernel!r}, T={self.T}, block_e={self.block_e}, "
                 f"num_warps={self.num_warps}, bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, "
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
-                f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck})")
+                f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
+                f"softplus={self.softplus})")
 
 
 _config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
@@ -643,8 +643,12 @@ def bimamba_scan(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log
 def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     """The split variant (module docstring): the element-wise work in torch, the scan of both
     directions in `scan_triton.selective_scan_bidir`."""
-    def scan_bidir(u, delta, A, Bm, Cm, D):
+    def scan_bidir(u, dt, dt_bias, A, Bm, Cm, D):
+        if cfg.softplus:                       # the kernels form delta from dt
+            delta, bias = dt, dt_bias
+        else:
+            delta, bias = _softplus_delta(dt, dt_bias), None                    # [2, B, L, E] float32
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
-                                                cfg.bwd_num_warps, cfg.bwd_block_e,
-                                                cfg.seg or None, cfg.keep_ck)     # [2, B, L, E] float32
+                                                cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
+                                                cfg.keep_ck, bias)                # [2, B, L, E] float32
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -93,6 +93,41 @@ def _walk(ptr, d, s_dir, b, s_b, s_l, L, cols):
 
 
 @triton.jit
+def _softplus(v):
+    """log(1 + e^v) = max(v, 0) + log1p(e^−|v|), with log1p(w) = log(1+w)·w/((1+w)−1) (exact
+    to a few ulp where 1+w rounds, unlike log(1+w))."""
+    w = tl.exp(-tl.abs(v))
+    one_w = 1.0 + w
+    l1p = tl.where(one_w == 1.0, w, tl.log(one_w) * w / (one_w - 1.0))
+    return tl.maximum(v, 0.0) + l1p
+
+
+@triton.jit
+def _sigmoid(v):
+    return 1.0 / (1.0 + tl.exp(-v))
+
+
+@triton.jit
+def _delta_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
+    """delta of row t [BE] float32: the stored value, or with SOFTPLUS softplus(dt + bias) of the
+    stored dt; 0 where masked (a padding channel's state stays 0)."""
+    v = _ld(p, t, stride, mask)
+    if SOFTPLUS:
+        v = tl.where(mask, _softplus(v + bias), 0.0)
+    return v
+
+
+@triton.jit
+def _bias_of(bias_ptr, d, x_bias, e, s_bias, mask, SOFTPLUS: tl.constexpr):
+    """dt_bias of direction d at channels e [BE] float32 (0 without SOFTPLUS)."""
+    if SOFTPLUS:
+        b = tl.load(bias_ptr + d * x_bias + e * s_bias, mask=mask, other=0.0).to(tl.float32)
+    else:
+        b = tl.zeros(e.shape, dtype=tl.float32)
+    return b
+
+
+@triton.jit
 def _ck_tile(ck_ptr, d, b, BATCH, NSEG, M, E, m, e):
     """Pointers to checkpoint 0 of direction d, sequence b in ck [ND, B, NSEG, E, M] at the
     tile's states m and channels e (checkpoint s is + s·E·M), and the tile's mask. The layout
@@ -104,20 +139,21 @@ def _ck_tile(ck_ptr, d, b, BATCH, NSEG, M, E, m, e):
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, y_ptr, ck_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, ck_ptr,
     L, E, M, T, NSEG, BATCH,
-    s_ae, s_am, s_dd,
+    s_ae, s_am, s_dd, s_bias, x_bias,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
     s_Bb, s_Bl, s_Bm,
     s_Cb, s_Cl, s_Cm,
     s_yb, s_yl, s_ye,
     x_u, x_d, x_B, x_C, x_y, x_A, x_D,
-    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, KEEP_CK: tl.constexpr,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, KEEP_CK: tl.constexpr, SOFTPLUS: tl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels; the state [BLOCK_M, BLOCK_E]
     stays in registers. With KEEP_CK it also writes the state before every T-th step to
-    ck [ND, B, NSEG, E, M] float32 (`_ck_tile`), the backward's checkpoints.
+    ck [ND, B, NSEG, E, M] float32 (`_ck_tile`), the backward's checkpoints. With SOFTPLUS,
+    delta_ptr holds dt and delta = softplus(dt + dt_bias) (bias_ptr [ND, E]) is formed here.
 
     Direction (program axis 2, `_origin`): 0 walks t = 0..L-1, 1 walks t = L-1..0 through the
     same loop, its pointers starting at step L-1 with negated step strides. x_* are the strides
@@ -136,6 +172,7 @@ def _scan_fwd_kernel(
                 mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
     A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
     Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    bias = _bias_of(bias_ptr, d, x_bias, e, s_bias, e_ok, SOFTPLUS)  # [BE]
 
     u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
     d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
@@ -146,12 +183,12 @@ def _scan_fwd_kernel(
     if KEEP_CK:
         ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
-    u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok)  # [BE] step 0
+    u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _delta_at(d_p, 0, s_dl, e_ok, bias, SOFTPLUS)  # [BE] step 0
     B_n, C_n = _ld(B_p, 0, s_Bl, m_ok), _ld(C_p, 0, s_Cl, m_ok)  # [BM] step 0
     for t in range(0, L):
         u, dt, Bt, Ct = u_n, dt_n, B_n, C_n
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
-        u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok)
+        u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
         if KEEP_CK:
             if t % T == 0:
@@ -163,17 +200,17 @@ def _scan_fwd_kernel(
 
 @triton.jit
 def _scan_bwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, dy_ptr, ws_ptr, ck_ptr,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr, ws_ptr, ck_ptr,
     du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
     L, E, M, T, NSEG, BATCH,
-    s_ae, s_am, s_dd,
+    s_ae, s_am, s_dd, s_bias, x_bias,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
     s_Bb, s_Bl, s_Bm,
     s_Cb, s_Cl, s_Cm,
     s_gb, s_gl, s_ge,
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
-    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, HAVE_CK: tl.constexpr,
+    BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, HAVE_CK: tl.constexpr, SOFTPLUS: tl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels, recomputing states
     segment by segment (t below is the position in the direction's scan order, as in the forward
@@ -182,7 +219,8 @@ def _scan_bwd_kernel(
     Scratch `ws` per program: NSEG checkpoint slots (state before step s·T) then T slots for the
     states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E]. With
     HAVE_CK the forward kernel wrote the checkpoints (ck, `_ck_tile`): pass 1 is skipped and
-    `ws` holds only the T segment slots.
+    `ws` holds only the T segment slots. With SOFTPLUS (as in the forward) the gradient stored
+    for delta is the one for dt: ddelta · sigmoid(dt + dt_bias).
     du, ddelta are float32 [ND, B, L, E] contiguous; dB_part, dC_part [ND, n_eblocks, B, L, M];
     dA_part [ND, B, M, E]; dD_part [ND, B, E]. Every loop prefetches the next step's inputs.
     """
@@ -198,6 +236,7 @@ def _scan_bwd_kernel(
     A2 = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
                  other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] A·log2(e)
     Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    bias = _bias_of(bias_ptr, d, x_bias, e, s_bias, e_ok, SOFTPLUS)  # [BE]
 
     u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
     d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
@@ -222,11 +261,11 @@ def _scan_bwd_kernel(
     else:
         # Pass 1: forward recurrence, keeping only the state at the start of each segment.
         h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
-        u_n, dt_n, B_n = _ld(u_p, 0, s_ul, e_ok), _ld(d_p, 0, s_dl, e_ok), _ld(B_p, 0, s_Bl, m_ok)
+        u_n, dt_n, B_n = _ld(u_p, 0, s_ul, e_ok), _delta_at(d_p, 0, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, 0, s_Bl, m_ok)
         for t in range(0, L):
             u, dt, Bt = u_n, dt_n, B_n
             tn = tl.minimum(t + 1, L - 1)
-            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
+            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, tn, s_Bl, m_ok)
             if t % T == 0:
                 tl.store(ws_p + (t // T) * slot + tile, h)
             h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
@@ -245,25 +284,25 @@ def _scan_bwd_kernel(
             h = tl.load(ck_p + s * E * M, mask=ck_mask, other=0.0)  # [BM, BE] state before step t0
         else:
             h = tl.load(ws_p + s * slot + tile)  # [BM, BE] state before step t0
-        u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _ld(d_p, t0, s_dl, e_ok), _ld(B_p, t0, s_Bl, m_ok)
+        u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _delta_at(d_p, t0, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, t0, s_Bl, m_ok)
         for t in range(t0, t_end):
             u, dt, Bt = u_n, dt_n, B_n
             tn = tl.minimum(t + 1, t_end - 1)
-            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _ld(d_p, tn, s_dl, e_ok), _ld(B_p, tn, s_Bl, m_ok)
+            u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, tn, s_Bl, m_ok)
             tl.store(seg_p + (t - t0) * slot + tile, h)  # h_{t-1}
             h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
         tl.debug_barrier()
         # 2b: walk the segment backwards.
         t = t_end - 1
         hp_n = tl.load(seg_p + (t - t0) * slot + tile)  # [BM, BE]
-        u_n, dt_n, dy_n = _ld(u_p, t, s_ul, e_ok), _ld(d_p, t, s_dl, e_ok), _ld(g_p, t, s_gl, e_ok)
+        u_n, dt_n, dy_n = _ld(u_p, t, s_ul, e_ok), _delta_at(d_p, t, s_dl, e_ok, bias, SOFTPLUS), _ld(g_p, t, s_gl, e_ok)
         B_n, C_n = _ld(B_p, t, s_Bl, m_ok), _ld(C_p, t, s_Cl, m_ok)
         for k in range(0, t_end - t0):
             t = t_end - 1 - k
             h_prev, u, dt, dy, Bt, Ct = hp_n, u_n, dt_n, dy_n, B_n, C_n
             tp = tl.maximum(t - 1, t0)  # the segment's first step prefetches itself (unused)
             hp_n = tl.load(seg_p + (tp - t0) * slot + tile)  # [BM, BE]
-            u_n, dt_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(d_p, tp, s_dl, e_ok), _ld(g_p, tp, s_gl, e_ok)
+            u_n, dt_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _delta_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS), _ld(g_p, tp, s_gl, e_ok)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
             dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
             du_t = dt * u  # [BE]
@@ -279,6 +318,8 @@ def _scan_bwd_kernel(
             dD_acc += dy * u
             g_next = dA_t * g
             tl.store(du_p + t * s_o, du, mask=e_ok)
+            if SOFTPLUS:
+                ddt = ddt * _sigmoid(_ld(d_p, t, s_dl, e_ok) + bias)  # d/d dt of softplus(dt + bias)
             tl.store(dd_p + t * s_o, ddt, mask=e_ok)
             tl.store(dB_p + t * s_pm, dB, mask=m_ok)
             tl.store(dC_p + t * s_pm, dC, mask=m_ok)
@@ -365,10 +406,17 @@ def _ck_shape(u: torch.Tensor, A: torch.Tensor, seg_len: int | None) -> tuple[in
     return ND, Bsz, triton.cdiv(L, _seg_len(L, seg_len)) if L else 0, E, A.shape[-1]
 
 
-def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None) -> torch.Tensor:
+def _bias_args(dt_bias, D) -> tuple:
+    """The kernels' (bias_ptr, s_bias, x_bias) for dt_bias [ND, E], or placeholders without it."""
+    return (D, 0, 0) if dt_bias is None else (dt_bias, dt_bias.stride(1), dt_bias.stride(0))
+
+
+def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None,
+                    dt_bias=None) -> torch.Tensor:
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
     Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end).
-    With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there."""
+    With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there. With
+    `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     y = torch.empty(ND, Bsz, L, E, device=u.device, dtype=torch.float32)  # [ND, B, L, E]
@@ -377,13 +425,14 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     T = _seg_len(L, seg_len)
     grid = (Bsz, triton.cdiv(E, BE), ND)
+    bias, s_bias, x_bias = _bias_args(dt_bias, D)
     _scan_fwd_kernel[grid](
-        u, delta, A, Bm, Cm, D, y, y if ck is None else ck,
+        u, delta, A, Bm, Cm, D, bias, y, y if ck is None else ck,
         L, E, M, T, triton.cdiv(L, T), Bsz,
-        *A.stride()[1:], D.stride(1),
+        *A.stride()[1:], D.stride(1), s_bias, x_bias,
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), y.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, num_warps=nw,
+        BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, SOFTPLUS=dt_bias is not None, num_warps=nw,
     )
     return y
 
@@ -398,10 +447,12 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
     return tuple(g[0] for g in grads)
 
 
-def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None):
+def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
+                     dt_bias=None):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
-    `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped)."""
+    `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
+    `dt_bias` (as in the forward), ddelta is the gradient for dt."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -424,14 +475,15 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     dC_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
     dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
+    bias, s_bias, x_bias = _bias_args(dt_bias, D)
     _scan_bwd_kernel[(Bsz, n_eblk, ND)](
-        u, delta, A, Bm, Cm, D, dy, ws, ws if ck is None else ck,
+        u, delta, A, Bm, Cm, D, bias, dy, ws, ws if ck is None else ck,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
         L, E, M, T, nseg, Bsz,
-        *A.stride()[1:], D.stride(1),
+        *A.stride()[1:], D.stride(1), s_bias, x_bias,
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, num_warps=nw,
+        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, num_warps=nw,
     )
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
     return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
@@ -480,13 +532,15 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 
 # The backward's launch (bwd_block_e, bwd_num_warps, seg_len) travels through the forward op,
 # whose autograd formula launches the backward op with it. With keep_ck the forward op's second
-# output holds the backward's checkpoints ([2, B, NSEG, E, M] float32; else it is empty).
+# output holds the backward's checkpoints ([2, B, NSEG, E, M] float32; else it is empty). A
+# non-empty dt_bias [2, E] makes `delta` the raw dt (softplus(dt + dt_bias) in the kernels).
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, block_e: int, num_warps: int, bwd_block_e: int, bwd_num_warps: int,
-                  seg_len: int, keep_ck: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                  D: torch.Tensor, dt_bias: torch.Tensor, block_e: int, num_warps: int, bwd_block_e: int,
+                  bwd_num_warps: int, seg_len: int, keep_ck: bool) -> tuple[torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
-    y = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len)
+    y = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
+                        dt_bias if dt_bias.numel() else None)
     return y, ck
 
 
@@ -496,34 +550,36 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 
 @_scan2_fwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
+def _(u, delta, A, Bm, Cm, D, dt_bias, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
     return u.new_empty(u.shape, dtype=torch.float32), _scan2_ck(u, A, seg_len, keep_ck)
 
 
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int, bwd_num_warps: int,
-                  seg_len: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
+                  bwd_num_warps: int, seg_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                             torch.Tensor, torch.Tensor, torch.Tensor]:
+    bias = dt_bias if dt_bias.numel() else None
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None)
-    return tuple(g.to(x.dtype) for g, x in zip(grads, (u, delta, A, Bm, Cm, D)))
+                             ck if ck.numel() else None, bias)
+    dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
+    return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dy, ck, bwd_block_e, bwd_num_warps, seg_len):
-    return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D))
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len):
+    return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
-    u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
-    ctx.save_for_backward(u, delta, A, Bm, Cm, D, output[1])
+    u, delta, A, Bm, Cm, D, dt_bias, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
+    ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, output[1])
     ctx.launch = (bwd_block_e, bwd_num_warps, seg_len)
 
 
 def _scan2_backward(ctx, dy, _dck):
-    u, delta, A, Bm, Cm, D, ck = ctx.saved_tensors
-    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dy, ck, *ctx.launch)
+    u, delta, A, Bm, Cm, D, dt_bias, ck = ctx.saved_tensors
+    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, *ctx.launch)
     return (*grads, None, None, None, None, None, None)
 
 
@@ -533,7 +589,8 @@ _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_cont
 def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor,
                          Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
-                         seg_len: int | None = None, keep_ck: bool = False) -> torch.Tensor:
+                         seg_len: int | None = None, keep_ck: bool = False,
+                         dt_bias: torch.Tensor | None = None) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -545,7 +602,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     backward launches with its own BLOCK_E (`bwd_block_e`, default `block_e`), warps and
     checkpoint spacing (`seg_len`, default 8); with `keep_ck` the forward keeps the checkpoints
     for it (float32 [2, B, ⌈L/seg_len⌉, E, M], held until the backward) and the backward skips
-    its first pass. Any setting gives the same result.
+    its first pass. Any setting gives the same result. With `dt_bias` [2, E], `delta` is the raw
+    dt and the kernels use softplus(dt + dt_bias) (its gradient flows to dt and dt_bias).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -553,9 +611,13 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[0] != 2:
             raise ValueError(f"selective_scan_bidir: {name} must have a leading direction axis of 2")
     _check_inputs(u[0], delta[0], A[0], Bm[0], Cm[0], D[0])
+    if dt_bias is not None and tuple(dt_bias.shape) != (2, u.shape[-1]):
+        raise ValueError(f"selective_scan_bidir: dt_bias must be [2, E] = [2, {u.shape[-1]}], "
+                         f"got {list(dt_bias.shape)}")
+    bias = dt_bias if dt_bias is not None else D.new_empty(0)
     bwd_block_e = block_e if bwd_block_e is None else bwd_block_e
     seg_len = _SEG_LEN if seg_len is None else seg_len
     if seg_len < 1:
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
-    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len,
-                         keep_ck)[0]
+    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, block_e, num_warps, bwd_block_e, bwd_num_warps,
+                         seg_len, keep_ck)[0]

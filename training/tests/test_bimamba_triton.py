@@ -159,13 +159,14 @@ def test_split_variant_forward_and_all_gradients_match_float64_definition(shape)
 
 
 def test_split_with_its_own_backward_launch_matches_the_definition():
-    """The backward's own BLOCK_E, warps and checkpoint spacing, and checkpoints kept by the
-    forward (S:BE:W:BBE:BW:SEG:KEEP, tiled differently from the backward's) change nothing."""
+    """The backward's own BLOCK_E, warps and checkpoint spacing, checkpoints kept by the forward
+    (+ck, tiled differently from the backward's) and softplus in the kernels (+sp, the gradient
+    reaching dt and dt_bias through them) change nothing."""
     Bsz, L, E, M, _, be = SMALL[0]
     inputs, w = make_inputs(Bsz, L, E, M, seed=7)
     want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
-    for spec in (f"S:{be}:1:{2 * be}:2:3", f"S:{2 * be}:1:{be}:1:1", f"S:{be}:1:{be}:1:3:1",
-                 f"S:{2 * be}:1:{be}:1:0:1"):
+    for spec in (f"S:{be}:1:{2 * be}:2:3", f"S:{2 * be}:1:{be}:1:1", f"S:{be}:1:{be}:1:3+ck",
+                 f"S:{2 * be}:1:{be}:1+ck+sp", f"S:{be}:1+sp"):
         bt.set_tile_config(bt.TileConfig.parse(spec))
         got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
         assert_agree(got, want, what=spec)
@@ -175,19 +176,22 @@ def test_tiles_specs():
     cfg = bt.TileConfig.parse("S:32:1:16:2:4")
     assert (cfg.block_e, cfg.num_warps, cfg.bwd_block_e, cfg.bwd_num_warps, cfg.seg) == (32, 1, 16, 2, 4)
     assert bt.TileConfig.parse("S:32:1:32:1").spec() == "S:32:1"
-    assert bt.TileConfig.parse("S:32:1:32:1:0:1").keep_ck and bt.TileConfig.parse("S:32:1:32:1:0:1").seg == 0
+    c = bt.TileConfig.parse("S:32:1+sp+ck")
+    assert (c.keep_ck, c.softplus, c.seg, c.spec()) == (True, True, 0, "S:32:1+ck+sp")
+    assert bt.TileConfig.parse("split+sp").softplus and not bt.TileConfig.parse("split").softplus
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
                                     ("S:32:1:16:1:4", "split", 32, None, None),
-                                    ("S:32:1:16:1:8:1", "split", 32, None, None)):
+                                    ("S:32:1:16:1:8+ck", "split", 32, None, None),
+                                    ("S:32:1+sp", "split", 32, None, None)):
         cfg = bt.TileConfig.parse(spec)
         assert (cfg.kernel, cfg.block_e) == (kernel, be), spec
         if kernel == "v4":
             assert (cfg.T, cfg.T_short, cfg.ck) == (T, T, ck)
         assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
-                "S:32:1:16:1:8:2"):
+                "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 
