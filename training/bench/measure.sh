@@ -15,8 +15,9 @@
 #   best tiles of v5, 2:32:1, for reference (kernels alone, both XS
 #   shapes, plus each one's fp32 layer parity against --scan triton); prints best_tiles.
 #   (b) bench_step.py, old (--scan triton + torch.compile) against new (--scan fused +
-#   torch.compile) with the default tiles and the sweep's best as candidates: XS 8 kHz batch
-#   16 (with a 2-step kernel profile of old and the faster new) and batch 32.
+#   torch.compile) with the default tiles, the sweep's best and the best with +sp as
+#   candidates: XS 8 kHz batch 16 (with a 2-step kernel profile of old and the fastest new)
+#   and batch 32.
 # Part 2: the same step comparison for the S preset at batch 16 and XS at 16 kHz, batch 16.
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
 # each path in turn; "new" is the faster candidate, all are kept under "candidates".
@@ -78,9 +79,15 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>&1 | tee -a "$LOG"
 STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
 
-# the tiles of each step: the default (split, S:32:1) and the candidate, if another
-tiles() { if [ -n "$CAND" ] && [ "$CAND" != "split" ] && [ "$CAND" != "S:32:1" ]; then
-            echo "--tiles split --tiles $CAND"; else echo "--tiles split"; fi; }
+# the tiles of each step: the default (split, S:32:1), the candidate if another, and the
+# candidate with softplus in the kernels (+sp changes the step more than its kernels: it
+# removes Inductor's softplus kernels, so the kernel sweep alone cannot judge it)
+tiles() {
+  local c=${CAND:-S:32:1} out="--tiles split"
+  case "$c" in split|S:32:1) ;; *) out="$out --tiles $c" ;; esac
+  case "$c" in *+sp*) ;; split) out="$out --tiles S:32:1+sp" ;; *) out="$out --tiles $c+sp" ;; esac
+  echo "$out"
+}
 if [ "$PART" = 1 ]; then
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
