@@ -139,13 +139,15 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
         out.update(old_fwd_ms=round(old_f, 3), old_bwd_ms=round(old_b, 3))
     cfg = cfg or bt.tile_config()
     if cfg.kernel == "split":
-        dy2 = torch.stack([dy, dy])  # [2, B', L', E]: the merge's gradient reaches both directions
+        # [2, B', L', E]: the merge's gradient reaches both directions (+gm: one copy, direction stride 0)
+        dy2 = dy[None].expand(2, *dy.shape) if cfg.gate_merge else torch.stack([dy, dy])
         seg = cfg.seg or None
         ck = st._scan2_ck(u, A, seg, True) if cfg.keep_ck else None
         # as the layer calls them: float32 delta, or (+sp) bf16 dt and softplus(dt + bias) in the kernels
         dl, b = (dt, bias) if cfg.softplus else (delta, None)
-        new_f = cuda_ms(lambda: st._launch_forward(u, dl, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg, b),
-                        reps)
+        zg = z if cfg.gate_merge else None  # +gm: the forward's two launches form the gated merge
+        new_f = cuda_ms(lambda: st._launch_forward(u, dl, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg, b,
+                                                   zg), reps)
         new_b = cuda_ms(lambda: st._launch_backward(u, dl, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
                                                     cfg.bwd_num_warps, seg, ck, b), reps)
         # kept between the passes: the checkpoints with keep_ck (the backward's scratch is transient)

@@ -125,12 +125,15 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int) 
 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
-                  R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False) -> dict:
+                  R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
+                  gate_merge: bool = False) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
     A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]; with keep_ck the forward writes
-    the backward's checkpoints and the backward reads them (no first pass)."""
+    the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
+    forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
+    out bf16), and the backward's dy is one [B, L, E] for both directions."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -142,18 +145,21 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
               "x_u": Bsz * L * E, "x_d": Bsz * L * E, "x_B": Bsz * L * W, "x_C": Bsz * L * W,
               "x_A": E * M, "x_D": E}
     out = {"kernel": "split", "block_e": block_e, "num_warps": num_warps, "B": Bsz, "L": L, "keep_ck": keep_ck,
-           "softplus": softplus}
+           "softplus": softplus, "gate_merge": gate_merge}
     T = st._SEG_LEN
     seg = {"ck_ptr": "*fp32", "T": T, "NSEG": -(-L // T), "BATCH": Bsz}
     if "f" in which:
-        fwd = {**common, **seg, "y_ptr": "*fp32", "s_yb": L * E, "s_yl": E, "s_ye": 1, "x_y": Bsz * L * E}
+        fwd = {**common, **seg, "y_ptr": "*fp32", "s_yb": L * E, "s_yl": E, "s_ye": 1,
+               "x_y": 0 if gate_merge else Bsz * L * E, "d0": 1 if gate_merge else 0,
+               "z_ptr": "*bf16", "o_ptr": "*bf16", "s_zb": 2 * L * E, "s_zl": 2 * E, "s_ze": 1,
+               "s_ob": L * E, "s_ol": E, "s_oe": 1}
         out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd,
                                          {"BLOCK_E": block_e, "BLOCK_M": M, "KEEP_CK": keep_ck,
-                                          "SOFTPLUS": softplus}, num_warps)
+                                          "SOFTPLUS": softplus, "MERGE": 2 if gate_merge else 0}, num_warps)
     if "b" in which:
         bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*fp32", "ddelta_ptr": "*fp32",
                "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",
-               "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": Bsz * L * E}
+               "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
         out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
                                          {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
                                           "SOFTPLUS": softplus}, num_warps)
@@ -230,11 +236,14 @@ def main(argv=None) -> int:
                     help="with --split: the forward keeps the backward's checkpoints (no first pass)")
     ap.add_argument("--softplus", action="store_true",
                     help="with --split: softplus(dt + dt_bias) in the kernels (bf16 dt in)")
+    ap.add_argument("--gate-merge", action="store_true",
+                    help="with --split: the gate and merge in the forward (its merging launch)")
     args = ap.parse_args(argv)
     if args.offline and args.split:
         Bsz, L = (int(x) for x in args.shape.split(":"))
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,
-                                       keep_ck=args.keep_ck, softplus=args.softplus), indent=1))
+                                       keep_ck=args.keep_ck, softplus=args.softplus,
+                                       gate_merge=args.gate_merge), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))

@@ -2,25 +2,26 @@
 # Issue #17's measurements on the GPU machine, in two device calls (each under 10 minutes).
 #
 # Usage (from the repository root; no carry needed):
-#   bash training/bench/measure.sh --part 1   # ≈ 6 min: kernel sweep; steps XS b16 (profiled), XS b32
-#   bash training/bench/measure.sh --part 2   # ≈ 5 min: steps S b16, XS 16 kHz b16
+#   bash training/bench/measure.sh --part 1   # ≈ 8 min: kernel sweep; XS b16 steps of the candidates
+#   bash training/bench/measure.sh --part 2   # ≈ 8 min: XS b32, S b16, XS 16 kHz b16 with part 1's winner
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
 #   step not to run: sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16, step-xs-16k-b16)
-#   --tiles SPEC (the candidate tried beside the default split tiles S:32:1; default: part 1
-#   the sweep's best, part 2 part 1's if this machine still has it; else none)
+#   --tiles SPEC (part 1: the candidate tried beside the default split tiles S:32:1, default
+#   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
+#   has it, else split)
 #
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
-#   8 or 16 steps, kept by the forward or not; softplus in torch or in the kernels) and v4's
-#   best tiles of v5, 2:32:1, for reference (kernels alone, both XS
-#   shapes, plus each one's fp32 layer parity against --scan triton); prints best_tiles.
-#   (b) bench_step.py, old (--scan triton + torch.compile) against new (--scan fused +
-#   torch.compile) with the default tiles, the sweep's best and the best with +sp as
-#   candidates: XS 8 kHz batch 16 (with a 2-step kernel profile of old and the fastest new)
-#   and batch 32.
-# Part 2: the same step comparison for the S preset at batch 16 and XS at 16 kHz, batch 16.
+#   8 or 16 steps, kept by the forward or not; softplus, gate and merge in torch or in the
+#   kernels) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS shapes,
+#   plus each one's fp32 layer parity against --scan triton); prints best_tiles.
+#   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
+#   (--scan fused + torch.compile) with the candidates of `tiles` below, with a 2-step kernel
+#   profile of old and the fastest new. The fastest is the "winner".
+# Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
+#   16 kHz, batch 16.
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
-# each path in turn; "new" is the faster candidate, all are kept under "candidates".
+# each path in turn; "new" is the fastest candidate, all are kept under "candidates".
 #
 # Writes only under $OUT (3 files a part): throughput.partN.json (bench_step.py
 # --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
@@ -29,10 +30,10 @@
 #   python3 training/bench_step.py --merge throughput.part1.json throughput.part2.json \
 #       --throughput-json training/bench/throughput.json
 #
-# Time (one H100, v5: the sweep of 4 settings took 90 s, XS b16 with two candidates and the
-# profile 150 s): part 1 ≈ 120 s sweep + 150 s (XS b16) + 110 s (XS b32) ≈ 400 s; part 2
-# ≈ 2 × 130 s ≈ 280 s. Every step runs under `timeout` and is skipped when the budget left is
-# too small; a step that fails leaves the others' results.
+# Time (one H100, v5: the sweep of 4 settings took 90 s; compiling the old step ≈ 75 s and
+# each fused candidate ≈ 15 s): part 1 ≈ 200 s sweep + 200 s (XS b16, four candidates and the
+# profile) ≈ 420 s; part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
+# when the budget left is too small; a step that fails leaves the others' results.
 set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -79,35 +80,42 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>&1 | tee -a "$LOG"
 STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
 
-# the tiles of each step: the default (split, S:32:1), the candidate if another, and the
-# candidate with softplus in the kernels (+sp changes the step more than its kernels: it
-# removes Inductor's softplus kernels, so the kernel sweep alone cannot judge it)
+# the tiles of each step: the default (split, S:32:1), the candidate if another, then the
+# candidate with softplus (+sp) and with the gate and merge (+gm) in the kernels added in turn
+# (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
+# the kernel sweep alone cannot judge them)
 tiles() {
-  local c=${CAND:-S:32:1} out="--tiles split"
-  case "$c" in split|S:32:1) ;; *) out="$out --tiles $c" ;; esac
-  case "$c" in *+sp*) ;; split) out="$out --tiles S:32:1+sp" ;; *) out="$out --tiles $c+sp" ;; esac
+  local c=${CAND:-S:32:1} out="--tiles split" f
+  case "$c" in split) c=S:32:1 ;; esac
+  [ "$c" = S:32:1 ] || out="$out --tiles $c"
+  for f in +sp +gm; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
   echo "$out"
 }
 if [ "$PART" = 1 ]; then
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
-           S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+ck+sp 2:32:1; do
+           S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+gm S:32:1+ck+sp+gm 2:32:1; do
     SW="$SW --tiles $t"
   done
-  run 240 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
+  run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
   [ -n "$CAND" ] || CAND=$(sed -n 's/^best_tiles=//p' "$LOG" | tail -n 1)
-  echo "$CAND" > "$STATE/best_tiles"
   say "candidate tiles: ${CAND:-none}"
-  run 220 step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP $(tiles) \
+  run 300 step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP $(tiles) \
     --profile 2 --out "$RAW/step-xs-8k-b16.json" --throughput-json "$OUT/throughput.part1.json"
-  run 200 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP $(tiles) \
-    --out "$RAW/step-xs-8k-b32.json" --throughput-json "$OUT/throughput.part1.json"
+  # the step's winner is part 2's one candidate
+  WIN=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['configurations']['xs-8k-b16']['new']['tiles'])" \
+        "$OUT/throughput.part1.json" 2>/dev/null)
+  echo "${WIN:-$CAND}" > "$STATE/best_tiles"
+  say "step winner: ${WIN:-none, part 2 takes the best of the sweep}"
 else
   [ -n "$CAND" ] || CAND=$(cat "$STATE/best_tiles" 2>/dev/null || true)
-  say "candidate tiles: ${CAND:-none}"
-  run 250 step-s-8k-b16 python3 bench_step.py --case s:8000:16 $STEP $(tiles) \
+  say "tiles: ${CAND:-split}"
+  T2="--tiles ${CAND:-split}"
+  run 170 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP $T2 \
+    --out "$RAW/step-xs-8k-b32.json" --throughput-json "$OUT/throughput.part2.json"
+  run 170 step-s-8k-b16 python3 bench_step.py --case s:8000:16 $STEP $T2 \
     --out "$RAW/step-s-8k-b16.json" --throughput-json "$OUT/throughput.part2.json"
-  run 250 step-xs-16k-b16 python3 bench_step.py --case xs:16000:16 $STEP $(tiles) \
+  run 170 step-xs-16k-b16 python3 bench_step.py --case xs:16000:16 $STEP $T2 \
     --out "$RAW/step-xs-16k-b16.json" --throughput-json "$OUT/throughput.part2.json"
 fi
 

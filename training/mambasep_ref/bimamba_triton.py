@@ -366,19 +366,21 @@ class TileConfig:
     kernel "split" (module docstring): BLOCK_E and the warps of each kernel, the backward's own
     BLOCK_E (`bwd_block_e`, 0: the forward's) and checkpoint spacing (`seg`, 0: scan_triton's
     8), `keep_ck` (the forward keeps the backward's checkpoints: more memory, one pass less)
-    and `softplus` (the kernels form softplus(dt + dt_bias) from dt: no delta tensor, more
-    MUFU work in the kernels); the rest is unused.
+    `softplus` (the kernels form softplus(dt + dt_bias) from dt: no delta tensor, more MUFU
+    work in the kernels) and `gate_merge` (the forward forms (y_0 + y_1)/2 · SiLU(z) in two
+    launches of one direction; the backward takes one dy for both); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
-    FLAGS = {"ck": "keep_ck", "sp": "softplus"}   # the split spec's +FLAG suffixes
+    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
-                 bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False):
+                 bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
+                 gate_merge: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -392,13 +394,14 @@ class TileConfig:
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
-        self.keep_ck, self.softplus = bool(keep_ck), bool(softplus)
+        self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp]" (SEG 0: the default spacing;
-        +ck: `keep_ck`, +sp: `softplus`) or "split" (= S:32:1, the old kernels' measured best)."""
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm]" (SEG 0: the default
+        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`) or "split" (= S:32:1, the
+        old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
         parts = head.split(":")
         try:
@@ -420,7 +423,7 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
@@ -436,7 +439,7 @@ class TileConfig:
                 f"num_warps={self.num_warps}, bwd_num_warps={self.bwd_num_warps}, bpg={self.bpg}, "
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
                 f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
-                f"softplus={self.softplus})")
+                f"softplus={self.softplus}, gate_merge={self.gate_merge})")
 
 
 _config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
@@ -642,13 +645,16 @@ def bimamba_scan(u: Tensor, dt: Tensor, Bm: Tensor, Cm: Tensor, z: Tensor, A_log
 
 def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     """The split variant (module docstring): the element-wise work in torch, the scan of both
-    directions in `scan_triton.selective_scan_bidir`."""
-    def scan_bidir(u, dt, dt_bias, A, Bm, Cm, D):
+    directions in `scan_triton.selective_scan_bidir` (with +sp the softplus, with +gm the gate
+    and the merge there too)."""
+    def scan_bidir(u, dt, dt_bias, A, Bm, Cm, D, z=None):
         if cfg.softplus:                       # the kernels form delta from dt
             delta, bias = dt, dt_bias
         else:
             delta, bias = _softplus_delta(dt, dt_bias), None                    # [2, B, L, E] float32
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
-                                                cfg.keep_ck, bias)                # [2, B, L, E] float32
+                                                cfg.keep_ck, bias, z)   # [2, B, L, E] float32, or z's [B, L, E]
+    if cfg.gate_merge:
+        return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -139,30 +139,38 @@ def _ck_tile(ck_ptr, d, b, BATCH, NSEG, M, E, m, e):
 
 @triton.jit
 def _scan_fwd_kernel(
-    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, ck_ptr,
-    L, E, M, T, NSEG, BATCH,
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, ck_ptr, z_ptr, o_ptr,
+    L, E, M, T, NSEG, BATCH, d0,
     s_ae, s_am, s_dd, s_bias, x_bias,
     s_ub, s_ul, s_ue,
     s_db, s_dl, s_de,
     s_Bb, s_Bl, s_Bm,
     s_Cb, s_Cl, s_Cm,
     s_yb, s_yl, s_ye,
+    s_zb, s_zl, s_ze,
+    s_ob, s_ol, s_oe,
     x_u, x_d, x_B, x_C, x_y, x_A, x_D,
     BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, KEEP_CK: tl.constexpr, SOFTPLUS: tl.constexpr,
+    MERGE: tl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels; the state [BLOCK_M, BLOCK_E]
     stays in registers. With KEEP_CK it also writes the state before every T-th step to
     ck [ND, B, NSEG, E, M] float32 (`_ck_tile`), the backward's checkpoints. With SOFTPLUS,
     delta_ptr holds dt and delta = softplus(dt + dt_bias) (bias_ptr [ND, E]) is formed here.
 
-    Direction (program axis 2, `_origin`): 0 walks t = 0..L-1, 1 walks t = L-1..0 through the
-    same loop, its pointers starting at step L-1 with negated step strides. x_* are the strides
-    of the direction axis. The inputs of step t+1 are loaded while step t is computed (software
-    prefetch), so that the loop is not bound by the latency of global loads.
+    MERGE (BiMamba's gate and merge, out = (y_0 + y_1)/2 · SiLU(z), in two launches of one
+    direction each, d0 = 0 then 1): 1 writes y_0 to y_ptr [B, L, E] (x_y = 0); 2 adds y_1 to it
+    there (y_0 + y_1 stays for the backward's dz) and writes out (z_ptr, o_ptr [B, L, E], the
+    strides s_z*, s_o*). 0: y of every direction to y_ptr [ND, B, L, E].
+
+    Direction (program axis 2 plus d0, `_origin`): 0 walks t = 0..L-1, 1 walks t = L-1..0
+    through the same loop, its pointers starting at step L-1 with negated step strides. x_* are
+    the strides of the direction axis. The inputs of step t+1 are loaded while step t is
+    computed (software prefetch), so that the loop is not bound by the latency of global loads.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
-    d = tl.program_id(2)
+    d = tl.program_id(2) + d0
     e = pid_e * BLOCK_E + tl.arange(0, BLOCK_E)  # [BE]
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
@@ -179,6 +187,9 @@ def _scan_fwd_kernel(
     B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
     C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
     y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
+    if MERGE == 2:
+        z_p, s_zl2 = _walk(z_ptr, d, 0, pid_b, s_zb, s_zl, L, e * s_ze)
+        o_p, s_ol = _walk(o_ptr, d, 0, pid_b, s_ob, s_ol, L, e * s_oe)
 
     if KEEP_CK:
         ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
@@ -195,6 +206,10 @@ def _scan_fwd_kernel(
                 tl.store(ck_p + (t // T) * E * M, h, mask=ck_mask)
         h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
         y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+        if MERGE == 2:
+            y += tl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
+            zt = tl.load(z_p + t * s_zl2, mask=e_ok, other=0.0).to(tl.float32)
+            tl.store(o_p + t * s_ol, y * 0.5 * zt * _sigmoid(zt), mask=e_ok)
         tl.store(y_p + t * s_yl, y, mask=e_ok)
 
 
@@ -412,29 +427,38 @@ def _bias_args(dt_bias, D) -> tuple:
 
 
 def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None,
-                    dt_bias=None) -> torch.Tensor:
+                    dt_bias=None, z=None):
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
     Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end).
     With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there. With
-    `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias)."""
+    `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
+    [B, L, E] (ND = 2) it returns (out, ysum) instead: out = (y_0 + y_1)/2 · SiLU(z) [B, L, E]
+    in z's dtype and ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
-    y = torch.empty(ND, Bsz, L, E, device=u.device, dtype=torch.float32)  # [ND, B, L, E]
+    merge = z is not None
+    y = torch.empty(*((Bsz,) if merge else (ND, Bsz)), L, E, device=u.device, dtype=torch.float32)
+    out = torch.empty(z.shape, device=u.device, dtype=z.dtype) if merge else y
     if y.numel() == 0:
-        return y
+        return (out, y) if merge else y
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     T = _seg_len(L, seg_len)
-    grid = (Bsz, triton.cdiv(E, BE), ND)
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
-    _scan_fwd_kernel[grid](
-        u, delta, A, Bm, Cm, D, bias, y, y if ck is None else ck,
-        L, E, M, T, triton.cdiv(L, T), Bsz,
-        *A.stride()[1:], D.stride(1), s_bias, x_bias,
-        *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y.stride()[1:],
-        u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), y.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, SOFTPLUS=dt_bias is not None, num_warps=nw,
-    )
-    return y
+    y4 = y[None] if merge else y                         # [ND or 1, B, L, E]; direction stride 0 when merging
+    zz = z if merge else y4[0]
+    for d0, nd, mode in (((0, 1, 1), (1, 1, 2)) if merge else ((0, ND, 0),)):
+        _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
+            u, delta, A, Bm, Cm, D, bias, y, y if ck is None else ck, zz, out,
+            L, E, M, T, triton.cdiv(L, T), Bsz, d0,
+            *A.stride()[1:], D.stride(1), s_bias, x_bias,
+            *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y4.stride()[1:],
+            *zz.stride(), *(out if merge else zz).stride(),
+            u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), 0 if merge else y.stride(0), A.stride(0),
+            D.stride(0),
+            BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, SOFTPLUS=dt_bias is not None, MERGE=mode,
+            num_warps=nw,
+        )
+    return (out, y) if merge else y
 
 
 def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
@@ -531,17 +555,21 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 
 
 # The backward's launch (bwd_block_e, bwd_num_warps, seg_len) travels through the forward op,
-# whose autograd formula launches the backward op with it. With keep_ck the forward op's second
-# output holds the backward's checkpoints ([2, B, NSEG, E, M] float32; else it is empty). A
-# non-empty dt_bias [2, E] makes `delta` the raw dt (softplus(dt + dt_bias) in the kernels).
+# whose autograd formula launches the backward op with it. Outputs: y [2, B, L, E] float32, or
+# with a non-empty z [B, L, E] the gated merge out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] (z's
+# dtype); ysum = y_0 + y_1 [B, L, E] float32 with z (else empty), kept for dz; with keep_ck the
+# backward's checkpoints ([2, B, NSEG, E, M] float32; else empty). A non-empty dt_bias [2, E]
+# makes `delta` the raw dt (softplus(dt + dt_bias) in the kernels).
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
-                  D: torch.Tensor, dt_bias: torch.Tensor, block_e: int, num_warps: int, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, keep_ck: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                  D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
+                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
-    y = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
-                        dt_bias if dt_bias.numel() else None)
-    return y, ck
+    r = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
+                        dt_bias if dt_bias.numel() else None, z if z.numel() else None)
+    y, ysum = r if z.numel() else (r, u.new_empty(0, dtype=torch.float32))
+    return y, ysum, ck
 
 
 def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bool) -> torch.Tensor:
@@ -550,8 +578,13 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 
 @_scan2_fwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
-    return u.new_empty(u.shape, dtype=torch.float32), _scan2_ck(u, A, seg_len, keep_ck)
+def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
+    f32 = torch.float32
+    if z.numel():
+        y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
+    else:
+        y, ysum = u.new_empty(u.shape, dtype=f32), u.new_empty(0, dtype=f32)
+    return y, ysum, _scan2_ck(u, A, seg_len, keep_ck)
 
 
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
@@ -559,7 +592,9 @@ def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: tor
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
                   bwd_num_warps: int, seg_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                                              torch.Tensor, torch.Tensor, torch.Tensor]:
+    """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
+    dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
                              ck if ck.numel() else None, bias)
     dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
@@ -572,15 +607,22 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_l
 
 
 def _scan2_setup_context(ctx, inputs, output):
-    u, delta, A, Bm, Cm, D, dt_bias, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
-    ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, output[1])
+    u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
+    ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
     ctx.launch = (bwd_block_e, bwd_num_warps, seg_len)
 
 
-def _scan2_backward(ctx, dy, _dck):
-    u, delta, A, Bm, Cm, D, dt_bias, ck = ctx.saved_tensors
-    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, *ctx.launch)
-    return (*grads, None, None, None, None, None, None)
+def _scan2_backward(ctx, dout, _dysum, _dck):
+    u, delta, A, Bm, Cm, D, dt_bias, z, ysum, ck = ctx.saved_tensors
+    dz = None
+    if z.numel():                 # out = ysum/2 · SiLU(z): the same dy reaches both directions
+        zf = z.float()
+        sig = torch.sigmoid(zf)
+        half = dout.float() * 0.5
+        dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
+        dout = half * zf * sig                                                    # [B, L, E]
+    grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
+    return (*grads, dz, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -590,7 +632,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
-                         dt_bias: torch.Tensor | None = None) -> torch.Tensor:
+                         dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -603,7 +645,9 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     checkpoint spacing (`seg_len`, default 8); with `keep_ck` the forward keeps the checkpoints
     for it (float32 [2, B, ⌈L/seg_len⌉, E, M], held until the backward) and the backward skips
     its first pass. Any setting gives the same result. With `dt_bias` [2, E], `delta` is the raw
-    dt and the kernels use softplus(dt + dt_bias) (its gradient flows to dt and dt_bias).
+    dt and the kernels use softplus(dt + dt_bias) (its gradient flows to dt and dt_bias). With
+    `z` [B, L, E] it returns BiMamba's gated merge (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's
+    dtype instead of y, formed in the kernels (two launches of one direction each).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -615,9 +659,12 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: dt_bias must be [2, E] = [2, {u.shape[-1]}], "
                          f"got {list(dt_bias.shape)}")
     bias = dt_bias if dt_bias is not None else D.new_empty(0)
+    if z is not None and tuple(z.shape) != tuple(u.shape[1:]):
+        raise ValueError(f"selective_scan_bidir: z must be [B, L, E] = {list(u.shape[1:])}, got {list(z.shape)}")
+    zz = z if z is not None else u.new_empty(0)
     bwd_block_e = block_e if bwd_block_e is None else bwd_block_e
     seg_len = _SEG_LEN if seg_len is None else seg_len
     if seg_len < 1:
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
-    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, block_e, num_warps, bwd_block_e, bwd_num_warps,
+    return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
                          seg_len, keep_ck)[0]

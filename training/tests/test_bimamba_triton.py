@@ -148,25 +148,44 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
 
 @pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
-def test_split_variant_forward_and_all_gradients_match_float64_definition(shape):
+@pytest.mark.parametrize("flags", ["", "+ck+sp+gm"])
+def test_split_variant_forward_and_all_gradients_match_float64_definition(shape, flags):
     Bsz, L, E, M, _, be = shape
-    bt.set_tile_config(bt.TileConfig(kernel="split", block_e=be))
+    bt.set_tile_config(bt.TileConfig.parse(f"S:{be}:1{flags}"))
     inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 100 + L + 1)
     want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
     got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
     assert got[0].shape == (Bsz, L, E) and got[0].dtype == torch.float32
-    assert_agree(got, want, what=f"split {shape}")
+    assert_agree(got, want, what=f"split{flags} {shape}")
+
+
+def test_gated_merge_in_the_kernels_takes_a_strided_z_and_keeps_its_dtype():
+    """z as BiMamba passes it (a column slice of the in_proj output, not contiguous) and in
+    bfloat16: out has z's dtype and agrees with the torch gate and merge."""
+    Bsz, L, E, M, _, be = SMALL[2]
+    inputs, w = make_inputs(Bsz, L, E, M, seed=11)
+    u, dt, Bm, Cm, z, A_log, D, dt_bias = on_device(inputs)
+    wide = torch.cat([torch.zeros_like(z), z], dim=-1).to(torch.bfloat16)  # [B, L, 2E]
+    zs = wide[..., E:]                                               # strided, like xz.chunk(2)[1]
+    assert not zs.is_contiguous()
+    outs = []
+    for flags in ("", "+gm"):
+        bt.set_tile_config(bt.TileConfig.parse(f"S:{be}:1{flags}"))
+        outs.append(bt.bimamba_scan(u, dt, Bm, Cm, zs, A_log, D, dt_bias))
+    assert outs[1].dtype == torch.bfloat16 and outs[1].shape == (Bsz, L, E)
+    assert (outs[1].float() - outs[0].float()).abs().max() <= 1e-2 * outs[0].float().abs().max()
 
 
 def test_split_with_its_own_backward_launch_matches_the_definition():
     """The backward's own BLOCK_E, warps and checkpoint spacing, checkpoints kept by the forward
-    (+ck, tiled differently from the backward's) and softplus in the kernels (+sp, the gradient
-    reaching dt and dt_bias through them) change nothing."""
+    (+ck, tiled differently from the backward's), softplus in the kernels (+sp, the gradient
+    reaching dt and dt_bias through them) and the gate and merge in the kernels (+gm, z's
+    gradient through the op) change nothing."""
     Bsz, L, E, M, _, be = SMALL[0]
     inputs, w = make_inputs(Bsz, L, E, M, seed=7)
     want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
     for spec in (f"S:{be}:1:{2 * be}:2:3", f"S:{2 * be}:1:{be}:1:1", f"S:{be}:1:{be}:1:3+ck",
-                 f"S:{2 * be}:1:{be}:1+ck+sp", f"S:{be}:1+sp"):
+                 f"S:{2 * be}:1:{be}:1+ck+sp", f"S:{be}:1+sp", f"S:{be}:1+gm", f"S:{be}:1:{2 * be}:1:2+ck+sp+gm"):
         bt.set_tile_config(bt.TileConfig.parse(spec))
         got = value_and_grads(bt.bimamba_scan, on_device(inputs), w.to(DEVICE, torch.float32))
         assert_agree(got, want, what=spec)
@@ -179,6 +198,7 @@ def test_tiles_specs():
     c = bt.TileConfig.parse("S:32:1+sp+ck")
     assert (c.keep_ck, c.softplus, c.seg, c.spec()) == (True, True, 0, "S:32:1+ck+sp")
     assert bt.TileConfig.parse("split+sp").softplus and not bt.TileConfig.parse("split").softplus
+    assert bt.TileConfig.parse("S:32:1+gm+sp").spec() == "S:32:1+sp+gm"
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),

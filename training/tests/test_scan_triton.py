@@ -227,10 +227,12 @@ def test_bidir_custom_op_registration_passes_opcheck():
     inputs = [x.requires_grad_() for x in to_device(inputs)]
     u, delta, A, Bm, Cm, D = inputs
     bias = (torch.randn(2, 16, device=u.device) * 0.5).requires_grad_()
+    z = torch.randn(2, 5, 16, device=u.device).requires_grad_()
     for keep in (False, True):
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
-            torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, 16, 1, 8, 1, 3, keep),
-                                  test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+            for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
+                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep),
+                                      test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
 def test_bidir_bad_inputs_raise_clear_errors():
