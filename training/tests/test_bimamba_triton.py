@@ -361,12 +361,12 @@ def test_bimamba_fused_path_matches_reference_path(kernel):
     assert len(errs) == 17 and max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split"])
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm"])
 def test_bimamba_layer_traces_as_one_graph(kernel):
     """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
     implementations and autograd registrations trace without graph breaks (aot_eager: the same
     forward and backward graphs Inductor gets, run eagerly), with the eager path's numbers."""
-    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig.parse(kernel.replace("split", "S:16:1")))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
     torch.manual_seed(2)
     layer = _perturbed(BiMamba(cfg), 5).to(DEVICE)
