@@ -344,6 +344,14 @@ def test_device_run_end_to_end(tmp_path):
         ck = torch.load(hyb / "last.pt", weights_only=False)
         assert (json.loads(ck["config"])["intra_mixer"], json.loads(ck["config"])["inter_mixer"]) == ("mamba", "s4d")
         assert len(ck["loaded"]) == 37 and (hyb / "best.safetensors").exists()
+    # XS grown by identity blocks (dpmamba-xs12; here 1 → 3 blocks, a model's own args last).
+    r = device_run("--budget", "40", "--plan", "80", "--val-every", "2", "--train-args", tiny,
+                   "--model", "dpmamba-xs12 --init-partial --identity-fresh-blocks --override num_blocks=3",
+                   "--init", str(out / "dpmamba-xs" / "best.safetensors"))
+    assert r.returncode == 0 and "FAILED" not in r.stdout, r.stdout + r.stderr
+    assert "blocks starting as the identity: [1, 2]" in (work / "runs" / "dpmamba-xs12" / "stdout.txt").read_text()
+    ck = torch.load(out / "dpmamba-xs12" / "last.pt", weights_only=False)
+    assert json.loads(ck["config"])["num_blocks"] == 3
     # The old environment variables are refused rather than ignored; so are unknown flags.
     r = subprocess.run(["bash", str(HERE / "device_run.sh"), "--budget", "55"], env=dict(env, BATCH="16"),
                        capture_output=True, text=True)
