@@ -20,7 +20,10 @@ Forward kernel: one program per (b, block of BLOCK_E channels, direction); the s
 (coalesced) and stores only y. Nothing but the inputs is kept for the backward pass. The
 direction axis serves BiMamba's split variant (`selective_scan_bidir`: inputs stacked [2, ...],
 both directions in one launch, direction 1 walking t = L-1..0 by index arithmetic, no flipped
-copies); `selective_scan_triton` launches one direction.
+copies); `selective_scan_triton` launches one direction. Options of the split variant (constexpr
+flags, off for `selective_scan_triton`): KEEP_CK writes the backward's checkpoints, SOFTPLUS
+forms delta = softplus(dt + dt_bias) from dt, MERGE forms BiMamba's gated merge of the two
+directions (two launches).
 
 Backward kernel (recomputation, as in the Mamba paper): the same program grid. It first re-runs
 the forward recurrence and writes a checkpoint of the state every T = 8 steps; then it walks the
@@ -36,7 +39,8 @@ states to a small scratch area, and steps backwards through the segment with
     dD[e]     = Σ_{b,t} dy_t[e] · u_t[e]
 
 Sums over E (dBm, dCm) are per-block partials and sums over B (dA, dD) per-sequence partials,
-finished with a torch `sum` (deterministic, no atomics).
+finished with a torch `sum` (deterministic, no atomics). With the forward's checkpoints (HAVE_CK) the first pass
+is skipped; with SOFTPLUS the stored ddelta is the gradient for dt.
 
 Memory of the backward pass, transient (float32): the scratch holds (⌈L/T⌉ + T) states per program,
 B · E' · M' · (⌈L/T⌉ + T) · 4 bytes with E' = E rounded up to BLOCK_E and M' = M rounded up to a
