@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One device call that measures first and trains with the rest of the call's time.
+#
+# Usage (from the repository root; carry .carry and .whl for the training part):
+#   bash training/bench/measure_then_train.sh [--total SEC] [--measure-budget SEC] --part N \
+#       -- DEVICE_RUN_ARGS...
+#
+# Runs `training/bench/measure.sh --part N --budget MEASURE` (default 420 s) with its files
+# packed into OUT/measure-partN.bundle.tgz (one file: device_run.sh writes 7 of the 8 that come
+# back), then `training/device_run.sh --budget REST DEVICE_RUN_ARGS...`, REST being TOTAL
+# (default 588, under a call's 600 s) less the time measuring took. When measure.sh's step
+# winner is known (part 1 on this machine), the training uses it: `--train-args
+# "--scan-tiles WINNER"` is added unless DEVICE_RUN_ARGS give --scan-tiles themselves.
+set -uo pipefail
+T0=$(date +%s)
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+TOTAL=588; MB=420; PART=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --total) TOTAL=$2; shift 2 ;;
+    --measure-budget) MB=$2; shift 2 ;;
+    --part) PART=$2; shift 2 ;;
+    --) shift; break ;;
+    -h|--help) sed -n '3,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "measure_then_train.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
+  esac
+done
+case "$PART" in 1|2) ;; *) echo "measure_then_train.sh: --part 1 or 2 (--help)" >&2; exit 2 ;; esac
+OUT=${OUT:-$REPO/out}
+M=$(mktemp -d)
+OUT=$M bash "$REPO/training/bench/measure.sh" --part "$PART" --budget "$MB"
+mkdir -p "$OUT" && tar -czf "$OUT/measure-part$PART.bundle.tgz" -C "$M" .
+REST=$(( TOTAL - ($(date +%s) - T0) ))
+WIN=$(cat /tmp/mambasep-measure/best_tiles 2>/dev/null || true)
+case " $* " in *--scan-tiles*) WIN="" ;; esac
+ARGS=(); FOUND=""
+while [ $# -gt 0 ]; do           # the winner joins an existing --train-args, or comes as one
+  if [ "$1" = --train-args ] && [ $# -ge 2 ]; then
+    ARGS+=(--train-args "$2${WIN:+ --scan-tiles $WIN}"); FOUND=1; shift 2
+  else
+    ARGS+=("$1"); shift
+  fi
+done
+[ -n "$FOUND" ] || [ -z "$WIN" ] || ARGS+=(--train-args "--scan-tiles $WIN")
+echo "[measure_then_train] measured in $(( TOTAL - REST ))s; training for ${REST}s${WIN:+ with tiles $WIN}"
+exec bash "$REPO/training/device_run.sh" --budget "$REST" "${ARGS[@]}"
