@@ -5,12 +5,16 @@
 #   bash training/bench/measure.sh --part 1   # ≈ 8 min: kernel sweep; XS b16 steps of the candidates
 #   bash training/bench/measure.sh --part 2   # ≈ 8 min: XS b32, S b16, XS 16 kHz b16 with part 1's winner
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
-#   step not to run: sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16, step-xs-16k-b16)
+#   step not to run: gpu-tests, sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16,
+#   step-xs-16k-b16)
 #   --tiles SPEC (part 1: the candidate tried beside the default split tiles S:32:1, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
 #
-# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
+# Part 1: (0) with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
+#   --only-binary=:all: --python-version 3.12 --implementation cp -d .whl-test pytest pluggy
+#   iniconfig packaging pygments`), the scan kernels' parity tests on the GPU, their CUDA
+#   shapes included (≈ 1 min); (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
 #   8 or 16 steps, kept by the forward or not; softplus, gate and merge in torch or in the
 #   kernels) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS shapes,
@@ -92,6 +96,15 @@ tiles() {
   echo "$out"
 }
 if [ "$PART" = 1 ]; then
+  # the kernels' parity tests on the GPU (CUDA shapes included), when pytest's wheels are carried
+  if ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl \
+      >/dev/null 2>&1
+    PYTHONPATH=/tmp/mambasep-pytest run 150 gpu-tests python3 -m pytest -q -p no:cacheprovider \
+      tests/test_scan_triton.py tests/test_bimamba_triton.py
+  else
+    say "no .whl-test/: the GPU parity tests are skipped"
+  fi
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
            S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+gm S:32:1+ck+sp+gm 2:32:1; do
