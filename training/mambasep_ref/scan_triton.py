@@ -270,7 +270,7 @@ def _scan_bwd_kernel(
     dB_p = dB_part_ptr + part_off + m  # this program's [L, M] partial rows
     dC_p = dC_part_ptr + part_off + m
     slot = BLOCK_M * BLOCK_E
-    tile = m[:, None] * BLOCK_E + el[None, :]  # [BM, BE] offsets inside one slot
+    tile = el[None, :] * BLOCK_M + m[:, None]  # [BM, BE] offsets inside one slot (m innermost, as in the registers)
     n_ck_slots = 0 if HAVE_CK else NSEG
     ws_p = ws_ptr + ((d * BATCH + pid_b) * n_eblk + pid_e) * (n_ck_slots + T) * slot  # this program's slot 0
     seg_p = ws_p + n_ck_slots * slot  # the segment's states: slot k holds h_{t0+k-1}
