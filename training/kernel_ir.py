@@ -162,7 +162,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
                "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
         out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
                                          {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
-                                          "SOFTPLUS": softplus}, num_warps)
+                                          "SOFTPLUS": softplus, "M_INNER": True}, num_warps)
     return out
 
 

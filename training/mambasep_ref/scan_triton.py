@@ -230,6 +230,7 @@ def _scan_bwd_kernel(
     s_gb, s_gl, s_ge,
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     BLOCK_E: tl.constexpr, BLOCK_M: tl.constexpr, HAVE_CK: tl.constexpr, SOFTPLUS: tl.constexpr,
+    M_INNER: tl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels, recomputing states
     segment by segment (t below is the position in the direction's scan order, as in the forward
@@ -270,7 +271,10 @@ def _scan_bwd_kernel(
     dB_p = dB_part_ptr + part_off + m  # this program's [L, M] partial rows
     dC_p = dC_part_ptr + part_off + m
     slot = BLOCK_M * BLOCK_E
-    tile = el[None, :] * BLOCK_M + m[:, None]  # [BM, BE] offsets inside one slot (m innermost, as in the registers)
+    if M_INNER:   # m innermost, as the tile sits in the registers: no layout conversion
+        tile = el[None, :] * BLOCK_M + m[:, None]  # [BM, BE] offsets inside one slot
+    else:         # e innermost: `--scan triton` as it was (through shared memory each step)
+        tile = m[:, None] * BLOCK_E + el[None, :]
     n_ck_slots = 0 if HAVE_CK else NSEG
     ws_p = ws_ptr + ((d * BATCH + pid_b) * n_eblk + pid_e) * (n_ck_slots + T) * slot  # this program's slot 0
     seg_p = ws_p + n_ck_slots * slot  # the segment's states: slot k holds h_{t0+k-1}
@@ -471,16 +475,18 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
     seg_len is the checkpoint spacing T (default 8); any value ≥ 1 gives the same result.
     """
     grads = _launch_backward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], dy[None],
-                             block_e, num_warps, seg_len)
+                             block_e, num_warps, seg_len, m_inner=False)
     return tuple(g[0] for g in grads)
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None):
+                     dt_bias=None, m_inner=True):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
     `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
-    `dt_bias` (as in the forward), ddelta is the gradient for dt."""
+    `dt_bias` (as in the forward), ddelta is the gradient for dt. `m_inner` False keeps the
+    segment scratch e-innermost, as `--scan triton` had it when issue #17 measured it (its
+    baseline: 233 registers against 212, a shared-memory layout conversion per scratch access)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -511,7 +517,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
         *A.stride()[1:], D.stride(1), s_bias, x_bias,
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
-        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, num_warps=nw,
+        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
     )
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
     return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
