@@ -15,8 +15,7 @@ and reports the activation memory the forward keeps for the backward, and the la
 difference (max |a − b| / max |b|) of the output and of every parameter gradient between the
 two in float32. The sweep times the kernels alone for each tiles spec (bimamba_triton.TileConfig.parse;
 for the split variant, the one-launch scans of both directions without the torch glue around them),
-checks each spec's layer parity, and ends with `best_tiles=SPEC` (least fwd + bwd over both shapes)
-and `best_v4_tiles=SPEC` (the same among v4 specs).
+checks each spec's layer parity, and ends with `best_tiles=SPEC` (least fwd + bwd over both shapes).
 """
 
 from __future__ import annotations
@@ -218,11 +217,10 @@ def main(argv=None) -> int:
         Path(args.json).write_text(json.dumps(results, indent=1))
     if args.sweep:
         print(f"best_tiles={best_tiles(results)}")
-        print(f"best_v4_tiles={best_tiles(results, v4_only=True)}")
     return 0
 
 
-def best_tiles(results: list[dict], v4_only: bool = False) -> str:
+def best_tiles(results: list[dict]) -> str:
     """The tiles spec of the sweep setting with the least fwd + bwd kernel time summed over all
     shapes (among those that ran on every shape with fp32 parity within 1e-4)."""
     total: dict[str, float] = {}
@@ -230,8 +228,6 @@ def best_tiles(results: list[dict], v4_only: bool = False) -> str:
     for rec in results:
         for r in rec.get("sweep", []):
             if "error" in r or r.get("parity_max", 0.0) > 1e-4:
-                continue
-            if v4_only and bt.TileConfig.parse(r["spec"]).kernel != "v4":
                 continue
             total[r["spec"]] = total.get(r["spec"], 0.0) + r["new_fwd_ms"] + r["new_bwd_ms"]
             runs[r["spec"]] = runs.get(r["spec"], 0) + 1

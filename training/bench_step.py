@@ -14,9 +14,8 @@ ones, alternating old and new `--rounds` times so that both see the same machine
 examples/s (median over rounds), peak GPU memory, and new/old. Random data costs nothing to
 make, and the step's time does not depend on what the audio is.
 
-`--tiles SPEC` (bimamba_triton.TileConfig.parse: T:BLOCK_E:WARPS[:CK] for v4,
-S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]] or `split` for the split variant) sets the fused kernels; repeated, every fused NEW path runs once per
-spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
+`--tiles SPEC` (the grammar of bimamba_triton.TileConfig.parse) sets the fused kernels;
+repeated, every fused NEW path runs once per spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
 `--throughput-json` writes (or merges into) the {"gpu", "command", "configurations": {"xs-8k-b16":
 {"old", "new", "speedup"}, ...}} summary; `--merge FILE...` merges such files without a GPU.
 """
@@ -152,8 +151,9 @@ def main(argv=None) -> int:
     ap.add_argument("--merge", nargs="+", default=[], metavar="FILE",
                     help="merge these throughput.json files into --throughput-json and exit (no GPU)")
     ap.add_argument("--tiles", action="append", default=[], metavar="SPEC",
-                    help="TileConfig of the fused kernels (T:BLOCK_E:WARPS[:CK], S:BLOCK_E:WARPS or split); "
-                         "repeatable: each fused NEW path runs once per spec; default: bimamba_triton's")
+                    help="TileConfig of the fused kernels (bimamba_triton.TileConfig.parse, e.g. 4:64:1, "
+                         "split, S:32:1+ck); repeatable: each fused NEW path runs once per spec; "
+                         "default: bimamba_triton's")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N steps of each path (old and new); print the top kernels")
     args = ap.parse_args(argv)

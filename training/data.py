@@ -190,16 +190,24 @@ def decode_shards(data_dir: str | Path, cache_dir: str | Path | None = None,
         audio[pos:pos + n] = seg
         r["start"] = pos
         pos += n
+    save_cache(cache, audio, rows)
+    stamp.write_text(info_text)
+    print(f"data: decoded {len(paths)} chunks, {total / SR / 3600:.2f} h in {time.time() - t:.1f} s",
+          file=sys.stderr)
+    return cache
+
+
+def save_cache(cache: str | Path, audio: np.ndarray, rows: list[dict]) -> None:
+    """Write a decoded cache for `load_corpus`: `audio` (all utterances back to back, 8 kHz) as
+    corpus8k.npy and `rows` (one per utterance: id, speaker, split, start, length, ...) as
+    index.tsv."""
+    cache = Path(cache)
     cache.mkdir(parents=True, exist_ok=True)
     np.save(cache / "corpus8k.npy", audio)
     with open(cache / "index.tsv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t")
         w.writeheader()
         w.writerows(rows)
-    stamp.write_text(info_text)
-    print(f"data: decoded {len(paths)} chunks, {total / SR / 3600:.2f} h in {time.time() - t:.1f} s",
-          file=sys.stderr)
-    return cache
 
 
 def decoded_cache(data: str | Path, cache: str | Path | None = None) -> Path:

@@ -125,12 +125,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
-           "directions in one op, flips and merge fused; 1.32x a compiled XS step on one H100, "
+           "directions in one op, no flipped copies; 1.32x a compiled XS step on one H100, "
            "training/bench/NOTES.md), auto (fused on CUDA, else fast)")
     a("--scan-tiles", default="", metavar="SPEC",
-      help="with the fused scan: its kernel tiles, T:BLOCK_E:WARPS[:CK] (v4), S:BLOCK_E:WARPS or "
-           "split (the old per-direction kernels behind the fused glue); default: "
-           "bimamba_triton's (training/bench/NOTES.md)")
+      help="with the fused scan: its kernels and tiles (bimamba_triton.TileConfig.parse, e.g. "
+           "4:64:1 for v4, split or S:32:1+ck for the split variant); default: bimamba_triton's "
+           "(training/bench/NOTES.md)")
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
     a("--compile", action=argparse.BooleanOptionalAction, default=False,
       help="torch.compile the training forward (the scan stays eager); first steps compile. "
@@ -354,7 +354,8 @@ def init_partial(tr: Training) -> None:
     tr.st["loaded"] = [n for n, _ in tr.model.named_parameters() if n in r.state]
     tr.opt = make_optimizer(tr.model, args, tr.dev, tr.st["loaded"])
     tr.st["log"].append({"name": args.name, "event": "init", "step": 0, "file": args.init_weights,
-                         "partial": True, "loaded": r.loaded, "fresh": r.fresh, "unused": r.unused})
+                         "partial": True, "loaded": r.loaded, "fresh": r.fresh, "unused": r.unused,
+                         **({"identity_blocks": grown} if args.identity_fresh_blocks else {})})
     tr.say(f"initialised partially from {args.init_weights} (fresh optimiser and schedule): {r.summary()}"
            + (f" ({len(r.other_mixer)} of them in a path whose mixer differs)" if r.other_mixer else ""))
     for what, keys in (("loaded", r.loaded), ("fresh", r.fresh), ("unused", r.unused)):
@@ -362,7 +363,6 @@ def init_partial(tr: Training) -> None:
     tr.say(f"  loaded tensors: lr × {args.loaded_lr_scale:g}"
            + (f", frozen for the first {args.freeze_loaded_steps} steps" if args.freeze_loaded_steps else ""))
     if args.identity_fresh_blocks:
-        tr.st["log"][-1]["identity_blocks"] = grown
         tr.say(f"  blocks starting as the identity: {grown or 'none (every block took tensors from the file)'}")
 
 

@@ -112,13 +112,24 @@ def _sigmoid(v):
 
 
 @triton.jit
-def _delta_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
-    """delta of row t [BE] float32: the stored value, or with SOFTPLUS softplus(dt + bias) of the
-    stored dt; 0 where masked (a padding channel's state stays 0)."""
-    v = _ld(p, t, stride, mask)
+def _delta_pre_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
+    """(delta, pre) of row t [BE] float32: with SOFTPLUS pre = dt + bias of the stored dt and
+    delta = softplus(pre), 0 where masked (a padding channel's state stays 0); else both the
+    stored delta."""
+    pre = _ld(p, t, stride, mask)
     if SOFTPLUS:
-        v = tl.where(mask, _softplus(v + bias), 0.0)
-    return v
+        pre = pre + bias
+        delta = tl.where(mask, _softplus(pre), 0.0)
+    else:
+        delta = pre
+    return delta, pre
+
+
+@triton.jit
+def _delta_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
+    """delta of row t [BE] float32 (`_delta_pre_at`)."""
+    delta, _ = _delta_pre_at(p, t, stride, mask, bias, SOFTPLUS)
+    return delta
 
 
 @triton.jit
@@ -129,6 +140,24 @@ def _bias_of(bias_ptr, d, x_bias, e, s_bias, mask, SOFTPLUS: tl.constexpr):
     else:
         b = tl.zeros(e.shape, dtype=tl.float32)
     return b
+
+
+@triton.jit
+def _program_inputs(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
+                    s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+                    s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS: tl.constexpr):
+    """What both kernels read for direction d, sequence pid_b and the tile's channels e and
+    states m: A·log2(e) [BM, BE], D and dt_bias [BE] (float32; padding lanes 0, so their state
+    stays exactly 0), and the step-0 pointers and step strides of u, delta, Bm and Cm (`_walk`)."""
+    A2 = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
+                 other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] exp(delta·A) = exp2(delta·A2)
+    Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
+    bias = _bias_of(bias_ptr, d, x_bias, e, s_bias, e_ok, SOFTPLUS)  # [BE]
+    u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
+    d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
+    B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
+    C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
+    return A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl
 
 
 @triton.jit
@@ -179,17 +208,10 @@ def _scan_fwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    # Padding lanes load A = 0, Bm = Cm = 0, u = delta = 0: their state stays exactly 0.
-    A = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am,
-                mask=m_ok[:, None] & e_ok[None, :], other=0.0).to(tl.float32)  # [BM, BE]
-    A2 = A * 1.4426950408889634  # A·log2(e): exp(delta·A) = exp2(delta·A2)
-    Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-    bias = _bias_of(bias_ptr, d, x_bias, e, s_bias, e_ok, SOFTPLUS)  # [BE]
-
-    u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
-    d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
-    B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
-    C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
+    A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
+        s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+        s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
     y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
     if MERGE == 2:
         z_p, s_zl2 = _walk(z_ptr, d, 0, pid_b, s_zb, s_zl, L, e * s_ze)
@@ -253,15 +275,10 @@ def _scan_bwd_kernel(
     m = tl.arange(0, BLOCK_M)  # [BM]
     e_ok = e < E
     m_ok = m < M
-    A2 = tl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=m_ok[:, None] & e_ok[None, :],
-                 other=0.0).to(tl.float32) * 1.4426950408889634  # [BM, BE] A·log2(e)
-    Dv = tl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(tl.float32)  # [BE]
-    bias = _bias_of(bias_ptr, d, x_bias, e, s_bias, e_ok, SOFTPLUS)  # [BE]
-
-    u_p, s_ul = _walk(u_ptr, d, x_u, pid_b, s_ub, s_ul, L, e * s_ue)
-    d_p, s_dl = _walk(delta_ptr, d, x_d, pid_b, s_db, s_dl, L, e * s_de)
-    B_p, s_Bl = _walk(B_ptr, d, x_B, pid_b, s_Bb, s_Bl, L, m * s_Bm)
-    C_p, s_Cl = _walk(C_ptr, d, x_C, pid_b, s_Cb, s_Cl, L, m * s_Cm)
+    A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
+        s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+        s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
     g_p, s_gl = _walk(dy_ptr, d, x_g, pid_b, s_gb, s_gl, L, e * s_ge)
     # Outputs with known contiguous layouts (allocated by the launcher).
     o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
@@ -318,14 +335,16 @@ def _scan_bwd_kernel(
         # 2b: walk the segment backwards.
         t = t_end - 1
         hp_n = tl.load(seg_p + (t - t0) * slot + tile)  # [BM, BE]
-        u_n, dt_n, dy_n = _ld(u_p, t, s_ul, e_ok), _delta_at(d_p, t, s_dl, e_ok, bias, SOFTPLUS), _ld(g_p, t, s_gl, e_ok)
+        u_n, dy_n = _ld(u_p, t, s_ul, e_ok), _ld(g_p, t, s_gl, e_ok)
+        dt_n, pre_n = _delta_pre_at(d_p, t, s_dl, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
         B_n, C_n = _ld(B_p, t, s_Bl, m_ok), _ld(C_p, t, s_Cl, m_ok)
         for k in range(0, t_end - t0):
             t = t_end - 1 - k
-            h_prev, u, dt, dy, Bt, Ct = hp_n, u_n, dt_n, dy_n, B_n, C_n
+            h_prev, u, dt, pre, dy, Bt, Ct = hp_n, u_n, dt_n, pre_n, dy_n, B_n, C_n
             tp = tl.maximum(t - 1, t0)  # the segment's first step prefetches itself (unused)
             hp_n = tl.load(seg_p + (tp - t0) * slot + tile)  # [BM, BE]
-            u_n, dt_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _delta_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS), _ld(g_p, tp, s_gl, e_ok)
+            u_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(g_p, tp, s_gl, e_ok)
+            dt_n, pre_n = _delta_pre_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
             dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
             du_t = dt * u  # [BE]
@@ -342,7 +361,7 @@ def _scan_bwd_kernel(
             g_next = dA_t * g
             tl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
-                ddt = ddt * _sigmoid(_ld(d_p, t, s_dl, e_ok) + bias)  # d/d dt of softplus(dt + bias)
+                ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)
             tl.store(dd_p + t * s_o, ddt, mask=e_ok)
             tl.store(dB_p + t * s_pm, dB, mask=m_ok)
             tl.store(dC_p + t * s_pm, dC, mask=m_ok)
@@ -415,7 +434,8 @@ def _check_inputs(u, delta, A, Bm, Cm, D) -> tuple[int, int, int, int]:
 
 def _scan_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None) -> torch.Tensor:
     """Runs the forward kernel on checked inputs (any strides, A/D any float dtype); returns y [B, L, E] float32."""
-    return _launch_forward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], block_e, num_warps)[0]
+    y, _ = _launch_forward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], block_e, num_warps)
+    return y[0]
 
 
 def _seg_len(L: int, seg_len: int | None) -> int:
@@ -435,20 +455,21 @@ def _bias_args(dt_bias, D) -> tuple:
 
 
 def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None,
-                    dt_bias=None, z=None):
+                    dt_bias=None, z=None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
-    Bm, Cm [ND, B, L, M]; D [ND, E] → y [ND, B, L, E] float32 (direction 1 scanned from the end).
-    With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there. With
-    `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
-    [B, L, E] (ND = 2) it returns (out, ysum) instead: out = (y_0 + y_1)/2 · SiLU(z) [B, L, E]
-    in z's dtype and ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction."""
+    Bm, Cm [ND, B, L, M]; D [ND, E] → (y [ND, B, L, E] float32, None) (direction 1 scanned from
+    the end). With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there.
+    With `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
+    [B, L, E] (ND = 2): (out, ysum), out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's dtype and
+    ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     merge = z is not None
     y = torch.empty(*((Bsz,) if merge else (ND, Bsz)), L, E, device=u.device, dtype=torch.float32)
     out = torch.empty(z.shape, device=u.device, dtype=z.dtype) if merge else y
+    result = (out, y) if merge else (y, None)
     if y.numel() == 0:
-        return (out, y) if merge else y
+        return result
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     T = _seg_len(L, seg_len)
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
@@ -466,7 +487,7 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
             BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, SOFTPLUS=dt_bias is not None, MERGE=mode,
             num_warps=nw,
         )
-    return (out, y) if merge else y
+    return result
 
 
 def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None):
@@ -576,10 +597,9 @@ def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: tor
                   bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
-    r = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
-                        dt_bias if dt_bias.numel() else None, z if z.numel() else None)
-    y, ysum = r if z.numel() else (r, u.new_empty(0, dtype=torch.float32))
-    return y, ysum, ck
+    y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
+                              dt_bias if dt_bias.numel() else None, z if z.numel() else None)
+    return y, ysum if ysum is not None else u.new_empty(0, dtype=torch.float32), ck
 
 
 def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bool) -> torch.Tensor:

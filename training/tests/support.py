@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from data import Corpus
+from data import Corpus, save_cache
 
 SPEAKERS = ["kokoro:af_bella", "kokoro:af_bella+bm_george", "kokoro:bm_george+am_liam",
             "kokoro:am_adam", "arctic:slt", "arctic:slt", "espeak:en-us+f1:p50", "piper:joe"]
@@ -36,13 +35,9 @@ def make_corpus(seed: int = 0, n_per: int = 3) -> Corpus:
 
 
 def write_cache(dst: Path) -> None:
-    """A decoded-corpus cache (corpus8k.npy + index.tsv) from the synthetic test corpus."""
+    """A decoded-corpus cache (data.save_cache) from the synthetic test corpus."""
     c = make_corpus(seed=1, n_per=3)
-    dst.mkdir(parents=True)
-    np.save(dst / "corpus8k.npy", c.audio.numpy())
-    with open(dst / "index.tsv", "w", newline="") as f:
-        w = csv.writer(f, delimiter="\t")
-        w.writerow(["id", "speaker", "split", "start", "length"])
-        for i in range(len(c.ids)):
-            split = "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train"
-            w.writerow([c.ids[i], c.speakers[i], split, c.start[i], c.length[i]])
+    rows = [{"id": c.ids[i], "speaker": c.speakers[i],
+             "split": "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train",
+             "start": c.start[i], "length": c.length[i]} for i in range(len(c.ids))]
+    save_cache(dst, c.audio.numpy(), rows)
