@@ -208,9 +208,11 @@ struct SeparateCommand: ParsableCommand {
             }
         }
 
-        // Check the inputs to separate (and measure them for the progress line) before any work.
+        // Check the inputs to separate (and measure them for the progress line) before any work;
+        // an input whose outputs all exist is skipped with --skip-existing (looked at once).
+        let done = jobs.map { skipExisting && complete($0) }
         var seconds = [Double?](repeating: nil, count: jobs.count)
-        for (k, job) in jobs.enumerated() where !(skipExisting && complete(job)) {
+        for (k, job) in jobs.enumerated() where !done[k] {
             do {
                 seconds[k] = try inputInfo(job.input).duration
             } catch {
@@ -230,22 +232,22 @@ struct SeparateCommand: ParsableCommand {
         do {
             for (k, job) in jobs.enumerated() {
                 let t0 = Date()
-                if skipExisting && complete(job) {
+                if done[k] {
                     try record(BatchRecord(input: job.input, outputs: job.outputs, status: .skipped,
                                            wallSeconds: Date().timeIntervalSince(t0)))
                     progress.end(.skipped)
                     continue
                 }
                 progress.begin(job.input, seconds: seconds[k])
-                var duration: Double?
+                var duration = seconds[k]               // nil: its check failed (--keep-going); again here
                 do {
-                    let info = try inputInfo(job.input)
-                    duration = info.duration
+                    let length = try duration ?? inputInfo(job.input).duration
+                    duration = length
                     let clipped = try separateFile(job.input, outputs: job.outputs, separator: separator,
                                                    plan: plan, format: fileFormat, progress: { progress.update($0) })
-                    try record(BatchRecord(input: job.input, outputs: job.outputs, status: .ok, durationSeconds: info.duration,
+                    try record(BatchRecord(input: job.input, outputs: job.outputs, status: .ok, durationSeconds: length,
                                            wallSeconds: Date().timeIntervalSince(t0), clippedSamples: clipped))
-                    audioSeparated += info.duration
+                    audioSeparated += length
                     progress.clear()
                     for o in job.outputs { print(o) }
                     try flushStandardOutput()
