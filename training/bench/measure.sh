@@ -120,9 +120,10 @@ if [ "$PART" = 1 ]; then
         "$OUT/throughput.part1.json" 2>/dev/null)
   echo "${WIN:-$CAND}" > "$STATE/best_tiles"
   say "step winner: ${WIN:-none, part 2 takes the best of the sweep}"
+  [ -z "${WIN:-$CAND}" ] || say "tiles for training: ${WIN:-$CAND}"   # read by measure_then_train.sh
 else
   [ -n "$CAND" ] || CAND=$(cat "$STATE/best_tiles" 2>/dev/null || true)
-  say "tiles: ${CAND:-split}"
+  say "tiles for training: ${CAND:-split}"
   T2="--tiles ${CAND:-split}"
   run 170 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP $T2 \
     --out "$RAW/step-xs-8k-b32.json" --throughput-json "$OUT/throughput.part2.json"

@@ -8,9 +8,9 @@
 # Runs `training/bench/measure.sh --part N --budget MEASURE` (default 420 s) with its files
 # packed into OUT/measure-partN.bundle.tgz (one file: device_run.sh writes 7 of the 8 that come
 # back), then `training/device_run.sh --budget REST DEVICE_RUN_ARGS...`, REST being TOTAL
-# (default 588, under a call's 600 s) less the time measuring took. When measure.sh's step
-# winner is known (part 1 on this machine), the training uses it: `--train-args
-# "--scan-tiles WINNER"` is added unless DEVICE_RUN_ARGS give --scan-tiles themselves.
+# (default 588, under a call's 600 s) less the time measuring took. The training takes the
+# tiles measure.sh's log names "for training" (part 1: the step winner; part 2: the tiles it
+# measured): `--scan-tiles TILES` joins --train-args unless DEVICE_RUN_ARGS give it.
 set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +31,7 @@ M=$(mktemp -d)
 OUT=$M bash "$REPO/training/bench/measure.sh" --part "$PART" --budget "$MB"
 mkdir -p "$OUT" && tar -czf "$OUT/measure-part$PART.bundle.tgz" -C "$M" .
 REST=$(( TOTAL - ($(date +%s) - T0) ))
-WIN=$(cat /tmp/mambasep-measure/best_tiles 2>/dev/null || true)
+WIN=$(sed -n 's/.*tiles for training: //p' "$M/measure-part$PART.log" | tail -n 1)
 case " $* " in *--scan-tiles*) WIN="" ;; esac
 ARGS=(); FOUND=""
 while [ $# -gt 0 ]; do           # the winner joins an existing --train-args, or comes as one
