@@ -59,13 +59,7 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
         try? inPipe.fileHandleForWriting.close()
     }
     feeder.start()
-    final class Box: @unchecked Sendable { var data = Data() }
-    let e = Box()
-    let drained = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-        e.data = err.fileHandleForReading.readDataToEndOfFile()
-        drained.signal()
-    }
+    let stderrData = readToEndInBackground(err.fileHandleForReading)
     var stdout: [UInt8] = []
     if stdoutFile != nil { try out.fileHandleForWriting.close() }   // reads below see EOF at once
     let rfd = out.fileHandleForReading.fileDescriptor
@@ -76,9 +70,8 @@ func runMambasep(_ args: [String], input: [UInt8] = [], in directory: URL? = nil
         stdout += buf[0..<n]
     }
     if stdoutLimit != nil { try out.fileHandleForReading.close() }
-    drained.wait()
     p.waitUntilExit()
-    return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: e.data, as: UTF8.self),
+    return CLIResult(status: p.terminationStatus, output: stdout, stderr: String(decoding: stderrData(), as: UTF8.self),
                      signalled: p.terminationReason == .uncaughtSignal)
 }
 
@@ -94,5 +87,21 @@ func assertListedAudio(_ r: CLIResult, names: [String], frames: Int,
         let info = try AudioFile.info(path)
         XCTAssertEqual(info.frameCount, frames, path, file: file, line: line)
         return (path, info)
+    }
+}
+
+/// Reads `handle` to its end on another thread (so that a child blocked on a full pipe cannot
+/// stall the caller); the returned function waits for the end and gives the bytes.
+func readToEndInBackground(_ handle: FileHandle) -> () -> Data {
+    final class Box: @unchecked Sendable { var data = Data() }
+    let box = Box()
+    let drained = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        box.data = handle.readDataToEndOfFile()
+        drained.signal()
+    }
+    return {
+        drained.wait()
+        return box.data
     }
 }

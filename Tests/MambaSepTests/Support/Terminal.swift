@@ -51,13 +51,7 @@ func runMambasepOnTerminal(_ args: [String], in directory: URL? = nil, columns: 
     do { try p.run() } catch { close(slave); throw error }
     close(slave)      // the child holds the terminal now: reads end (EIO) when it exits
 
-    final class Box: @unchecked Sendable { var data = Data() }
-    let o = Box()
-    let drained = DispatchSemaphore(value: 0)
-    DispatchQueue.global().async {
-        o.data = out.fileHandleForReading.readDataToEndOfFile()
-        drained.signal()
-    }
+    let stdoutData = readToEndInBackground(out.fileHandleForReading)
     var shown: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -66,8 +60,7 @@ func runMambasepOnTerminal(_ args: [String], in directory: URL? = nil, columns: 
         if n <= 0 { break }
         shown += buf[0..<n]
     }
-    drained.wait()
     p.waitUntilExit()
     return TerminalRun(status: p.terminationStatus, terminal: String(decoding: shown, as: UTF8.self),
-                       stdout: String(decoding: o.data, as: UTF8.self))
+                       stdout: String(decoding: stdoutData(), as: UTF8.self))
 }
