@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue #17's measurements on the GPU machine, in two device calls (each under 10 minutes).
+# Issue #17's measurements on the GPU machine, in three device calls (each under 10 minutes).
 #
-# Usage (from the repository root; no carry needed):
-#   bash training/bench/measure.sh --part 1   # ≈ 8 min: kernel sweep; XS b16 steps of the candidates
+# Usage (from the repository root; no carry needed but .whl-test for part 0):
+#   bash training/bench/measure.sh --part 0   # ≈ 5 min: the kernels' parity tests on the GPU
+#   bash training/bench/measure.sh --part 1   # ≈ 7 min: kernel sweep; XS b16 steps of the candidates
 #   bash training/bench/measure.sh --part 2   # ≈ 8 min: XS b32, S b16, XS 16 kHz b16 with part 1's winner
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
 #   step not to run: gpu-tests, sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16,
@@ -11,10 +12,13 @@
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
 #
-# Part 1: (0) with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
+# Part 0: with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
 #   --only-binary=:all: --python-version 3.12 --implementation cp -d .whl-test pytest pluggy
 #   iniconfig packaging pygments`), the scan kernels' parity tests on the GPU, their CUDA
-#   shapes included (≈ 1 min); (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
+#   shapes included (74 tests; 38 took 150 s on an H100, compiles mostly), stopping at the first
+#   failure with its traceback (-x), the 15 slowest listed. A failure here keeps a later part 1
+#   on this warm machine from naming a fused variant for training.
+# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
 #   8 or 16 steps, kept by the forward or not; softplus, gate and merge in torch or in the
 #   kernels) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS shapes,
@@ -27,7 +31,7 @@
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
 # each path in turn; "new" is the fastest candidate, all are kept under "candidates".
 #
-# Writes only under $OUT (3 files a part): throughput.partN.json (bench_step.py
+# Writes only under $OUT (3 files a part; part 0: its log): throughput.partN.json (bench_step.py
 # --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
 # "speedup", "candidates"}, ...}}), measure-partN.log (everything printed), and
 # measure-partN.tgz (the raw JSON of every step). Afterwards, here:
@@ -53,7 +57,7 @@ while [ $# -gt 0 ]; do
     *) echo "measure.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
-case "$PART" in 1|2) ;; *) echo "measure.sh: --part 1 or --part 2 (--help)" >&2; exit 2 ;; esac
+case "$PART" in 0|1|2) ;; *) echo "measure.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
 STATE=/tmp/mambasep-measure          # survives between calls while the machine stays warm
 RAW=$STATE/part$PART
@@ -95,16 +99,19 @@ tiles() {
   for f in +sp +gm; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
   echo "$out"
 }
-if [ "$PART" = 1 ]; then
+if [ "$PART" = 0 ]; then
   # the kernels' parity tests on the GPU (CUDA shapes included), when pytest's wheels are carried
+  rm -f "$STATE/gpu_tests_failed"
   if ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl \
       >/dev/null 2>&1
-    PYTHONPATH=/tmp/mambasep-pytest run 150 gpu-tests python3 -m pytest -q -p no:cacheprovider \
-      tests/test_scan_triton.py tests/test_bimamba_triton.py || GPU_TESTS_FAILED=1
+    PYTHONPATH=/tmp/mambasep-pytest run "$BUDGET" gpu-tests python3 -m pytest -q -x -rfE --tb=short \
+      --durations=15 -p no:cacheprovider tests/test_bimamba_triton.py tests/test_scan_triton.py \
+      || touch "$STATE/gpu_tests_failed"
   else
-    say "no .whl-test/: the GPU parity tests are skipped"
+    say "no .whl-test/: the GPU parity tests cannot run"; touch "$STATE/gpu_tests_failed"
   fi
+elif [ "$PART" = 1 ]; then
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
            S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+gm S:32:1+ck+sp+gm 2:32:1; do
@@ -120,8 +127,8 @@ if [ "$PART" = 1 ]; then
         "$OUT/throughput.part1.json" 2>/dev/null)
   echo "${WIN:-$CAND}" > "$STATE/best_tiles"
   say "step winner: ${WIN:-none, part 2 takes the best of the sweep}"
-  if [ -n "${GPU_TESTS_FAILED:-}" ]; then   # train only on kernels that passed their parity tests here
-    say "the GPU parity tests failed: training keeps the split tiles"
+  if [ -e "$STATE/gpu_tests_failed" ]; then   # train only on kernels that passed part 0 here
+    say "part 0's GPU parity tests failed on this machine: training keeps the split tiles"
     say "tiles for training: S:32:1"
   elif [ -n "${WIN:-$CAND}" ]; then
     say "tiles for training: ${WIN:-$CAND}"   # read by measure_then_train.sh
@@ -138,6 +145,10 @@ else
     --out "$RAW/step-xs-16k-b16.json" --throughput-json "$OUT/throughput.part2.json"
 fi
 
+if [ "$PART" = 0 ]; then
+  if [ -e "$STATE/gpu_tests_failed" ]; then say "done: FAILED"; exit 1; fi
+  say "done: passed"; exit 0
+fi
 tar -czf "$OUT/measure-part$PART.tgz" -C "$RAW" . 2>&1 | tee -a "$LOG"
 say "done; speedups:"
 python3 - "$OUT/throughput.part$PART.json" <<'EOF' 2>&1 | tee -a "$LOG"

@@ -9,8 +9,8 @@
 # packed into OUT/measure-partN.bundle.tgz (one file: device_run.sh writes 7 of the 8 that come
 # back), then `training/device_run.sh --budget REST DEVICE_RUN_ARGS...`, REST being TOTAL
 # (default 588, under a call's 600 s) less the time measuring took. The training takes the
-# tiles measure.sh's log names "for training" (part 1: the step winner; part 2: the tiles it
-# measured): `--scan-tiles TILES` joins --train-args unless DEVICE_RUN_ARGS give it.
+# tiles measure.sh's log names "for training" (part 0: none, the default; part 1: the step
+# winner; part 2: the tiles it measured): `--scan-tiles TILES` joins --train-args unless DEVICE_RUN_ARGS give it.
 set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     *) echo "measure_then_train.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
-case "$PART" in 1|2) ;; *) echo "measure_then_train.sh: --part 1 or 2 (--help)" >&2; exit 2 ;; esac
+case "$PART" in 0|1|2) ;; *) echo "measure_then_train.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
 M=$(mktemp -d)
 OUT=$M bash "$REPO/training/bench/measure.sh" --part "$PART" --budget "$MB"

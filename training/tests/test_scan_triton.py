@@ -198,7 +198,8 @@ def test_bidir_direction_one_runs_backwards_in_time_and_direction_zero_matches_s
     inputs, _ = make_bidir_inputs(1, 9, 16, 4, seed=21, dtype=torch.float32)
     inputs = to_device(inputs)
     y = st.selective_scan_bidir(*inputs)
-    assert torch.equal(y[0], st.selective_scan_triton(*(x[0] for x in inputs)))
+    # two compiled kernels: on a GPU their float32 rounding may differ in the last bits
+    assert rel_err(y[0], st.selective_scan_triton(*(x[0] for x in inputs))) <= 1e-6
     u2 = inputs[0].clone()
     u2[1, :, 5] += 1.0
     y2 = st.selective_scan_bidir(u2, *inputs[1:])
