@@ -7,6 +7,11 @@ Glossary: B' sequences, L' steps, N model width, E inner width, M state size.
     python3 training/bench_bimamba.py --sweep         # also other TileConfigs of the fused kernels
     python3 training/bench_bimamba.py --sweep --tiles 4:64:1 --tiles split   # these ones instead
     python3 training/bench_bimamba.py --json out.json
+    python3 training/bench_bimamba.py --kernels-only --shape intra --reps 1 --tiles S:32:1+ck   # for ncu
+
+`--kernels-only` launches nothing but each spec's own kernels (2 warm-up launches, then --reps
+timed ones, forward then backward): no layer, no parity, no old path, so a profiler can pick a
+warm launch by its count (training/bench/measure.sh part 0 profiles the third backward launch).
 
 For each shape (the intra path [B·S, K, N] and the inter path [B·K, S, N] of DPMamba-XS at
 batch 16, 4 s, 8 kHz) it times forward + backward of the layer under bf16 autocast, as in
@@ -169,6 +174,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--json", default="")
     ap.add_argument("--no-layer", action="store_true", help="skip the whole-layer timings")
+    ap.add_argument("--kernels-only", action="store_true",
+                    help="only each --tiles spec's kernels (no layer, parity or old path)")
+    ap.add_argument("--shape", choices=[n for n, _, _ in SHAPES], action="append", default=[],
+                    help="only these shapes (repeatable; default: all)")
     ap.add_argument("--tiles", action="append", default=[], metavar="SPEC",
                     help="tiles specs for --sweep (repeatable; default: " + " ".join(SWEEP) + ")")
     args = ap.parse_args(argv)
@@ -178,7 +187,16 @@ def main(argv=None) -> int:
         return 2
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {bt.triton.__version__}")
     results = []
-    for name, bsz, L in SHAPES:
+    shapes = [s for s in SHAPES if not args.shape or s[0] in args.shape]
+    if args.kernels_only:
+        cfg = ModelConfig.preset(args.preset)
+        for name, bsz, L in shapes:
+            for spec in sweep:
+                bt.set_tile_config(bt.TileConfig.parse(spec))
+                r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps, old=False)
+                print(f"{name} B'={bsz} L'={L} {spec}: {r}", flush=True)
+        return 0
+    for name, bsz, L in shapes:
         layer, h, cfg = layer_and_input(args.preset, bsz, L)
         err = parity(layer, h[: max(1, bsz // 8)], "fused", "triton")
         worst = max(err, key=err.get)

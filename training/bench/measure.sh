@@ -17,7 +17,10 @@
 #   iniconfig packaging pygments`), the scan kernels' parity tests on the GPU, their CUDA
 #   shapes included (74 tests; 38 took 150 s on an H100, compiles mostly), stopping at the first
 #   failure with its traceback (-x), the 15 slowest listed. A failure here keeps a later part 1
-#   on this warm machine from naming a fused variant for training.
+#   on this warm machine from naming a fused variant for training. Then Nsight Compute (`ncu
+#   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
+#   the tiles in $NCU_TILES (default S:32:1 and S:32:1+ck): details page and per-instruction
+#   SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
 #   8 or 16 steps, kept by the forward or not; softplus, gate and merge in torch or in the
@@ -31,7 +34,7 @@
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
 # each path in turn; "new" is the fastest candidate, all are kept under "candidates".
 #
-# Writes only under $OUT (3 files a part; part 0: its log): throughput.partN.json (bench_step.py
+# Writes only under $OUT (3 files a part; part 0: its log and .tgz): throughput.partN.json (bench_step.py
 # --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
 # "speedup", "candidates"}, ...}}), measure-partN.log (everything printed), and
 # measure-partN.tgz (the raw JSON of every step). Afterwards, here:
@@ -105,12 +108,26 @@ if [ "$PART" = 0 ]; then
   if ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl \
       >/dev/null 2>&1
-    PYTHONPATH=/tmp/mambasep-pytest run "$BUDGET" gpu-tests python3 -m pytest -q -x -rfE --tb=short \
+    PYTHONPATH=/tmp/mambasep-pytest run 330 gpu-tests python3 -m pytest -q -x -rfE --tb=short \
       --durations=15 -p no:cacheprovider tests/test_bimamba_triton.py tests/test_scan_triton.py \
       || touch "$STATE/gpu_tests_failed"
   else
     say "no .whl-test/: the GPU parity tests cannot run"; touch "$STATE/gpu_tests_failed"
   fi
+  # Nsight Compute on one warm launch of the scan backward (the intra call, 47 % of the step):
+  # stall reasons, occupancy, issue slots, per-instruction SASS counters
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -n 1)
+  for t in ${NCU_TILES:-S:32:1 S:32:1+ck}; do
+    [ -n "$NCU" ] || { say "no ncu on this machine"; break; }
+    f=$RAW/ncu-bwd-intra-$(echo "$t" | tr ':+' '_p')
+    run 120 "ncu-$t" "$NCU" --clock-control none --kernel-name regex:_scan_bwd_kernel --launch-skip 2 \
+      --launch-count 1 --set full --import-source yes -f -o "$f" \
+      python3 bench_bimamba.py --kernels-only --shape intra --reps 1 --tiles "$t" || continue
+    "$NCU" --import "$f.ncu-rep" --page details > "$f.details.txt" 2>&1
+    "$NCU" --import "$f.ncu-rep" --page source --csv --print-source sass > "$f.sass.csv" 2>&1
+    grep -E "Stall|Warp Cycles|Achieved Occupancy|Registers Per|Issue Slots|Executed Ipc|Duration|Theoretical Occ" \
+      "$f.details.txt" | tee -a "$LOG"
+  done
 elif [ "$PART" = 1 ]; then
   SW=""
   for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
@@ -145,11 +162,11 @@ else
     --out "$RAW/step-xs-16k-b16.json" --throughput-json "$OUT/throughput.part2.json"
 fi
 
+tar -czf "$OUT/measure-part$PART.tgz" --exclude='*.ncu-rep' -C "$RAW" . 2>&1 | tee -a "$LOG"
 if [ "$PART" = 0 ]; then
-  if [ -e "$STATE/gpu_tests_failed" ]; then say "done: FAILED"; exit 1; fi
-  say "done: passed"; exit 0
+  if [ -e "$STATE/gpu_tests_failed" ]; then say "done: the GPU tests FAILED"; exit 1; fi
+  say "done: the GPU tests passed"; exit 0
 fi
-tar -czf "$OUT/measure-part$PART.tgz" -C "$RAW" . 2>&1 | tee -a "$LOG"
 say "done; speedups:"
 python3 - "$OUT/throughput.part$PART.json" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, sys
