@@ -66,7 +66,7 @@ def _nvidia_tool(name: str) -> str:
     return str(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / name)
 
 
-def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=_DIV16) -> dict:
+def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=_DIV16, maxnreg=None) -> dict:
     """Compile `kernel` for sm_90a without a GPU; registers, spills, layouts and SASS opcode counts.
 
     bf16: the pointer arguments to bfloat16 (others float32); div16: the integer arguments known
@@ -82,7 +82,8 @@ def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=
              if sig[n].startswith("*") or (n in div16 and sig[n] != "constexpr")}
     src = ASTSource(kernel, sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
     t = time.time()
-    ck = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    opts = {"num_warps": num_warps, **({"maxnreg": maxnreg} if maxnreg else {})}
+    ck = triton.compile(src, target=GPUTarget("cuda", 90, 32), options=opts)
     out = {"triton": triton.__version__, "compile_s": round(time.time() - t, 1)}
     with tempfile.TemporaryDirectory() as d:
         ptx, cubin = Path(d) / "k.ptx", Path(d) / "k.cubin"
@@ -105,11 +106,56 @@ def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=
     total = sum(ops.values())
     out.update({"regs": int(regs.group(1)) if regs else None, "spill_store_bytes": int(spill.group(1)) if spill else 0,
                 "layouts": layouts(ck.asm["ttgir"]), "sass_instructions": total,
-                "sass_top": {k: v for k, v in ops.most_common(12)}})
+                "sass_top": {k: v for k, v in ops.most_common(12)}, "loops": sass_loops(sass)})
     return out
 
 
-def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int) -> dict:
+# opcodes worth counting inside a loop body: cross-lane, barrier, special function, memory, float
+_LOOP_OPS = ("SHFL", "BAR", "MUFU", "LDG", "STG", "LDS", "STS", "FFMA", "FMUL", "FADD")
+
+
+def sass_loops(sass: str) -> list[dict]:
+    """The innermost loops of an nvdisasm listing: a backward branch (BRA to a lower address)
+    closes a loop from its target to itself. For each one that holds no other: its address
+    range, its instruction count and the count of each opcode in _LOOP_OPS (static: one pass of
+    the body, predicated instructions included)."""
+    rows = []  # (address, opcode, branch target or None)
+    for line in sass.splitlines():
+        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)(?:\.\S+)*\s*(.*)", line)
+        if m:
+            tgt = re.search(r"`\(\.L_x_\d+\)|0x([0-9a-f]+)", m.group(3)) if m.group(2) == "BRA" else None
+            rows.append((int(m.group(1), 16), m.group(2), tgt))
+    labels = {}  # .L_x_N label → address of the instruction after it
+    pending = []
+    for line in sass.splitlines():
+        lab = re.match(r"\s*(\.L_x_\d+):", line)
+        if lab:
+            pending.append(lab.group(1))
+            continue
+        m = re.match(r"\s*/\*([0-9a-f]+)\*/", line)
+        if m and pending:
+            for name in pending:
+                labels[name] = int(m.group(1), 16)
+            pending = []
+    spans = []
+    for addr, op, tgt in rows:
+        if tgt is None:
+            continue
+        name = re.search(r"\.L_x_\d+", tgt.group(0))
+        start = labels.get(name.group(0)) if name else int(tgt.group(1), 16)
+        if start is not None and start < addr:
+            spans.append((start, addr))
+    inner = [sp for sp in spans if not any(o != sp and sp[0] <= o[0] and o[1] <= sp[1] for o in spans)]
+    loops = []
+    for a, b in sorted(set(inner)):
+        body = [op for addr, op, _ in rows if a <= addr <= b]
+        c = collections.Counter(body)
+        loops.append({"from": hex(a), "to": hex(b), "instructions": len(body),
+                      **{k: c[k] for k in _LOOP_OPS if c[k]}})
+    return loops
+
+
+def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, maxnreg=None) -> dict:
     """Like `compile_offline`, the signature from example values: an int argument equal to 1
     becomes a constexpr, one divisible by 16 gets tt.divisibility 16 (Triton's launcher does the
     same); "*bf16" / "*fp32" strings are pointers (16-byte aligned)."""
@@ -121,12 +167,12 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int) 
     missing = [n for n in names if n not in values and n not in constexprs]
     if missing:
         raise ValueError(f"no example value for {missing}")
-    return compile_offline(kernel, cexp, num_warps, bf16=bf16, div16=div16)
+    return compile_offline(kernel, cexp, num_warps, bf16=bf16, div16=div16, maxnreg=maxnreg)
 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
-                  gate_merge: bool = False) -> dict:
+                  gate_merge: bool = False, bwd_maxnreg=None) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
@@ -162,7 +208,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
                "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
         out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
                                          {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
-                                          "SOFTPLUS": softplus, "M_INNER": True}, num_warps)
+                                          "SOFTPLUS": softplus, "M_INNER": True}, num_warps,
+                                         maxnreg=bwd_maxnreg)
     return out
 
 

@@ -19,13 +19,14 @@
 #   failure with its traceback (-x), the 15 slowest listed. A failure here keeps a later part 1
 #   on this warm machine from naming a fused variant for training. Then Nsight Compute (`ncu
 #   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
-#   the tiles in $NCU_TILES (default S:32:1 and S:32:1+ck): details page and per-instruction
+#   the tiles in $NCU_TILES (default S:32:1+ck and S:32:1+ck+r168): details page and per-instruction
 #   SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
-#   forward at S:32:1; the backward with BLOCK_E 16/32/64, 1 or 2 warps, checkpoints every 4,
-#   8 or 16 steps, kept by the forward or not; softplus, gate and merge in torch or in the
-#   kernels) and v4's best tiles of v5, 2:32:1, for reference (kernels alone, both XS shapes,
-#   plus each one's fp32 layer parity against --scan triton); prints best_tiles.
+#   forward at S:32:1; the backward with checkpoints kept by the forward or not, its registers
+#   capped at 168/152/144/128 (+rN: 12/13/14/16 one-warp programs an SM instead of 9), BLOCK_E
+#   16, segments of 4; softplus, gate and merge in the kernels; v6 dropped two warps, BLOCK_E
+#   64 and v4) (kernels alone, both XS shapes, plus each one's fp32 layer parity against
+#   --scan triton); prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
 #   (--scan fused + torch.compile) with the candidates of `tiles` below, with a 2-step kernel
 #   profile of old and the fastest new. The fastest is the "winner".
@@ -117,7 +118,7 @@ if [ "$PART" = 0 ]; then
   # Nsight Compute on one warm launch of the scan backward (the intra call, 47 % of the step):
   # stall reasons, occupancy, issue slots, per-instruction SASS counters
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -n 1)
-  for t in ${NCU_TILES:-S:32:1 S:32:1+ck}; do
+  for t in ${NCU_TILES:-S:32:1+ck S:32:1+ck+r168}; do
     [ -n "$NCU" ] || { say "no ncu on this machine"; break; }
     f=$RAW/ncu-bwd-intra-$(echo "$t" | tr ':+' '_p')
     run 120 "ncu-$t" "$NCU" --clock-control none --kernel-name regex:_scan_bwd_kernel --launch-skip 2 \
@@ -130,8 +131,8 @@ if [ "$PART" = 0 ]; then
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1 S:32:1:16:1 S:32:1:16:2 S:32:1:32:2 S:32:1:64:2 S:32:1:32:1:4 S:32:1:32:1:16 \
-           S:32:1+ck S:32:1:16:1+ck S:32:1:32:1:16+ck S:32:1+sp S:32:1+gm S:32:1+ck+sp+gm 2:32:1; do
+  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+r152 S:32:1+ck+r144 S:32:1+ck+r128 S:32:1+r168 \
+           S:32:1:16:1+ck S:32:1:16:1+ck+r112 S:32:1:16:1+ck+r96 S:32:1:32:1:4+ck S:32:1+ck+sp+gm S:32:1+ck+sp+gm+r168; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

@@ -501,13 +501,15 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None, m_inner=True):
+                     dt_bias=None, m_inner=True, maxnreg=0):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
     `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
     `dt_bias` (as in the forward), ddelta is the gradient for dt. `m_inner` False keeps the
     segment scratch e-innermost, as `--scan triton` had it when issue #17 measured it (its
-    baseline: 233 registers against 212, a shared-memory layout conversion per scratch access)."""
+    baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
+    `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
+    an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -539,6 +541,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
         *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
         u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
         BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
+        **({"maxnreg": maxnreg} if maxnreg else {}),
     )
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
     return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
@@ -585,7 +588,7 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 # MARK: - Both directions in one launch (the fused path's "split" variant)
 
 
-# The backward's launch (bwd_block_e, bwd_num_warps, seg_len) travels through the forward op,
+# The backward's launch (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg) travels through the forward op,
 # whose autograd formula launches the backward op with it. Outputs: y [2, B, L, E] float32, or
 # with a non-empty z [B, L, E] the gated merge out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] (z's
 # dtype); ysum = y_0 + y_1 [B, L, E] float32 with z (else empty), kept for dz; with keep_ck the
@@ -594,7 +597,7 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
-                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool
+                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
@@ -608,7 +611,8 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 
 @_scan2_fwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck):
+def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
+      bwd_maxnreg):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
@@ -620,26 +624,27 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                                                              torch.Tensor, torch.Tensor, torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None, bias)
+                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg)
     dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len):
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
-    u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck = inputs
+    (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
+     bwd_maxnreg) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
-    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len)
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg)
 
 
 def _scan2_backward(ctx, dout, _dysum, _dck):
@@ -652,7 +657,7 @@ def _scan2_backward(ctx, dout, _dysum, _dck):
         dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
         dout = half * zf * sig                                                    # [B, L, E]
     grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
-    return (*grads, dz, None, None, None, None, None, None)
+    return (*grads, dz, None, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -662,7 +667,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          Cm: torch.Tensor, D: torch.Tensor, block_e: int = 32, num_warps: int = 1,
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
-                         dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+                         dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
+                         bwd_maxnreg: int = 0) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -678,6 +684,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     dt and the kernels use softplus(dt + dt_bias) (its gradient flows to dt and dt_bias). With
     `z` [B, L, E] it returns BiMamba's gated merge (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's
     dtype instead of y, formed in the kernels (two launches of one direction each).
+    `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -696,5 +703,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     seg_len = _SEG_LEN if seg_len is None else seg_len
     if seg_len < 1:
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
+    if bwd_maxnreg < 0:
+        raise ValueError(f"selective_scan_bidir: bwd_maxnreg must be ≥ 0, got {bwd_maxnreg}")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck)[0]
+                         seg_len, keep_ck, bwd_maxnreg)[0]

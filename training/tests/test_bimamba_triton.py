@@ -148,7 +148,7 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
 
 @pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
-@pytest.mark.parametrize("flags", ["", "+ck+sp+gm"])
+@pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"])
 def test_split_variant_forward_and_all_gradients_match_float64_definition(shape, flags):
     Bsz, L, E, M, _, be = shape
     bt.set_tile_config(bt.TileConfig.parse(f"S:{be}:1{flags}"))
@@ -199,19 +199,24 @@ def test_tiles_specs():
     assert (c.keep_ck, c.softplus, c.seg, c.spec()) == (True, True, 0, "S:32:1+ck+sp")
     assert bt.TileConfig.parse("split+sp").softplus and not bt.TileConfig.parse("split").softplus
     assert bt.TileConfig.parse("S:32:1+gm+sp").spec() == "S:32:1+sp+gm"
+    c = bt.TileConfig.parse("S:32:1+r168+ck")
+    assert (c.bwd_maxnreg, c.keep_ck, c.spec()) == (168, True, "S:32:1+ck+r168")
+    assert bt.TileConfig.parse("split").bwd_maxnreg == 0
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
                                     ("S:32:1:16:1:4", "split", 32, None, None),
                                     ("S:32:1:16:1:8+ck", "split", 32, None, None),
-                                    ("S:32:1+sp", "split", 32, None, None)):
+                                    ("S:32:1+sp", "split", 32, None, None),
+                                    ("S:32:1:32:1:4+ck+r128", "split", 32, None, None)):
         cfg = bt.TileConfig.parse(spec)
         assert (cfg.kernel, cfg.block_e) == (kernel, be), spec
         if kernel == "v4":
             assert (cfg.T, cfg.T_short, cfg.ck) == (T, T, ck)
         assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
-                "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck"):
+                "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
+                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 
@@ -361,7 +366,7 @@ def test_bimamba_fused_path_matches_reference_path(kernel):
     assert len(errs) == 17 and max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm"])
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128"])
 def test_bimamba_layer_traces_as_one_graph(kernel):
     """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
     implementations and autograd registrations trace without graph breaks (aot_eager: the same

@@ -232,7 +232,7 @@ def test_bidir_custom_op_registration_passes_opcheck():
     for keep in (False, True):
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
             for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
-                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep),
+                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, 168 if keep else 0),
                                       test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
