@@ -6,8 +6,8 @@
 #   bash training/bench/measure.sh --part 1   # ≈ 7 min: kernel sweep; XS b16 steps of the candidates
 #   bash training/bench/measure.sh --part 2   # ≈ 8 min: XS b32, S b16, XS 16 kHz b16 with part 1's winner
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
-#   step not to run: gpu-tests, sweep, step-xs-8k-b16, step-xs-8k-b32, step-s-8k-b16,
-#   step-xs-16k-b16)
+#   step not to run: gpu-tests, ncu-TILES, sweep, step-xs-8k-b16, step-xs-8k-b32,
+#   step-s-8k-b16, step-xs-16k-b16)
 #   --tiles SPEC (part 1: the candidate tried beside the default split tiles S:32:1, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
@@ -19,8 +19,8 @@
 #   failure with its traceback (-x), the 15 slowest listed. A failure here keeps a later part 1
 #   on this warm machine from naming a fused variant for training. Then Nsight Compute (`ncu
 #   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
-#   the tiles in $NCU_TILES (default S:32:1+ck and S:32:1+ck+r168): details page and per-instruction
-#   SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
+#   the tiles in $NCU_TILES (default S:32:1+ck and S:32:1+ck+r168): details page and
+#   per-instruction SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
 #   forward at S:32:1; the backward with checkpoints kept by the forward or not, its registers
 #   capped at 168/152/144/128 (+rN: 12/13/14/16 one-warp programs an SM instead of 9), BLOCK_E
@@ -35,8 +35,8 @@
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
 # each path in turn; "new" is the fastest candidate, all are kept under "candidates".
 #
-# Writes only under $OUT (3 files a part; part 0: its log and .tgz): throughput.partN.json (bench_step.py
-# --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
+# Writes only under $OUT (3 files a part; part 0: its log and .tgz): throughput.partN.json
+# (bench_step.py --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",
 # "speedup", "candidates"}, ...}}), measure-partN.log (everything printed), and
 # measure-partN.tgz (the raw JSON of every step). Afterwards, here:
 #   python3 training/bench_step.py --merge throughput.part1.json throughput.part2.json \
@@ -131,8 +131,9 @@ if [ "$PART" = 0 ]; then
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+r152 S:32:1+ck+r144 S:32:1+ck+r128 S:32:1+r168 \
-           S:32:1:16:1+ck S:32:1:16:1+ck+r112 S:32:1:16:1+ck+r96 S:32:1:32:1:4+ck S:32:1+ck+sp+gm S:32:1+ck+sp+gm+r168; do
+  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+r152 S:32:1+ck+r144 S:32:1+ck+r128 \
+           S:32:1+r168 S:32:1:16:1+ck S:32:1:16:1+ck+r112 S:32:1:16:1+ck+r96 S:32:1:32:1:4+ck \
+           S:32:1+ck+sp+gm S:32:1+ck+sp+gm+r168; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

@@ -370,8 +370,8 @@ class TileConfig:
     `softplus` (the kernels form softplus(dt + dt_bias) from dt: no delta tensor, more MUFU
     work in the kernels) and `gate_merge` (the forward forms (y_0 + y_1)/2 · SiLU(z) in two
     launches of one direction; the backward takes one dy for both), `bwd_maxnreg` (a cap on
-    the backward kernel's registers a thread, ptxas's .maxnreg; 0: none: fewer registers, more
-    one-warp programs an SM, spills past what the kernel needs); the rest is unused.
+    the backward kernel's registers a thread, ptxas's .maxnreg, 0 for none: more one-warp
+    programs an SM, spills where the cap is below what the kernel needs); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
