@@ -215,7 +215,7 @@ def test_compiled_forward_and_backward_match_eager():
     scan_mod.scan_outside_compiler()
     out = torch.compile(m)(x)
     out.pow(2).mean().backward()
-    assert float((out - ref).abs().max()) < 1e-5
+    assert float((out - ref).detach().abs().max()) < 1e-5
     for n, p in m.named_parameters():
         # Fused reductions reorder sums; the norm/encoder gradients (~1e-3) differ by < 2 %.
         assert float((p.grad - g_ref[n]).abs().max()) <= 2e-2 * float(g_ref[n].abs().max()) + 1e-9, n
