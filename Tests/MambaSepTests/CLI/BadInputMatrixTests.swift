@@ -146,14 +146,17 @@ final class BadInputMatrixTests: XCTestCase {
             Row(name: "eval: NaN estimate", args: ["eval", "--ref", "good.wav", "--est", "nan.wav"], status: 1, says: "nan.wav: sample nan"),
         ]
 
-        // Two at a time: each row is a process of the debug binary.
+        // Two at a time: each row is a process of the debug binary. Each row gets its own output
+        // folder: two runs sharing a folder that one of them creates can leave it behind (the
+        // other's write probe keeps it from being removed), which is not what a row tests.
         var results = [CLIResult?](repeating: nil, count: rows.count)
         var failures = [String?](repeating: nil, count: rows.count)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: rows.count) { i in
             let row = rows[i]
+            let args = row.args.enumerated().map { k, a in k > 0 && row.args[k - 1] == "-o" && a == "out" ? "out-\(i)" : a }
             do {
-                let r = try runMambasep(row.args, input: row.stdin, in: dir,
+                let r = try runMambasep(args, input: row.stdin, in: dir,
                                         stdinFile: try row.stdinFile.map { try FileHandle(forReadingFrom: dir.appendingPathComponent($0)) })
                 lock.lock(); results[i] = r; lock.unlock()
             } catch {
