@@ -1,0 +1,49 @@
+"""kernel_ir.sass_loops: the innermost loops of an nvdisasm listing and their opcode counts."""
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():   # kernel_ir imports the kernels: define them as the other tests do
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+pytest.importorskip("triton")
+
+import kernel_ir  # noqa: E402
+
+# nvdisasm's layout: labels on their own line, /*address*/ then an optional predicate, the
+# opcode with its modifiers and the operands; a branch names its label in `(...)`.
+LISTING = """
+        /*0000*/                   MOV R1, c[0x0][0x28] ;
+.L_x_0:
+        /*0010*/                   LDG.E R4, desc[UR4][R2.64] ;
+.L_x_1:
+        /*0020*/                   MUFU.EX2 R5, R4 ;
+        /*0030*/                   SHFL.BFLY PT, R6, R5, 0x1, 0x1f ;
+        /*0040*/                   FFMA R7, R5, R6, R7 ;
+        /*0050*/               @P0 BRA `(.L_x_1) ;
+        /*0060*/                   STG.E desc[UR4][R2.64], R7 ;
+        /*0070*/              @!P1 BRA `(.L_x_0) ;
+.L_x_2:
+        /*0080*/                   FADD R8, R7, R7 ;
+        /*0090*/                   BAR.SYNC.DEFER_BLOCKING 0x0 ;
+        /*00a0*/               @P2 BRA `(.L_x_2) ;
+        /*00b0*/                   EXIT ;
+.L_x_3:
+        /*00c0*/                   BRA `(.L_x_3);
+"""
+
+
+def test_innermost_loops_with_their_opcode_counts():
+    loops = kernel_ir.sass_loops(LISTING)
+    # the outer loop 0x10..0x70 holds the inner 0x20..0x50, so it is left out; the trap's
+    # branch to itself is no loop
+    assert loops == [
+        {"from": "0x20", "to": "0x50", "instructions": 4, "SHFL": 1, "MUFU": 1, "FFMA": 1},
+        {"from": "0x80", "to": "0xa0", "instructions": 3, "BAR": 1, "FADD": 1},
+    ]
+
+
+def test_a_listing_without_loops_has_none():
+    assert kernel_ir.sass_loops("        /*0000*/                   EXIT ;\n") == []
+    assert kernel_ir.sass_loops("") == []
