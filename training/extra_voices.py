@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Build a corpus of real human voices from Debian packages: KDE games, Fish Fillets, Tux Paint,
 Flight of the Amazon Queen, Drascula, Beneath a Steel Sky, or the test recordings of codec2,
-pocketsphinx and alsa-utils. Each source's packages, licence, hours, speakers and kind of speech
-are in sources.py (the one registry of corpus sources); `FINDERS` (below) finds its recordings.
+pocketsphinx and alsa-utils; or from a folder of read speech someone placed (the Edinburgh
+56-speaker set and PTDB-TUG, which MS-SNSD holds: more than can be fetched here). Each source's
+packages or files, licence, hours, speakers and kind of speech are in sources.py (the one
+registry of corpus sources); `FINDERS` (below) finds its recordings.
 
     python3 training/extra_voices.py --out /tmp/kde-voices          # downloads with apt-get
     python3 training/extra_voices.py --root DIR --out /tmp/kde-voices   # DIR = extracted packages
     python3 training/extra_voices.py --source fillets --max-seconds 10 --max-minutes 30 --out /tmp/fillets-voices
+    python3 training/extra_voices.py --source edinburgh56 --root ../shared/ms-snsd --max-minutes 0 --out /tmp/e56
 
 The commands (and caps) of the packing in use are in training/README.md.
 
@@ -105,7 +108,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from prepare_data import SR, decode_file, to_8k_int16, trim_silence
-from sources import SOURCES
+from sources import FOLDER_SOURCES, SOURCES
 
 AUDIO = (".ogg", ".wav", ".flac", ".mp3")
 FILLETS_ROLES = ("m", "v")   # the small and the big fish
@@ -497,8 +500,20 @@ def app_of(rec: Recording) -> str:
     return parts[1] if parts[0] in ("games", "scummvm") else parts[0]
 
 
+def find_by_name(root: Path, pattern: str) -> dict[str, list[Path]]:
+    """Speaker → the .wav/.flac files anywhere under root whose name matches `pattern` (a regex
+    whose group 1 is the speaker), sorted by path; byte-identical copies dropped."""
+    rx = re.compile(pattern)
+    found = []
+    for f in sorted(p for p in root.rglob("*") if p.suffix.lower() in (".wav", ".flac") and p.is_file()):
+        m = rx.fullmatch(f.name)
+        if m:
+            found.append((m.group(1), f))
+    return group_unique(found)
+
+
 # Source name (sources.SOURCES, which holds its packages, licence and hours) → how to find its
-# speakers' recordings under the extracted packages.
+# speakers' recordings under the extracted packages, or (folder sources) under a placed folder.
 FINDERS: dict[str, Callable[[Path], dict[str, list[Recording]]]] = {
     "kde": find_recordings,
     "fillets": find_fillets,
@@ -508,6 +523,8 @@ FINDERS: dict[str, Callable[[Path], dict[str, list[Recording]]]] = {
     "drascula-es": lambda root: find_drascula(root, "es"),
     "bass": find_bass,
     "tiny": find_tiny,
+    "edinburgh56": lambda root: find_by_name(root, r"(p\d{3})_\d{3}\.(?:wav|flac)"),
+    "ptdb": lambda root: find_by_name(root, r"mic_([FM]\d{2})_.+\.(?:wav|flac)"),
 }
 
 
@@ -566,15 +583,22 @@ def main(argv=None) -> int:
     import soundfile as sf
 
     source, find = SOURCES[args.source], FINDERS[args.source]
+    folder = args.source in FOLDER_SOURCES
     tmp = None
     if args.root:
         root = Path(args.root)
+        if not root.is_dir():
+            raise SystemExit(f"error: --root {root}: no such folder")
+    elif folder:
+        raise SystemExit(f"error: --source {args.source} needs --root DIR, a folder holding {source.layout}: "
+                         f"it cannot be downloaded here")
     else:
         tmp = Path(tempfile.mkdtemp(prefix=f"{args.source}-voices-"))
         root = download(tmp, source.packages)
     by_lang = find(root)
     if not by_lang:
-        raise SystemExit(f"error: no {' / '.join(source.packages)} recordings under {root}/usr/share")
+        raise SystemExit(f"error: no {source.layout if folder else ' / '.join(source.packages) + ' recordings'} "
+                         f"under {root if folder else root / 'usr/share'}")
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
@@ -586,7 +610,7 @@ def main(argv=None) -> int:
         clips = [c for c in clips if len(c) >= SR // 10]
         if sum(len(c) for c in clips) < args.min_minutes * 60 * SR:
             continue
-        apps = sorted({app_of(f) for f in by_lang[lang]})
+        apps = [args.source] if folder else sorted({app_of(f) for f in by_lang[lang]})
         joined = join_utterances(clips, rng, int(args.max_seconds * SR))
         if args.max_minutes > 0:
             budget = int(args.max_minutes * 60 * SR)
@@ -601,9 +625,10 @@ def main(argv=None) -> int:
         w = csv.writer(f, delimiter="\t")
         w.writerow(["id", "engine", "speaker", "voice", "seconds", "text"])
         w.writerows(rows)
+    origin = f"{source.title}, from {root}" if folder else "Debian's " + ", ".join(source.packages)
     (out / "README.md").write_text(
-        f"# {args.source} voices\n\nReal recordings from Debian's " + ", ".join(source.packages)
-        + f" ({source.licence}), joined per speaker by training/extra_voices.py --source {args.source}.\n")
+        f"# {args.source} voices\n\nReal recordings of {origin} ({source.licence}), joined per speaker "
+        f"by training/extra_voices.py --source {args.source}.\n")
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.source} voices: {len({r[2] for r in rows})} speakers, {len(rows)} utterances, {total / SR / 3600:.2f} h "

@@ -6,7 +6,9 @@ the manifest's `engine` column, except for the ARCTIC voices (engines `festival`
 speakers `arctic:…`). Each source says what it is (`title`, also written into an exported
 model's metadata), the licence of its audio, and whether it is recordings of people (`real`) or
 synthetic speech. Real sources are never held out for the synthetic validation
-(prepare_data.py) and are the ones pseudo-speakers vary (data.PseudoSpeakers). The Debian
+(prepare_data.py) and are the ones pseudo-speakers vary (data.PseudoSpeakers). Folder sources
+are corpora that cannot be fetched here but that extra_voices.py packs from a folder someone
+placed (`--root`): `layout` says which files it takes. The Debian
 sources that extra_voices.py builds also give their packages, and what they hold: hours of
 speech (decoded, trimmed and joined, with the caps of training/README.md's packing commands;
 for Flight of the Amazon Queen, which that packing leaves out, run 5's caps), speakers and the
@@ -28,6 +30,7 @@ class Source(NamedTuple):
     hours: float = 0.0               # of those packages' speech (see the module doc)
     speakers: str = ""
     kind: str = ""
+    layout: str = ""                 # a folder source's files (extra_voices.py --root DIR)
 
 
 DRASCULA_LICENCE = ("Drascula licence (free redistribution and modification, modified versions marked; "
@@ -70,10 +73,24 @@ SOURCES: dict[str, Source] = {
                    "codec2 examples LGPL-2.1, pocketsphinx test data BSD-2-Clause, alsa-utils sounds GPL-2",
                    True, ("codec2-examples", "pocketsphinx-testdata", "alsa-utils"), 0.02,
                    "3 labels (one per package; about 15 people)", "read English sentences, words and digits"),
+    # Real read speech from a placed folder (extra_voices.py --source NAME --root DIR): the clean
+    # speech of microsoft/MS-SNSD (training/RESULTS.md, "What would move quality next"), none of
+    # it by devset speakers.
+    "edinburgh56": Source("Edinburgh 56-speaker read speech (VCTK speakers; Valentini-Botinhao et al., 2016)",
+                          "CC BY 4.0 (University of Edinburgh, DataShare 10283/2791)", True,
+                          speakers="56 (VCTK labels pNNN, English accents, about half female)",
+                          kind="read English sentences",
+                          layout="pNNN_MMM.wav files, any folder depth (MS-SNSD's clean speech)"),
+    "ptdb": Source("PTDB-TUG read speech (20 speakers; Graz University of Technology)",
+                   "ODbL 1.0 (PTDB-TUG, as MS-SNSD distributes it)", True,
+                   speakers="20 (10 female F01-F10, 10 male M01-M10)",
+                   kind="read English sentences (TIMIT prompts)",
+                   layout="mic_F01_*.wav / mic_M01_*.wav files, any folder depth (PTDB-TUG's microphone channel)"),
 }
 
 REAL_SOURCES = frozenset(name for name, s in SOURCES.items() if s.real)   # recordings of people
 DEBIAN_SOURCES = tuple(name for name, s in SOURCES.items() if s.packages)  # extra_voices.py --source
+FOLDER_SOURCES = tuple(name for name, s in SOURCES.items() if s.layout)    # extra_voices.py --source --root
 
 
 def engine_of(speaker: str) -> str:
@@ -96,10 +113,12 @@ def describe(speakers: Iterable[str]) -> tuple[str, str]:
 
 def markdown() -> str:
     """The registry as a Markdown table."""
-    rows = ["| source | what | speech | licence | Debian packages | hours |", "|---|---|---|---|---|---:|"]
+    rows = ["| source | what | speech | licence | from | hours |", "|---|---|---|---|---|---:|"]
     for n, s in SOURCES.items():
+        where = (f"Debian: {', '.join(s.packages)}" if s.packages else
+                 f"a placed folder: {s.layout}" if s.layout else "shared corpus")
         rows.append(f"| `{n}` | {s.title} | {'recorded' if s.real else 'synthetic'} | {s.licence} | "
-                    f"{', '.join(s.packages) or 'shared corpus'} | {f'{s.hours:.2f}' if s.packages else ''} |")
+                    f"{where} | {f'{s.hours:.2f}' if s.packages else ''} |")
     return "\n".join(rows)
 
 

@@ -418,3 +418,40 @@ def test_tiny_read_speech_sets_one_label_per_package(tmp_path):
         assert abs(len(clip) - 8000) <= 1
         assert abs(np.argmax(np.abs(np.fft.rfft(clip[1000:7000]))) * 8000 / 6000 - 200) <= 1.5
     assert "tiny" in sources.REAL_SOURCES
+
+
+def test_folder_sources_pack_a_placed_folder_by_the_speaker_in_each_file_name(tmp_path, capsys):
+    """Edinburgh 56 (pNNN_MMM.wav) and PTDB-TUG (mic_F01_*.wav) at any depth, at their own
+    rates, one label per speaker; other files and copies are left out; without --root, or with
+    a folder that holds none of them, a clear error."""
+    import soundfile as sf
+
+    t = np.arange(16000 * 2) / 16000
+    root = tmp_path / "ms-snsd"
+    for rel, f0 in (("clean_speech/p234_001.wav", 150), ("clean_speech/p234_002.wav", 160),
+                    ("deep/er/p300_017.wav", 220), ("clean_speech/noise_001.wav", 300),
+                    ("ptdb/FEMALE/mic_F01_sa1.wav", 210), ("ptdb/MALE/mic_M03_si453.wav", 110),
+                    ("ptdb/MALE/lar_M03_si453.wav", 110)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / rel, 0.3 * np.sin(2 * np.pi * f0 * t), 16000, subtype="PCM_16")
+    shutil.copy(root / "clean_speech/p234_001.wav", root / "deep/p234_999.wav")     # a copy
+    found = extra_voices.FINDERS["edinburgh56"](root)
+    assert {k: [f.name for f in v] for k, v in found.items()} == {
+        "p234": ["p234_001.wav", "p234_002.wav"], "p300": ["p300_017.wav"]}
+    assert {k: [f.name for f in v] for k, v in extra_voices.FINDERS["ptdb"](root).items()} == {
+        "F01": ["mic_F01_sa1.wav"], "M03": ["mic_M03_si453.wav"]}
+    out = tmp_path / "corpus"
+    assert extra_voices.main(["--source", "edinburgh56", "--root", str(root), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "manifest.tsv"), delimiter="\t"))
+    assert {r["speaker"] for r in rows} == {"edinburgh56:p234", "edinburgh56:p300"}
+    assert {r["engine"] for r in rows} == {"edinburgh56"} and {r["voice"] for r in rows} == {"edinburgh56"}
+    y, sr = sf.read(out / "audio" / f"{rows[0]['id']}.flac")
+    assert sr == 8000 and abs(len(y) / sr - float(rows[0]["seconds"])) < 1e-3
+    assert "CC BY 4.0" in (out / "README.md").read_text()
+    assert "edinburgh56" in sources.REAL_SOURCES
+    with pytest.raises(SystemExit, match="needs --root DIR, a folder holding pNNN_MMM.wav"):
+        extra_voices.main(["--source", "edinburgh56", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="no such folder"):
+        extra_voices.main(["--source", "ptdb", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit, match="no mic_F01_"):
+        extra_voices.main(["--source", "ptdb", "--root", str(root / "clean_speech"), "--out", str(tmp_path / "x")])

@@ -8,17 +8,19 @@ import sources
 
 def test_real_sources_are_the_recorded_people():
     assert sources.REAL_SOURCES == {"asterisk", "kde", "fillets", "tuxpaint", "fotaq", "drascula",
-                                    "drascula-es", "bass", "tiny"}
+                                    "drascula-es", "bass", "tiny", "edinburgh56", "ptdb"}
     assert not {"kokoro", "piper", "arctic", "espeak"} & sources.REAL_SOURCES
     assert sources.engine_of("fotaq:JOE") == "fotaq" and sources.engine_of("kokoro:af+bm") == "kokoro"
 
 
-def test_every_debian_source_has_a_finder_and_its_facts():
-    assert tuple(extra_voices.FINDERS) == sources.DEBIAN_SOURCES
-    assert set(sources.DEBIAN_SOURCES) <= sources.REAL_SOURCES       # real speech: never held out
-    for name in sources.DEBIAN_SOURCES:
+def test_every_debian_or_folder_source_has_a_finder_and_its_facts():
+    assert tuple(extra_voices.FINDERS) == sources.DEBIAN_SOURCES + sources.FOLDER_SOURCES
+    assert not set(sources.DEBIAN_SOURCES) & set(sources.FOLDER_SOURCES)
+    assert set(extra_voices.FINDERS) <= sources.REAL_SOURCES          # real speech: never held out
+    for name in extra_voices.FINDERS:
         s = sources.SOURCES[name]
-        assert s.hours > 0 and s.speakers and s.kind and s.licence, name
+        assert s.speakers and s.kind and s.licence, name
+        assert s.hours > 0 if name in sources.DEBIAN_SOURCES else s.layout, name
         assert f"{s.title}: {s.licence}" in sources.describe([f"{name}:x"])[1]
 
 
@@ -40,3 +42,4 @@ def test_markdown_table_has_a_row_per_source():
     assert len(rows) == 2 + len(sources.SOURCES)
     assert any("`bass`" in r and "beneath-a-steel-sky" in r and "0.60" in r for r in rows)
     assert any("`kokoro`" in r and "synthetic" in r and "shared corpus" in r for r in rows)
+    assert any("`ptdb`" in r and "a placed folder: mic_F01_" in r for r in rows)
