@@ -16,6 +16,10 @@ The x axis counts training examples (4 s mixtures), so runs with different batch
 `--after NAME=EARLIER` starts a run where run EARLIER ended (a run initialised from its
 weights), `--after NAME=EARLIER@STEP` where EARLIER was at STEP (a run initialised from that
 checkpoint); give `--after` in the order the runs happened. Needs matplotlib (`python3 -m pip install matplotlib`); draws without a display (Agg).
+
+`--compare` (exactly two runs of one plan, e.g. issue #17's old and new scan paths from one
+seed) also prints how far their training losses are apart against how much each scatters
+(`compare`), and their validations side by side.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Curves", "read_logs", "plot"]
+__all__ = ["Curves", "read_logs", "plot", "compare"]
 
 
 # MARK: - Reading
@@ -79,6 +83,31 @@ def read_logs(name: str, paths: list[Path]) -> Curves:
 def examples(c: Curves, step: float) -> float:
     """Examples seen (thousands) at `step` of run c."""
     return (c.offset + step * c.batch) / 1000.0
+
+
+def compare(a: Curves, b: Curves, k: int = 9) -> dict:
+    """How two runs of one plan agree: at the steps both logged, d = loss_b − loss_a.
+
+    Each run's logged loss scatters around its own trend (a point minus the centred moving
+    average of k points); two independent runs' difference would scatter by s = √(s_a² + s_b²).
+    `mean_d` ± `se` (std(d)/√n; consecutive points are correlated, so an estimate) says whether
+    one run lies systematically above the other; `agree` is |mean_d| ≤ max(2·se, s/4), i.e.
+    within noise. `val` lists (step, devset a, devset b) where both validated."""
+    la = {e["step"]: e["loss"] for e in a.train if "loss" in e}
+    lb = {e["step"]: e["loss"] for e in b.train if "loss" in e}
+    steps = sorted(set(la) & set(lb))
+    if len(steps) < 3:
+        raise ValueError(f"{a.name} and {b.name} share {len(steps)} logged steps; need 3 or more")
+    ya, yb = np.array([la[t] for t in steps]), np.array([lb[t] for t in steps])
+    d = yb - ya
+    s = float(np.sqrt(np.std(ya - smooth(ya, k)) ** 2 + np.std(yb - smooth(yb, k)) ** 2))
+    se = float(np.std(d) / np.sqrt(len(d)))
+    mean_d = float(np.mean(d))
+    va = {e["step"]: e.get("dev_sisnri") for e in a.val}
+    vb = {e["step"]: e.get("dev_sisnri") for e in b.val}
+    return {"steps": len(steps), "mean_d": round(mean_d, 4), "se": round(se, 4), "scatter": round(s, 4),
+            "max_abs_d": round(float(np.max(np.abs(d))), 4), "agree": abs(mean_d) <= max(2 * se, s / 4),
+            "val": [(t, va[t], vb[t]) for t in sorted(set(va) & set(vb))]}
 
 
 # MARK: - Plotting
@@ -149,6 +178,8 @@ def main() -> None:
     ap.add_argument("--smooth", type=int, default=9, help="moving-average width for the loss (points)")
     ap.add_argument("--batch", action="append", default=[], metavar="NAME=B",
                     help="examples per step of run NAME, all GPUs together (default 8)")
+    ap.add_argument("--compare", action="store_true",
+                    help="with exactly two runs: print how their training losses agree (compare)")
     ap.add_argument("--after", action="append", default=[], metavar="NAME=EARLIER",
                     help="run NAME started from the weights at the end of run EARLIER (or at its step STEP: EARLIER@STEP)")
     args = ap.parse_args()
@@ -182,6 +213,9 @@ def main() -> None:
                 raise ValueError(f"--after {c.name}={v}: STEP must be a step number")
             e = by_name[earlier]
             c.offset = e.offset + (int(step) if at else e.train[-1]["step"]) * e.batch
+        if args.compare and len(curves) != 2:
+            raise ValueError(f"--compare takes exactly two runs, got {len(curves)}")
+        cmp = compare(*curves, args.smooth) if args.compare else None
         plot(curves, Path(args.out), args.smooth)
     except ValueError as e:
         raise SystemExit(f"error: {e}")
@@ -189,6 +223,12 @@ def main() -> None:
         last = c.val[-1] if c.val else {}
         print(f"{c.name}: {len(c.train)} train points to step {c.train[-1]['step']}, {len(c.val)} val; "
               f"last devset {last.get('dev_sisnri')} dB, pieces {1 + len(c.piece_starts)}", file=sys.stderr)
+    if cmp is not None:
+        a, b = curves
+        print(f"{b.name} − {a.name}: training loss {cmp['mean_d']:+.4f} ± {cmp['se']:.4f} dB over {cmp['steps']} "
+              f"logged steps (largest {cmp['max_abs_d']:.4f}); each run scatters {cmp['scatter']:.4f} → "
+              f"{'agree within noise' if cmp['agree'] else 'DIFFER'}; devset "
+              + ", ".join(f"{t}: {x} / {y}" for t, x, y in cmp["val"]), file=sys.stderr)
     print(args.out)
 
 
