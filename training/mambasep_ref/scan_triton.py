@@ -588,10 +588,10 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 # MARK: - Both directions in one launch (the fused path's "split" variant)
 
 
-# The backward's launch (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg) travels through the forward op,
-# whose autograd formula launches the backward op with it. Outputs: y [2, B, L, E] float32, or
-# with a non-empty z [B, L, E] the gated merge out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] (z's
-# dtype); ysum = y_0 + y_1 [B, L, E] float32 with z (else empty), kept for dz; with keep_ck the
+# The backward's launch (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg) travels through the
+# forward op, whose autograd formula launches the backward op with it. Outputs: y [2, B, L, E]
+# float32, or with a non-empty z [B, L, E] the gated merge out = (y_0 + y_1)/2 · SiLU(z)
+# [B, L, E] (z's dtype); ysum = y_0 + y_1 [B, L, E] float32 with z (else empty), kept for dz; with keep_ck the
 # backward's checkpoints ([2, B, NSEG, E, M] float32; else empty). A non-empty dt_bias [2, E]
 # makes `delta` the raw dt (softplus(dt + dt_bias) in the kernels).
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
@@ -624,8 +624,9 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
-                                                             torch.Tensor, torch.Tensor, torch.Tensor]:
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                             torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
