@@ -15,8 +15,8 @@
 # Part 0: with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
 #   --only-binary=:all: --python-version 3.12 --implementation cp -d .whl-test pytest pluggy
 #   iniconfig packaging pygments`), the scan kernels' parity tests on the GPU, their CUDA
-#   shapes included (74 tests; 38 took 150 s on an H100, compiles mostly), stopping at the first
-#   failure with its traceback (-x), the 15 slowest listed. A failure here keeps a later part 1
+#   shapes included (74 tests; 38 took 150 s on an H100, compiles mostly; the two files run at
+#   once), each stopping at its first failure with its traceback (-x), the 10 slowest listed. A failure here keeps a later part 1
 #   on this warm machine from naming a fused variant for training. Then Nsight Compute (`ncu
 #   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
 #   the tiles in $NCU_TILES (default S:32:1+ck and S:32:1+ck+r168): details page and
@@ -109,9 +109,13 @@ if [ "$PART" = 0 ]; then
   if ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl \
       >/dev/null 2>&1
-    PYTHONPATH=/tmp/mambasep-pytest run 330 gpu-tests python3 -m pytest -q -x -rfE --tb=short \
-      --durations=15 -p no:cacheprovider tests/test_bimamba_triton.py tests/test_scan_triton.py \
-      || touch "$STATE/gpu_tests_failed"
+    # the two files at once (compiling the kernels is most of their time, on one CPU core each)
+    PYTHONPATH=/tmp/mambasep-pytest run 330 gpu-tests bash -c '
+      for f in bimamba_triton scan_triton; do
+        python3 -m pytest -q -x -rfE --tb=short --durations=10 -p no:cacheprovider tests/test_$f.py \
+          > "$0/pytest-$f.log" 2>&1 & done
+      rc=0; for j in $(jobs -p); do wait "$j" || rc=1; done
+      cat "$0"/pytest-*.log; exit $rc' "$RAW" || touch "$STATE/gpu_tests_failed"
   else
     say "no .whl-test/: the GPU parity tests cannot run"; touch "$STATE/gpu_tests_failed"
   fi
