@@ -130,8 +130,22 @@ if [ "$PART" = 0 ]; then
       python3 bench_bimamba.py --kernels-only --shape intra --reps 1 --tiles "$t" || continue
     "$NCU" --import "$f.ncu-rep" --page details > "$f.details.txt" 2>&1
     "$NCU" --import "$f.ncu-rep" --page source --csv --print-source sass > "$f.sass.csv" 2>&1
-    grep -E "Stall|Warp Cycles|Achieved Occupancy|Registers Per|Issue Slots|Executed Ipc|Duration|Theoretical Occ" \
+    "$NCU" --import "$f.ncu-rep" --page raw --csv > "$f.raw.csv" 2>&1
+    grep -i -E "stall|warp cycles|achieved occupancy|registers per|issue slots|executed ipc|duration|theoretical occ" \
       "$f.details.txt" | tee -a "$LOG"
+    python3 - "$f.raw.csv" <<'PY' 2>&1 | tee -a "$LOG"   # the stall reasons, largest first
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))
+head = next((r for r in rows if any("issue_stalled" in c for c in r)), None)
+vals = rows[-1] if head else []
+def num(x):
+    try: return float(x.replace(",", ""))
+    except ValueError: return None
+st = sorted(((num(v), h) for h, v in zip(head or [], vals) if "issue_stalled" in h and num(v) is not None),
+            reverse=True)
+print("stall metrics, largest first:", "; ".join(f"{h.split('issue_stalled_', 1)[1]} {v:.2f}" for v, h in st[:12])
+      or "none found")
+PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
