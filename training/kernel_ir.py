@@ -4,6 +4,7 @@
     OUT=/tmp/ir python3 training/kernel_ir.py                 # on the GPU: also times each kernel
     python3 training/kernel_ir.py --offline --T 8 --block-e 32  # no GPU: compile for sm_90a here
     python3 training/kernel_ir.py --offline --split --block-e 32  # the split variant's kernels
+    python3 training/kernel_ir.py --offline --split --block-e 32 --keep-ck --kernels b --maxnreg 168
 
 On the GPU, shapes are the intra path of DPMamba-XS at batch 16 (B' = 528, L' = 250, E = 256,
 M = 16), bf16 inputs; the forward kernel is compiled for T = 16, 8 and 32 (BLOCK_E 32, one warp),
@@ -119,32 +120,22 @@ def sass_loops(sass: str) -> list[dict]:
     closes a loop from its target to itself. For each one that holds no other: its address
     range, its instruction count and the count of each opcode in _LOOP_OPS (static: one pass of
     the body, predicated instructions included)."""
-    rows = []  # (address, opcode, branch target or None)
-    for line in sass.splitlines():
-        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)(?:\.\S+)*\s*(.*)", line)
-        if m:
-            tgt = re.search(r"`\(\.L_x_\d+\)|0x([0-9a-f]+)", m.group(3)) if m.group(2) == "BRA" else None
-            rows.append((int(m.group(1), 16), m.group(2), tgt))
-    labels = {}  # .L_x_N label → address of the instruction after it
+    rows = []    # (address, opcode, label a branch goes to or None)
+    labels = {}  # .L_x_N → address of the instruction after it
     pending = []
     for line in sass.splitlines():
         lab = re.match(r"\s*(\.L_x_\d+):", line)
         if lab:
             pending.append(lab.group(1))
             continue
-        m = re.match(r"\s*/\*([0-9a-f]+)\*/", line)
-        if m and pending:
-            for name in pending:
-                labels[name] = int(m.group(1), 16)
+        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)(?:\.\S+)*\s*(.*)", line)
+        if m:
+            addr = int(m.group(1), 16)
+            labels.update((name, addr) for name in pending)
             pending = []
-    spans = []
-    for addr, op, tgt in rows:
-        if tgt is None:
-            continue
-        name = re.search(r"\.L_x_\d+", tgt.group(0))
-        start = labels.get(name.group(0)) if name else int(tgt.group(1), 16)
-        if start is not None and start < addr:
-            spans.append((start, addr))
+            tgt = re.search(r"\.L_x_\d+", m.group(3)) if m.group(2) == "BRA" else None
+            rows.append((addr, m.group(2), tgt and tgt.group(0)))
+    spans = [(labels[t], addr) for addr, _, t in rows if t in labels and labels[t] < addr]
     inner = [sp for sp in spans if not any(o != sp and sp[0] <= o[0] and o[1] <= sp[1] for o in spans)]
     loops = []
     for a, b in sorted(set(inner)):
@@ -285,12 +276,14 @@ def main(argv=None) -> int:
                     help="with --split: softplus(dt + dt_bias) in the kernels (bf16 dt in)")
     ap.add_argument("--gate-merge", action="store_true",
                     help="with --split: the gate and merge in the forward (its merging launch)")
+    ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
+                    help="with --split: cap the backward's registers a thread (tiles +rN)")
     args = ap.parse_args(argv)
     if args.offline and args.split:
         Bsz, L = (int(x) for x in args.shape.split(":"))
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,
                                        keep_ck=args.keep_ck, softplus=args.softplus,
-                                       gate_merge=args.gate_merge), indent=1))
+                                       gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))
