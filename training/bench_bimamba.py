@@ -192,8 +192,7 @@ def main(argv=None) -> int:
         cfg = ModelConfig.preset(args.preset)
         for name, bsz, L in shapes:
             for spec in sweep:
-                bt.set_tile_config(bt.TileConfig.parse(spec))
-                r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps, old=False)
+                r = kernel_times(bsz, L, cfg.d_inner, cfg.d_state, args.reps, bt.TileConfig.parse(spec), old=False)
                 print(f"{name} B'={bsz} L'={L} {spec}: {r}", flush=True)
         return 0
     for name, bsz, L in shapes:

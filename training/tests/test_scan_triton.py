@@ -109,10 +109,11 @@ GPU_SHAPES = [
     (64, 33, 256, 16, None),
     (3, 100, 200, 16, 64),
 ]
+each_shape = pytest.mark.parametrize("shape", SMALL_SHAPES + (GPU_SHAPES if CUDA else []),
+                                     ids=lambda s: "B{}-L{}-E{}-M{}-be{}".format(*s))
 
 
-@pytest.mark.parametrize("shape", SMALL_SHAPES + (GPU_SHAPES if CUDA else []),
-                         ids=lambda s: "B{}-L{}-E{}-M{}-be{}".format(*s))
+@each_shape
 def test_forward_and_gradients_match_float64_loop(shape):
     Bsz, L, E, M, block_e = shape
     inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
@@ -181,8 +182,7 @@ def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
     return [torch.stack([x, y]) for x, y in zip(a, b)], torch.stack([w0, w1])
 
 
-@pytest.mark.parametrize("shape", SMALL_SHAPES + (GPU_SHAPES if CUDA else []),
-                         ids=lambda s: "B{}-L{}-E{}-M{}-be{}".format(*s))
+@each_shape
 def test_bidir_forward_and_gradients_match_float64_loops(shape):
     """Output and the gradients of all six stacked inputs (both directions) within 1e-5."""
     Bsz, L, E, M, block_e = shape
