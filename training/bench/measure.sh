@@ -92,6 +92,16 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>&1 | tee -a "$LOG"
 STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
 
+# the "tiles for training" line measure_then_train.sh reads: the tiles measured ($1), unless
+# part 0's GPU parity tests failed on this machine (then the split tiles the tests cover by default)
+training_tiles() {
+  if [ -e "$STATE/gpu_tests_failed" ]; then
+    say "part 0's GPU parity tests failed on this machine: training keeps the split tiles"
+    say "tiles for training: S:32:1"
+  elif [ -n "$1" ]; then
+    say "tiles for training: $1"
+  fi
+}
 # the tiles of each step: the default (split, S:32:1), the candidate if another, then the
 # candidate with softplus (+sp) and with the gate and merge (+gm) in the kernels added in turn
 # (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
@@ -164,15 +174,10 @@ elif [ "$PART" = 1 ]; then
         "$OUT/throughput.part1.json" 2>/dev/null)
   echo "${WIN:-$CAND}" > "$STATE/best_tiles"
   say "step winner: ${WIN:-none, part 2 takes the best of the sweep}"
-  if [ -e "$STATE/gpu_tests_failed" ]; then   # train only on kernels that passed part 0 here
-    say "part 0's GPU parity tests failed on this machine: training keeps the split tiles"
-    say "tiles for training: S:32:1"
-  elif [ -n "${WIN:-$CAND}" ]; then
-    say "tiles for training: ${WIN:-$CAND}"   # read by measure_then_train.sh
-  fi
+  training_tiles "${WIN:-$CAND}"
 else
   [ -n "$CAND" ] || CAND=$(cat "$STATE/best_tiles" 2>/dev/null || true)
-  say "tiles for training: ${CAND:-split}"
+  training_tiles "${CAND:-split}"
   T2="--tiles ${CAND:-split}"
   run 170 step-xs-8k-b32 python3 bench_step.py --case xs:8000:32 $STEP $T2 \
     --out "$RAW/step-xs-8k-b32.json" --throughput-json "$OUT/throughput.part2.json"

@@ -13,8 +13,7 @@ import torch
 import checkpoint
 import train
 from mambasep_ref.config import ModelConfig
-from mambasep_ref import io
-from mambasep_ref.io import load_state, save_model
+from mambasep_ref.io import load_state, load_weights, save_model
 from mambasep_ref.model import DPMamba
 from support import write_cache
 
@@ -115,7 +114,7 @@ def test_identity_fresh_blocks_grow_a_model_that_starts_as_the_file_s(tmp_path, 
         for gn in ("intra_norm", "inter_norm"):
             for p in ("weight", "bias"):
                 assert not tr.model.state_dict()[f"masker.blocks.{i}.{gn}.{p}"].any()
-    src, _ = io.load_weights(f)
+    src, _ = load_weights(f)
     tr.model.eval()
     torch.manual_seed(3)
     mix = torch.randn(2, 2000) * 0.1
