@@ -125,8 +125,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--seed", type=int, default=0)
     a("--scan", default="auto", choices=list(scan_mod.SCAN_IMPLS),
       help="selective scan: ref (loop), fast (CPU), triton (one direction a call), fused (both "
-           "directions in one op, no flipped copies; 1.32x a compiled XS step on one H100, "
-           "training/bench/NOTES.md), auto (fused on CUDA, else fast)")
+           "directions in one op, no flipped copies; the faster compiled step, BENCHMARKS.md), "
+           "auto (fused on CUDA, else fast)")
     a("--scan-tiles", default="", metavar="SPEC",
       help="with the fused scan: its kernels and tiles (bimamba_triton.TileConfig.parse, e.g. "
            "4:64:1 for v4, split or S:32:1+ck for the split variant); default: bimamba_triton's "

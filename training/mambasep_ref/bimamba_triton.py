@@ -58,9 +58,8 @@ program axis for the direction, direction 1 walking time from the end by index a
 (`selective_scan_bidir`: one launch per pass for both directions, no flipped copies); softplus
 (dt + dt_bias) in torch, or with `softplus` in the kernels (no delta tensor; the backward
 writes the gradient for dt); checkpoints between the passes only with `keep_ck`. It is the
-default (`tile_config()`, S:32:1): on one H100 the compiled XS step (batch 16) ran at 89.8
-examples/s with it against 82.4 for v4's best tiles and 68.2 for `--scan triton`
-(training/bench/NOTES.md, v5).
+default (`tile_config()`, S:32:1): the fastest compiled XS step measured so far (BENCHMARKS.md;
+training/bench/NOTES.md has the kernels' timings).
 """
 
 from __future__ import annotations
