@@ -81,6 +81,8 @@ def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=
            ("*bf16" if n in bf16 else "*fp32" if n.endswith("_ptr") else "i32") for n in names}
     attrs = {(names.index(n),): [["tt.divisibility", 16]] for n in names
              if sig[n].startswith("*") or (n in div16 and sig[n] != "constexpr")}
+    if getattr(kernel, "is_gluon", lambda: False)():
+        from triton.experimental.gluon._runtime import GluonASTSource as ASTSource  # noqa: PLC0415
     src = ASTSource(kernel, sig, constexprs={(names.index(k),): v for k, v in constexprs.items()}, attrs=attrs)
     t = time.time()
     opts = {"num_warps": num_warps, **({"maxnreg": maxnreg} if maxnreg else {})}
@@ -163,14 +165,15 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
-                  gate_merge: bool = False, bwd_maxnreg=None) -> dict:
+                  gate_merge: bool = False, bwd_maxnreg=None, gluon: bool = False) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
     A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]; with keep_ck the forward writes
     the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
-    out bf16), and the backward's dy is one [B, L, E] for both directions."""
+    out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon the backward
+    is scan_gluon's kernel (it reads the checkpoints: keep_ck implied)."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -197,10 +200,17 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
         bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*fp32", "ddelta_ptr": "*fp32",
                "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",
                "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
-        out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
-                                         {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
-                                          "SOFTPLUS": softplus, "M_INNER": True}, num_warps,
-                                         maxnreg=bwd_maxnreg)
+        if gluon:
+            from mambasep_ref import scan_gluon as sg  # noqa: PLC0415
+            bwd = {k: v for k, v in bwd.items() if k not in ("ws_ptr", "T")}
+            out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
+                                             {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
+                                              **sg.tile_layout(block_e, M)}, 1, maxnreg=bwd_maxnreg)
+        else:
+            out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
+                                             {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
+                                              "SOFTPLUS": softplus, "M_INNER": True}, num_warps,
+                                             maxnreg=bwd_maxnreg)
     return out
 
 
@@ -276,6 +286,8 @@ def main(argv=None) -> int:
                     help="with --split: softplus(dt + dt_bias) in the kernels (bf16 dt in)")
     ap.add_argument("--gate-merge", action="store_true",
                     help="with --split: the gate and merge in the forward (its merging launch)")
+    ap.add_argument("--gluon", action="store_true",
+                    help="with --split: the backward in Gluon (scan_gluon; tiles +gl)")
     ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
     args = ap.parse_args(argv)
@@ -283,7 +295,8 @@ def main(argv=None) -> int:
         Bsz, L = (int(x) for x in args.shape.split(":"))
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,
                                        keep_ck=args.keep_ck, softplus=args.softplus,
-                                       gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None), indent=1))
+                                       gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None,
+                                       gluon=args.gluon), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))

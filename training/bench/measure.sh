@@ -123,7 +123,7 @@ if [ "$PART" = 0 ]; then
     PYTHONPATH=/tmp/mambasep-pytest run 330 gpu-tests bash -c '
       for f in bimamba_triton scan_triton; do
         python3 -m pytest -q -x -rfE --tb=short --durations=10 -p no:cacheprovider tests/test_$f.py \
-          > "$0/pytest-$f.log" 2>&1 & done
+          ${GPU_TESTS_K:+-k "$GPU_TESTS_K"} > "$0/pytest-$f.log" 2>&1 & done
       rc=0; for j in $(jobs -p); do wait "$j" || rc=1; done
       cat "$0"/pytest-*.log; exit $rc' "$RAW" || touch "$STATE/gpu_tests_failed"
   else
@@ -132,10 +132,10 @@ if [ "$PART" = 0 ]; then
   # Nsight Compute on one warm launch of the scan backward (the intra call, 47 % of the step):
   # stall reasons, occupancy, issue slots, per-instruction SASS counters
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -n 1)
-  for t in ${NCU_TILES:-S:32:1+ck S:32:1+ck+r168}; do
+  for t in ${NCU_TILES:-S:32:1+ck S:32:1+ck+gl}; do
     [ -n "$NCU" ] || { say "no ncu on this machine"; break; }
     f=$RAW/ncu-bwd-intra-$(echo "$t" | tr ':+' '_p')
-    run 120 "ncu-$t" "$NCU" --clock-control none --kernel-name regex:_scan_bwd_kernel --launch-skip 2 \
+    run 120 "ncu-$t" "$NCU" --clock-control none --kernel-name regex:_scan_bwd --launch-skip 2 \
       --launch-count 1 --set full --import-source yes -f -o "$f" \
       python3 bench_bimamba.py --kernels-only --shape intra --reps 1 --tiles "$t" || continue
     "$NCU" --import "$f.ncu-rep" --page details > "$f.details.txt" 2>&1
@@ -159,9 +159,8 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+r152 S:32:1+ck+r144 S:32:1+ck+r128 \
-           S:32:1+r168 S:32:1:16:1+ck S:32:1:16:1+ck+r112 S:32:1:16:1+ck+r96 S:32:1:32:1:4+ck \
-           S:32:1+ck+sp+gm S:32:1+ck+sp+gm+r168; do
+  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+gl S:32:1+ck+gl+r152 S:32:1:16:1+ck+gl \
+           S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

@@ -501,7 +501,7 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None, m_inner=True, maxnreg=0):
+                     dt_bias=None, m_inner=True, maxnreg=0, gluon=False):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
     `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
@@ -509,7 +509,9 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     segment scratch e-innermost, as `--scan triton` had it when issue #17 measured it (its
     baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
-    an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it)."""
+    an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
+    `gluon`: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel` (needs `ck`; one warp;
+    CUDA only, as Gluon has no interpreter)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -525,7 +527,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     have_ck = ck is not None
     if have_ck and tuple(ck.shape) != _ck_shape(u, A, seg_len):
         raise ValueError(f"checkpoints of shape {list(ck.shape)} for {list(_ck_shape(u, A, seg_len))}")
-    ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
+    if gluon and not have_ck:
+        raise ValueError("the Gluon backward reads the forward's checkpoints: pass ck (tiles +ck)")
     du = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
     ddelta = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
     dB_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
@@ -533,16 +536,31 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
     dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
+    strides = (*A.stride()[1:], D.stride(1), s_bias, x_bias,
+               *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
+               u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0))
+    if gluon:
+        from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
+        scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
+            u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
+            L, E, M, nseg, Bsz, *strides,
+            T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM),
+            num_warps=1, **({"maxnreg": maxnreg} if maxnreg else {}),
+        )
+        return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
+    ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
     _scan_bwd_kernel[(Bsz, n_eblk, ND)](
         u, delta, A, Bm, Cm, D, bias, dy, ws, ws if ck is None else ck,
         du, ddelta, dB_part, dC_part, dA_part, dD_part,
-        L, E, M, T, nseg, Bsz,
-        *A.stride()[1:], D.stride(1), s_bias, x_bias,
-        *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
-        u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0),
+        L, E, M, T, nseg, Bsz, *strides,
         BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
         **({"maxnreg": maxnreg} if maxnreg else {}),
     )
+    return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
+
+
+def _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part):
+    """The backward's outputs from its per-program partial sums (shapes of `_launch_backward`)."""
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
     return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
 
@@ -597,8 +615,8 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
-                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int,
+                  bwd_gluon: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
                               dt_bias if dt_bias.numel() else None, z if z.numel() else None)
@@ -612,7 +630,7 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 @_scan2_fwd_op.register_fake
 def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-      bwd_maxnreg):
+      bwd_maxnreg, bwd_gluon):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
@@ -624,28 +642,28 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, bwd_gluon: bool
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                              torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg)
+                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=bwd_gluon)
     dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg):
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, bwd_gluon):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
     (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-     bwd_maxnreg) = inputs
+     bwd_maxnreg, bwd_gluon) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
-    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg)
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, bwd_gluon)
 
 
 def _scan2_backward(ctx, dout, _dysum, _dck):
@@ -658,7 +676,7 @@ def _scan2_backward(ctx, dout, _dysum, _dck):
         dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
         dout = half * zf * sig                                                    # [B, L, E]
     grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
-    return (*grads, dz, None, None, None, None, None, None, None)
+    return (*grads, dz, None, None, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -669,7 +687,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                         bwd_maxnreg: int = 0) -> torch.Tensor:
+                         bwd_maxnreg: int = 0, bwd_gluon: bool = False) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -686,6 +704,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     `z` [B, L, E] it returns BiMamba's gated merge (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's
     dtype instead of y, formed in the kernels (two launches of one direction each).
     `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
+    `bwd_gluon` runs the backward as `scan_gluon`'s kernel (needs `keep_ck`; CUDA only).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -706,5 +725,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
     if bwd_maxnreg < 0:
         raise ValueError(f"selective_scan_bidir: bwd_maxnreg must be ≥ 0, got {bwd_maxnreg}")
+    if bwd_gluon and not keep_ck:
+        raise ValueError("selective_scan_bidir: bwd_gluon reads the forward's checkpoints: set keep_ck too")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bwd_maxnreg)[0]
+                         seg_len, keep_ck, bwd_maxnreg, bwd_gluon)[0]

@@ -183,12 +183,15 @@ def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
 
 
 @each_shape
-def test_bidir_forward_and_gradients_match_float64_loops(shape):
-    """Output and the gradients of all six stacked inputs (both directions) within 1e-5."""
+@pytest.mark.parametrize("backward", ["triton", "triton+ck"] + (["gluon"] if CUDA else []))  # Gluon: GPU only
+def test_bidir_forward_and_gradients_match_float64_loops(shape, backward):
+    """Output and the gradients of all six stacked inputs (both directions) within 1e-5, with
+    the backward recomputing every state, reading the forward's checkpoints, or in Gluon."""
     Bsz, L, E, M, block_e = shape
     inputs, w = make_bidir_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
     want = value_and_grads(bidir_loop, inputs, w)
-    got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32), to_device(inputs),
+    opts = {"keep_ck": backward != "triton", "bwd_gluon": backward == "gluon"}
+    got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32, **opts), to_device(inputs),
                           w.to(DEVICE, torch.float32))
     assert got[0].dtype == torch.float32 and got[0].shape == (2, Bsz, L, E)
     assert_agree(got, want, what=f"bidir {shape}")
@@ -232,7 +235,8 @@ def test_bidir_custom_op_registration_passes_opcheck():
     for keep in (False, True):
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
             for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
-                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, 168 if keep else 0),
+                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, 168 if keep else 0,
+                                                                 keep and CUDA),
                                       test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 

@@ -1,0 +1,199 @@
+"""The split variant's scan backward written in Gluon (Triton's explicit-layout dialect): issue #17.
+
+Glossary (docs/MODEL.md): B batch of sequences (B' of the BiMamba layer), L steps, E channels,
+M states, T checkpoint spacing (a segment), ND directions (2), BE / BM the tile's channels and
+states.
+
+The same algorithm as `scan_triton._scan_bwd_kernel` with `HAVE_CK` (the forward kept the state
+before every T-th step): segments from last to first; inside one, the states are recomputed from
+its checkpoint (2a), then the segment is walked backwards (2b). What Gluon changes is where the
+values live, which plain Triton does not let a kernel say:
+
+- every [BE] vector (u, dt, dy, du, ddt) is loaded and stored in the slice of the state tile's
+  layout that the tile uses, and every [BM] vector (Bm, Cm, dBm, dCm) likewise, so no value
+  crosses lanes through shared memory between its load and its use (plain Triton loads a [BE]
+  vector one element a lane and converts it: 7 barriers a step in the walk);
+- the segment's states h_{t-1} sit in shared memory in the tile's own layout (each thread reads
+  back what it wrote), not in a global scratch that goes through L2 (2 KB a step a program).
+
+The tile [BM, BE] is BlockedLayout([4, BE/8], [4, 8], [1, 1], [0, 1]) for M = 16 (`tile_layout`):
+a thread holds 4 states of BE/8 consecutive channels, so the [BE] loads are vectors. One warp a program. Gluon has no CPU
+interpreter: its tests run on the GPU only, against `scan.selective_scan_ref` and the Triton
+kernel (which CI keeps under TRITON_INTERPRET=1).
+"""
+
+from __future__ import annotations
+
+from triton.experimental import gluon
+from triton.experimental.gluon import language as gl
+
+_LN2 = 0.6931471805599453
+_LOG2E = 1.4426950408889634
+
+
+@gluon.jit
+def _softplus(v):
+    """log(1 + e^v), as `scan_triton._softplus` (log1p(w) = log(1+w)·w/((1+w)−1))."""
+    w = gl.exp(-gl.abs(v))
+    one_w = 1.0 + w
+    l1p = gl.where(one_w == 1.0, w, gl.log(one_w) * w / (one_w - 1.0))
+    return gl.maximum(v, 0.0) + l1p
+
+
+@gluon.jit
+def _origin(d, s_dir, b, s_b, s_l, L):
+    """Offset of step 0 of direction d's scan of sequence b, and the stride of one step (as
+    `scan_triton._origin`: direction 1 starts at step L-1 with the step stride negated)."""
+    dd = d.to(gl.int64)
+    return dd * s_dir + b * s_b + dd * (L - 1) * s_l, s_l - 2 * d * s_l
+
+
+@gluon.jit
+def _row(p, t, stride, mask):
+    """Row t of a [L, ·] walk (pointers p in the layout the caller wants) widened to float32."""
+    return gl.load(p + t * stride, mask=mask, other=0.0).to(gl.float32)
+
+
+@gluon.jit
+def _delta_pre(p, t, stride, mask, bias, SOFTPLUS: gl.constexpr):
+    """(delta, pre) of row t: with SOFTPLUS pre = dt + bias and delta = softplus(pre) (0 where
+    masked); else both the stored delta."""
+    pre = _row(p, t, stride, mask)
+    if SOFTPLUS:
+        pre = pre + bias
+        delta = gl.where(mask, _softplus(pre), 0.0)
+    else:
+        delta = pre
+    return delta, pre
+
+
+@gluon.jit
+def _scan_bwd_gluon_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr, ck_ptr,
+    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
+    L, E, M, NSEG, BATCH,
+    s_ae, s_am, s_dd, s_bias, x_bias,
+    s_ub, s_ul, s_ue,
+    s_db, s_dl, s_de,
+    s_Bb, s_Bl, s_Bm,
+    s_Cb, s_Cl, s_Cm,
+    s_gb, s_gl, s_ge,
+    x_u, x_d, x_B, x_C, x_g, x_A, x_D,
+    T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
+    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr,
+):
+    """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
+    as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
+    sizes the shared-memory segment). The tile's layout (`tile_layout`): SPT_M × SPT_E values a
+    thread, TPW_M × TPW_E lanes."""
+    TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
+    VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE], as the tile's columns
+    VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM], as the tile's rows
+    SEG: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0, 1])  # slots [BM, BE], m fastest
+
+    pid_b = gl.program_id(0).to(gl.int64)
+    pid_e = gl.program_id(1)
+    d = gl.program_id(2)
+    n_eblk = gl.num_programs(1)
+    e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=VE)  # [BE]
+    m = gl.arange(0, BLOCK_M, layout=VM)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
+
+    A2 = gl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=tile_ok,
+                 other=0.0).to(gl.float32) * 1.4426950408889634  # [BM, BE] exp(delta·A) = exp2(delta·A2)
+    Dv = gl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
+    if SOFTPLUS:
+        bias = gl.load(bias_ptr + d * x_bias + e * s_bias, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
+    else:
+        bias = gl.zeros([BLOCK_E], gl.float32, VE)
+    o, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
+    u_p = u_ptr + o + e * s_ue
+    o, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
+    d_p = delta_ptr + o + e * s_de
+    o, s_gl = _origin(d, x_g, pid_b, s_gb, s_gl, L)
+    g_p = dy_ptr + o + e * s_ge
+    o, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
+    B_p = B_ptr + o + m * s_Bm
+    o, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
+    C_p = C_ptr + o + m * s_Cm
+    o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
+    du_p = du_ptr + o_off + e  # [BE]
+    dd_p = ddelta_ptr + o_off + e
+    part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
+    dB_p = dB_part_ptr + part_off + m  # [BM] this program's partial rows
+    dC_p = dC_part_ptr + part_off + m
+    ck_p = ck_ptr + ((d.to(gl.int64) * BATCH + pid_b) * NSEG) * E * M + e[None, :] * M + m[:, None]  # [BM, BE]
+
+    seg = gl.allocate_shared_memory(gl.float32, [T, BLOCK_M, BLOCK_E], SEG)  # h_{t0+k-1} in slot k
+
+    g_next = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # exp(delta_{t+1}·A)·g_{t+1}
+    dA_acc = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)
+    dD_acc = gl.zeros([BLOCK_E], gl.float32, VE)
+    for i in range(0, NSEG):
+        s = NSEG - 1 - i
+        t0 = s * T
+        n = gl.minimum(t0 + T, L) - t0
+        # 2a: recompute the segment's states from its checkpoint.
+        h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0)  # [BM, BE] state before step t0
+        u_n, _ = _delta_pre(u_p, t0, s_ul, e_ok, bias, False)
+        dt_n, _ = _delta_pre(d_p, t0, s_dl, e_ok, bias, SOFTPLUS)
+        B_n = _row(B_p, t0, s_Bl, m_ok)
+        for k in range(0, n):
+            u, dt, Bt = u_n, dt_n, B_n
+            tn = t0 + gl.minimum(k + 1, n - 1)
+            u_n = _row(u_p, tn, s_ul, e_ok)
+            dt_n, _ = _delta_pre(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
+            B_n = _row(B_p, tn, s_Bl, m_ok)
+            seg.index(k).store(h)  # h_{t-1}
+            h = gl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
+        # 2b: walk the segment backwards.
+        t = t0 + n - 1
+        hp_n = seg.index(n - 1).load(TILE)  # [BM, BE]
+        u_n, dy_n = _row(u_p, t, s_ul, e_ok), _row(g_p, t, s_gl, e_ok)
+        dt_n, pre_n = _delta_pre(d_p, t, s_dl, e_ok, bias, SOFTPLUS)  # [BE]
+        B_n, C_n = _row(B_p, t, s_Bl, m_ok), _row(C_p, t, s_Cl, m_ok)  # [BM]
+        for j in range(0, n):
+            k = n - 1 - j
+            t = t0 + k
+            h_prev, u, dt, pre, dy, Bt, Ct = hp_n, u_n, dt_n, pre_n, dy_n, B_n, C_n
+            kp = gl.maximum(k - 1, 0)  # the segment's first step prefetches itself (unused)
+            hp_n = seg.index(kp).load(TILE)
+            u_n, dy_n = _row(u_p, t0 + kp, s_ul, e_ok), _row(g_p, t0 + kp, s_gl, e_ok)
+            dt_n, pre_n = _delta_pre(d_p, t0 + kp, s_dl, e_ok, bias, SOFTPLUS)
+            B_n, C_n = _row(B_p, t0 + kp, s_Bl, m_ok), _row(C_p, t0 + kp, s_Cl, m_ok)
+            dA_t = gl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
+            du_t = dt * u  # [BE]
+            h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
+            g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
+            dC = gl.sum(h * dy[None, :], axis=1)  # [BM]
+            dB = gl.sum(g * du_t[None, :], axis=1)  # [BM]
+            gB = gl.sum(g * Bt[:, None], axis=0)  # [BE]
+            q = g * dA_t * h_prev  # [BM, BE]
+            ddt = gl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
+            du = gB * dt + Dv * dy  # [BE]
+            dA_acc += q * dt[None, :]
+            dD_acc += dy * u
+            g_next = dA_t * g
+            gl.store(du_p + t * s_o, du, mask=e_ok)
+            if SOFTPLUS:
+                ddt = ddt / (1.0 + gl.exp(-pre))  # d/d dt of softplus(dt + bias)
+            gl.store(dd_p + t * s_o, ddt, mask=e_ok)
+            gl.store(dB_p + t * s_pm, dB, mask=m_ok)
+            gl.store(dC_p + t * s_pm, dC, mask=m_ok)
+
+    row = d * BATCH + pid_b
+    gl.store(dA_part_ptr + row * M * E + m[:, None] * E + e[None, :], dA_acc, mask=tile_ok)
+    gl.store(dD_part_ptr + row * E + e, dD_acc, mask=e_ok)
+
+
+def tile_layout(block_e: int, block_m: int) -> dict:
+    """The state tile's layout for `_scan_bwd_gluon_kernel` (one warp): up to 4 lanes along the
+    states, the rest along the channels, each thread 4 (or BM/4) states of BE/lanes consecutive
+    channels. BLOCK_E must be at least the lanes along the channels (8 for M ≥ 4)."""
+    tpw_m = min(block_m, 4)
+    tpw_e = 32 // tpw_m
+    if block_e < tpw_e:
+        raise ValueError(f"the Gluon backward needs BLOCK_E ≥ {tpw_e} for BLOCK_M = {block_m}, got {block_e}")
+    return {"SPT_M": block_m // tpw_m, "SPT_E": block_e // tpw_e, "TPW_M": tpw_m, "TPW_E": tpw_e}
