@@ -173,7 +173,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
     out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon the backward
-    is scan_gluon's kernel (it reads the checkpoints: keep_ck implied)."""
+    and the forward are scan_gluon's kernels."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -193,9 +193,15 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
                "x_y": 0 if gate_merge else Bsz * L * E, "d0": 1 if gate_merge else 0,
                "z_ptr": "*bf16", "o_ptr": "*bf16", "s_zb": 2 * L * E, "s_zl": 2 * E, "s_ze": 1,
                "s_ob": L * E, "s_ol": E, "s_oe": 1}
-        out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd,
-                                         {"BLOCK_E": block_e, "BLOCK_M": M, "KEEP_CK": keep_ck,
-                                          "SOFTPLUS": softplus, "MERGE": 2 if gate_merge else 0}, num_warps)
+        flags = {"BLOCK_E": block_e, "BLOCK_M": M, "KEEP_CK": keep_ck, "SOFTPLUS": softplus,
+                 "MERGE": 2 if gate_merge else 0}
+        if gluon:
+            from mambasep_ref import scan_gluon as sg  # noqa: PLC0415
+            fwd = {k: v for k, v in fwd.items() if k != "T"}
+            out["fwd"] = compile_with_values(sg._scan_fwd_gluon_kernel, fwd,
+                                             {"T": T, **flags, **sg.tile_layout(block_e, M)}, 1)
+        else:
+            out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
         bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*fp32", "ddelta_ptr": "*fp32",
                "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",

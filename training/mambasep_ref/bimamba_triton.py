@@ -370,20 +370,20 @@ class TileConfig:
     work in the kernels) and `gate_merge` (the forward forms (y_0 + y_1)/2 · SiLU(z) in two
     launches of one direction; the backward takes one dy for both), `bwd_maxnreg` (a cap on
     the backward kernel's registers a thread, ptxas's .maxnreg, 0 for none: more one-warp
-    programs an SM, spills where the cap is below what the kernel needs), `bwd_gluon` (the
-    backward in Gluon, `scan_gluon`: needs `keep_ck`, CUDA only); the rest is unused.
+    programs an SM, spills where the cap is below what the kernel needs), `gluon` (both
+    kernels in Gluon, `scan_gluon`: needs `keep_ck`, CUDA only); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
-    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "gl": "bwd_gluon"}   # the split spec's +FLAG suffixes
+    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "gl": "gluon"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
                  bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
-                 gate_merge: bool = False, bwd_maxnreg: int = 0, bwd_gluon: bool = False):
+                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -394,7 +394,7 @@ class TileConfig:
                              f"{bwd_block_e} and {seg}")
         if bwd_maxnreg and not (32 <= bwd_maxnreg <= 255 and bwd_maxnreg % 8 == 0):
             raise ValueError(f"TileConfig: bwd_maxnreg must be 0 or a multiple of 8 in 32..255, got {bwd_maxnreg}")
-        if bwd_gluon and not keep_ck:
+        if gluon and not keep_ck:
             raise ValueError("TileConfig: the Gluon backward (+gl) needs the forward's checkpoints (+ck)")
         if kernel not in self.KERNELS:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
@@ -402,13 +402,13 @@ class TileConfig:
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
         self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
-        self.bwd_maxnreg, self.bwd_gluon = bwd_maxnreg, bool(bwd_gluon)
+        self.bwd_maxnreg, self.gluon = bwd_maxnreg, bool(gluon)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
         "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+gl][+rN]" (SEG 0: the default
-        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl: `bwd_gluon`, +rN:
+        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl: `gluon`, +rN:
         `bwd_maxnreg` N) or
         "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
@@ -454,7 +454,7 @@ class TileConfig:
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
                 f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
                 f"softplus={self.softplus}, gate_merge={self.gate_merge}, bwd_maxnreg={self.bwd_maxnreg}, "
-                f"bwd_gluon={self.bwd_gluon})")
+                f"gluon={self.gluon})")
 
 
 _config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
@@ -669,7 +669,7 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
             delta, bias = _softplus_delta(dt, dt_bias), None                    # [2, B, L, E] float32
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
-                                                cfg.keep_ck, bias, z, cfg.bwd_maxnreg, cfg.bwd_gluon)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                cfg.keep_ck, bias, z, cfg.bwd_maxnreg, cfg.gluon)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

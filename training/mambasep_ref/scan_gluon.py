@@ -68,6 +68,98 @@ def _delta_pre(p, t, stride, mask, bias, SOFTPLUS: gl.constexpr):
 
 
 @gluon.jit
+def _program_inputs(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
+                    s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+                    s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS: gl.constexpr):
+    """What both kernels read for direction d, sequence pid_b, channels e and states m (as
+    `scan_triton._program_inputs`): A·log2(e) [BM, BE], D and dt_bias [BE] (0 without SOFTPLUS)
+    in e's layout, and the step-0 pointers and step strides of u, delta, Bm and Cm."""
+    A2 = gl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=tile_ok,
+                 other=0.0).to(gl.float32) * 1.4426950408889634  # [BM, BE] exp(delta·A) = exp2(delta·A2)
+    Dv = gl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
+    if SOFTPLUS:
+        bias = gl.load(bias_ptr + d * x_bias + e * s_bias, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
+    else:
+        bias = gl.zeros_like(Dv)
+    o, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
+    u_p = u_ptr + o + e * s_ue
+    o, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
+    d_p = delta_ptr + o + e * s_de
+    o, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
+    B_p = B_ptr + o + m * s_Bm
+    o, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
+    C_p = C_ptr + o + m * s_Cm
+    return A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl
+
+
+@gluon.jit
+def _scan_fwd_gluon_kernel(
+    u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, ck_ptr, z_ptr, o_ptr,
+    L, E, M, NSEG, BATCH, d0,
+    s_ae, s_am, s_dd, s_bias, x_bias,
+    s_ub, s_ul, s_ue,
+    s_db, s_dl, s_de,
+    s_Bb, s_Bl, s_Bm,
+    s_Cb, s_Cl, s_Cm,
+    s_yb, s_yl, s_ye,
+    s_zb, s_zl, s_ze,
+    s_ob, s_ol, s_oe,
+    x_u, x_d, x_B, x_C, x_y, x_A, x_D,
+    T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, KEEP_CK: gl.constexpr,
+    SOFTPLUS: gl.constexpr, MERGE: gl.constexpr,
+    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr,
+):
+    """y for one sequence, one direction and BLOCK_E channels: `scan_triton._scan_fwd_kernel`
+    (arguments, MERGE modes, checkpoints every T steps when KEEP_CK) with every vector in the
+    state tile's slices, as `_scan_bwd_gluon_kernel`."""
+    TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
+    VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE]
+    VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM]
+
+    pid_b = gl.program_id(0).to(gl.int64)
+    pid_e = gl.program_id(1)
+    d = gl.program_id(2) + d0
+    e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=VE)  # [BE]
+    m = gl.arange(0, BLOCK_M, layout=VM)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
+    A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
+        s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+        s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
+    o, s_yl = _origin(d, x_y, pid_b, s_yb, s_yl, L)
+    y_p = y_ptr + o + e * s_ye  # [BE]
+    if MERGE == 2:
+        o, s_zl = _origin(d, 0, pid_b, s_zb, s_zl, L)
+        z_p = z_ptr + o + e * s_ze
+        o, s_ol = _origin(d, 0, pid_b, s_ob, s_ol, L)
+        o_p = o_ptr + o + e * s_oe
+    ck_p = ck_ptr + ((d.to(gl.int64) * BATCH + pid_b) * NSEG) * E * M + e[None, :] * M + m[:, None]  # [BM, BE]
+
+    h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
+    u_n = _row(u_p, 0, s_ul, e_ok)  # [BE] step 0
+    dt_n, _ = _delta_pre(d_p, 0, s_dl, e_ok, bias, SOFTPLUS)
+    B_n, C_n = _row(B_p, 0, s_Bl, m_ok), _row(C_p, 0, s_Cl, m_ok)  # [BM] step 0
+    for t in range(0, L):
+        u, dt, Bt, Ct = u_n, dt_n, B_n, C_n
+        tn = gl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
+        u_n = _row(u_p, tn, s_ul, e_ok)
+        dt_n, _ = _delta_pre(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
+        B_n, C_n = _row(B_p, tn, s_Bl, m_ok), _row(C_p, tn, s_Cl, m_ok)
+        if KEEP_CK:
+            if t % T == 0:
+                gl.store(ck_p + (t // T) * E * M, h, mask=tile_ok)
+        h = gl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
+        y = gl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+        if MERGE == 2:
+            y += gl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
+            zt = gl.load(z_p + t * s_zl, mask=e_ok, other=0.0).to(gl.float32)
+            gl.store(o_p + t * s_ol, y * 0.5 * zt / (1.0 + gl.exp(-zt)), mask=e_ok)
+        gl.store(y_p + t * s_yl, y, mask=e_ok)
+
+
+@gluon.jit
 def _scan_bwd_gluon_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr, ck_ptr,
     du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
@@ -101,23 +193,12 @@ def _scan_bwd_gluon_kernel(
     m_ok = m < M
     tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
 
-    A2 = gl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=tile_ok,
-                 other=0.0).to(gl.float32) * 1.4426950408889634  # [BM, BE] exp(delta·A) = exp2(delta·A2)
-    Dv = gl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
-    if SOFTPLUS:
-        bias = gl.load(bias_ptr + d * x_bias + e * s_bias, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
-    else:
-        bias = gl.zeros([BLOCK_E], gl.float32, VE)
-    o, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
-    u_p = u_ptr + o + e * s_ue
-    o, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
-    d_p = delta_ptr + o + e * s_de
+    A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
+        s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
+        s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
     o, s_gl = _origin(d, x_g, pid_b, s_gb, s_gl, L)
     g_p = dy_ptr + o + e * s_ge
-    o, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
-    B_p = B_ptr + o + m * s_Bm
-    o, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
-    C_p = C_ptr + o + m * s_Cm
     o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
     du_p = du_ptr + o_off + e  # [BE]
     dd_p = ddelta_ptr + o_off + e

@@ -455,13 +455,14 @@ def _bias_args(dt_bias, D) -> tuple:
 
 
 def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None,
-                    dt_bias=None, z=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    dt_bias=None, z=None, gluon=False) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
     Bm, Cm [ND, B, L, M]; D [ND, E] → (y [ND, B, L, E] float32, None) (direction 1 scanned from
     the end). With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there.
     With `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
     [B, L, E] (ND = 2): (out, ysum), out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's dtype and
-    ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction."""
+    ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction. `gluon`: the same
+    algorithm in `scan_gluon._scan_fwd_gluon_kernel` (one warp; CUDA only)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     merge = z is not None
@@ -475,18 +476,23 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
     y4 = y[None] if merge else y                         # [ND or 1, B, L, E]; direction stride 0 when merging
     zz = z if merge else y4[0]
+    strides = (*A.stride()[1:], D.stride(1), s_bias, x_bias,
+               *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y4.stride()[1:],
+               *zz.stride(), *(out if merge else zz).stride(),
+               u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), 0 if merge else y.stride(0), A.stride(0),
+               D.stride(0))
     for d0, nd, mode in (((0, 1, 1), (1, 1, 2)) if merge else ((0, ND, 0),)):
-        _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
-            u, delta, A, Bm, Cm, D, bias, y, y if ck is None else ck, zz, out,
-            L, E, M, T, triton.cdiv(L, T), Bsz, d0,
-            *A.stride()[1:], D.stride(1), s_bias, x_bias,
-            *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *y4.stride()[1:],
-            *zz.stride(), *(out if merge else zz).stride(),
-            u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), 0 if merge else y.stride(0), A.stride(0),
-            D.stride(0),
-            BLOCK_E=BE, BLOCK_M=BM, KEEP_CK=ck is not None, SOFTPLUS=dt_bias is not None, MERGE=mode,
-            num_warps=nw,
-        )
+        args = (u, delta, A, Bm, Cm, D, bias, y, y if ck is None else ck, zz, out)
+        flags = {"BLOCK_E": BE, "BLOCK_M": BM, "KEEP_CK": ck is not None, "SOFTPLUS": dt_bias is not None,
+                 "MERGE": mode}
+        if gluon:
+            from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
+            scan_gluon._scan_fwd_gluon_kernel[(Bsz, triton.cdiv(E, BE), nd)](
+                *args, L, E, M, triton.cdiv(L, T), Bsz, d0, *strides, T=T, **flags,
+                **scan_gluon.tile_layout(BE, BM), num_warps=1)
+        else:
+            _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
+                *args, L, E, M, T, triton.cdiv(L, T), Bsz, d0, *strides, **flags, num_warps=nw)
     return result
 
 
@@ -510,7 +516,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
     an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
-    `gluon`: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel` (needs `ck`; one warp;
+    `gluon`: the same algorithm in `scan_gluon._scan_gluon_kernel` (needs `ck`; one warp;
     CUDA only, as Gluon has no interpreter)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
@@ -541,7 +547,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
                u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0))
     if gluon:
         from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
-        scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
+        scan_gluon._scan_gluon_kernel[(Bsz, n_eblk, ND)](
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM),
@@ -616,10 +622,10 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
                   bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int,
-                  bwd_gluon: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  gluon: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
-                              dt_bias if dt_bias.numel() else None, z if z.numel() else None)
+                              dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon)
     return y, ysum if ysum is not None else u.new_empty(0, dtype=torch.float32), ck
 
 
@@ -630,7 +636,7 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 @_scan2_fwd_op.register_fake
 def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-      bwd_maxnreg, bwd_gluon):
+      bwd_maxnreg, gluon):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
@@ -642,28 +648,28 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, bwd_gluon: bool
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: bool
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                              torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=bwd_gluon)
+                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon)
     dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, bwd_gluon):
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
     (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-     bwd_maxnreg, bwd_gluon) = inputs
+     bwd_maxnreg, gluon) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
-    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, bwd_gluon)
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon)
 
 
 def _scan2_backward(ctx, dout, _dysum, _dck):
@@ -687,7 +693,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                         bwd_maxnreg: int = 0, bwd_gluon: bool = False) -> torch.Tensor:
+                         bwd_maxnreg: int = 0, gluon: bool = False) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -704,7 +710,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     `z` [B, L, E] it returns BiMamba's gated merge (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's
     dtype instead of y, formed in the kernels (two launches of one direction each).
     `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
-    `bwd_gluon` runs the backward as `scan_gluon`'s kernel (needs `keep_ck`; CUDA only).
+    `gluon` runs both passes as `scan_gluon`'s kernels (needs `keep_ck`; CUDA only).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -725,7 +731,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
     if bwd_maxnreg < 0:
         raise ValueError(f"selective_scan_bidir: bwd_maxnreg must be ≥ 0, got {bwd_maxnreg}")
-    if bwd_gluon and not keep_ck:
-        raise ValueError("selective_scan_bidir: bwd_gluon reads the forward's checkpoints: set keep_ck too")
+    if gluon and not keep_ck:
+        raise ValueError("selective_scan_bidir: gluon reads the forward's checkpoints: set keep_ck too")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bwd_maxnreg, bwd_gluon)[0]
+                         seg_len, keep_ck, bwd_maxnreg, gluon)[0]

@@ -204,8 +204,8 @@ def test_tiles_specs():
     assert (c.bwd_maxnreg, c.keep_ck, c.spec()) == (168, True, "S:32:1+ck+r168")
     assert bt.TileConfig.parse("split").bwd_maxnreg == 0
     c = bt.TileConfig.parse("S:32:1+gl+ck")
-    assert (c.bwd_gluon, c.keep_ck, c.spec()) == (True, True, "S:32:1+ck+gl")
-    assert not bt.TileConfig.parse("S:32:1+ck").bwd_gluon
+    assert (c.gluon, c.keep_ck, c.spec()) == (True, True, "S:32:1+ck+gl")
+    assert not bt.TileConfig.parse("S:32:1+ck").gluon
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),

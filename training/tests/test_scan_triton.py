@@ -190,7 +190,7 @@ def test_bidir_forward_and_gradients_match_float64_loops(shape, backward):
     Bsz, L, E, M, block_e = shape
     inputs, w = make_bidir_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
     want = value_and_grads(bidir_loop, inputs, w)
-    opts = {"keep_ck": backward != "triton", "bwd_gluon": backward == "gluon"}
+    opts = {"keep_ck": backward != "triton", "gluon": backward == "gluon"}
     got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32, **opts), to_device(inputs),
                           w.to(DEVICE, torch.float32))
     assert got[0].dtype == torch.float32 and got[0].shape == (2, Bsz, L, E)
