@@ -516,7 +516,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
     an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
-    `gluon`: the same algorithm in `scan_gluon._scan_gluon_kernel` (needs `ck`; one warp;
+    `gluon`: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel` (needs `ck`; one warp;
     CUDA only, as Gluon has no interpreter)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
@@ -547,7 +547,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
                u.stride(0), delta.stride(0), Bm.stride(0), Cm.stride(0), dy.stride(0), A.stride(0), D.stride(0))
     if gluon:
         from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
-        scan_gluon._scan_gluon_kernel[(Bsz, n_eblk, ND)](
+        scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM),
