@@ -165,15 +165,15 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
-                  gate_merge: bool = False, bwd_maxnreg=None, gluon: bool = False) -> dict:
+                  gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
     A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]; with keep_ck the forward writes
     the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
-    out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon the backward
-    and the forward are scan_gluon's kernels."""
+    out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon N ≥ 1 the
+    backward and the forward are scan_gluon's kernels, loads N steps ahead."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -199,7 +199,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             from mambasep_ref import scan_gluon as sg  # noqa: PLC0415
             fwd = {k: v for k, v in fwd.items() if k != "T"}
             out["fwd"] = compile_with_values(sg._scan_fwd_gluon_kernel, fwd,
-                                             {"T": T, **flags, **sg.tile_layout(block_e, M)}, 1)
+                                             {"T": T, **flags, **sg.tile_layout(block_e, M), "DEPTH": gluon}, 1)
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
@@ -211,7 +211,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             bwd = {k: v for k, v in bwd.items() if k not in ("ws_ptr", "T")}
             out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
                                              {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
-                                              **sg.tile_layout(block_e, M)}, 1, maxnreg=bwd_maxnreg)
+                                              **sg.tile_layout(block_e, M), "DEPTH": gluon}, 1,
+                                             maxnreg=bwd_maxnreg)
         else:
             out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
                                              {"BLOCK_E": block_e, "BLOCK_M": M, "HAVE_CK": keep_ck,
@@ -292,8 +293,8 @@ def main(argv=None) -> int:
                     help="with --split: softplus(dt + dt_bias) in the kernels (bf16 dt in)")
     ap.add_argument("--gate-merge", action="store_true",
                     help="with --split: the gate and merge in the forward (its merging launch)")
-    ap.add_argument("--gluon", action="store_true",
-                    help="with --split: the backward in Gluon (scan_gluon; tiles +gl)")
+    ap.add_argument("--gluon", type=int, default=0, metavar="N",
+                    help="with --split: both kernels in Gluon (scan_gluon; tiles +gl / +gl2), loads N steps ahead")
     ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
     args = ap.parse_args(argv)

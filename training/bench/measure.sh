@@ -8,25 +8,26 @@
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
 #   step not to run: gpu-tests, ncu-TILES, sweep, step-xs-8k-b16, step-xs-8k-b32,
 #   step-s-8k-b16, step-xs-16k-b16)
-#   --tiles SPEC (part 1: the candidate tried beside the default split tiles S:32:1, default
+#   --tiles SPEC (part 1: the candidate tried beside the default tiles S:32:1+ck+gl, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
+#   GPU_TESTS_K=EXPR (environment, part 0): only the parity tests pytest -k selects
 #
 # Part 0: with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
 #   --only-binary=:all: --python-version 3.12 --implementation cp -d .whl-test pytest pluggy
 #   iniconfig packaging pygments`), the scan kernels' parity tests on the GPU, their CUDA
-#   shapes included (74 tests; 38 took 150 s on an H100, compiles mostly; the two files run at
-#   once), each stopping at its first failure with its traceback (-x), the 10 slowest listed. A failure here keeps a later part 1
+#   shapes included (the two files at once, compiles mostly: 60 tests selected by -k took
+#   210 s on an H100 when 2026-12-07's Gluon kernels came), each stopping at its first failure with its traceback (-x), the 10 slowest listed. A failure here keeps a later part 1
 #   on this warm machine from naming a fused variant for training. Then Nsight Compute (`ncu
 #   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
-#   the tiles in $NCU_TILES (default S:32:1+ck and S:32:1+ck+r168): details page and
+#   the tiles in $NCU_TILES (default S:32:1+ck+gl and S:32:1+ck+gl2): details page and
 #   per-instruction SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
-# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (the
-#   forward at S:32:1; the backward with checkpoints kept by the forward or not, its registers
-#   capped at 168/152/144/128 (+rN: 12/13/14/16 one-warp programs an SM instead of 9), BLOCK_E
-#   16, segments of 4; softplus, gate and merge in the kernels; v6 dropped two warps, BLOCK_E
-#   64 and v4) (kernels alone, both XS shapes, plus each one's fp32 layer parity against
-#   --scan triton); prints best_tiles.
+# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
+#   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
+#   or two (+gl2) steps ahead, the latter with its registers capped at 152 (13 one-warp
+#   programs an SM instead of 12), with the gate and merge and with softplus in the kernels)
+#   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
+#   prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
 #   (--scan fused + torch.compile) with the candidates of `tiles` below, with a 2-step kernel
 #   profile of old and the fastest new. The fastest is the "winner".
@@ -102,15 +103,15 @@ training_tiles() {
     say "tiles for training: $1"
   fi
 }
-# the tiles of each step: the default (split, S:32:1), the candidate if another, then the
-# candidate with softplus (+sp) and with the gate and merge (+gm) in the kernels added in turn
+# the tiles of each step: the default (S:32:1+ck+gl), the candidate if another, then the
+# candidate with the gate and merge (+gm) and then softplus (+sp) in the kernels added in turn
 # (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
 # the kernel sweep alone cannot judge them)
+DEFAULT_TILES=S:32:1+ck+gl
 tiles() {
-  local c=${CAND:-S:32:1} out="--tiles split" f
-  case "$c" in split) c=S:32:1 ;; esac
-  [ "$c" = S:32:1 ] || out="$out --tiles $c"
-  for f in +sp +gm; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
+  local c=${CAND:-$DEFAULT_TILES} out="--tiles $DEFAULT_TILES" f
+  [ "$c" = "$DEFAULT_TILES" ] || out="$out --tiles $c"
+  for f in +gm +sp; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
   echo "$out"
 }
 if [ "$PART" = 0 ]; then
@@ -132,7 +133,7 @@ if [ "$PART" = 0 ]; then
   # Nsight Compute on one warm launch of the scan backward (the intra call, 47 % of the step):
   # stall reasons, occupancy, issue slots, per-instruction SASS counters
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | tail -n 1)
-  for t in ${NCU_TILES:-S:32:1+ck S:32:1+ck+gl}; do
+  for t in ${NCU_TILES:-S:32:1+ck+gl S:32:1+ck+gl2}; do
     [ -n "$NCU" ] || { say "no ncu on this machine"; break; }
     f=$RAW/ncu-bwd-intra-$(echo "$t" | tr ':+' '_p')
     run 120 "ncu-$t" "$NCU" --clock-control none --kernel-name regex:_scan_bwd --launch-skip 2 \
@@ -159,8 +160,8 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1 S:32:1+ck S:32:1+ck+r168 S:32:1+ck+gl S:32:1+ck+gl+r152 S:32:1:16:1+ck+gl \
-           S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl; do
+  for t in S:32:1 S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl \
+           S:32:1+ck+gm+gl2 S:32:1+ck+sp+gm+gl2; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

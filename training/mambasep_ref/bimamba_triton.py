@@ -57,8 +57,10 @@ with their neighbours) and the scan in Triton: scan_triton.py's per-direction ke
 program axis for the direction, direction 1 walking time from the end by index arithmetic
 (`selective_scan_bidir`: one launch per pass for both directions, no flipped copies); softplus
 (dt + dt_bias) in torch, or with `softplus` in the kernels (no delta tensor; the backward
-writes the gradient for dt); checkpoints between the passes only with `keep_ck`. It is the
-default (`tile_config()`, S:32:1): the fastest compiled XS step measured so far (BENCHMARKS.md;
+writes the gradient for dt); checkpoints between the passes only with `keep_ck`; with `gluon`
+both passes run as scan_gluon.py's kernels (the same algorithm with explicit layouts) on CUDA
+tensors, and as scan_triton's under the interpreter (Gluon has none). The default
+(`tile_config()`, S:32:1+ck+gl) is the fastest compiled XS step measured so far (BENCHMARKS.md;
 training/bench/NOTES.md has the kernels' timings).
 """
 
@@ -370,20 +372,21 @@ class TileConfig:
     work in the kernels) and `gate_merge` (the forward forms (y_0 + y_1)/2 · SiLU(z) in two
     launches of one direction; the backward takes one dy for both), `bwd_maxnreg` (a cap on
     the backward kernel's registers a thread, ptxas's .maxnreg, 0 for none: more one-warp
-    programs an SM, spills where the cap is below what the kernel needs), `gluon` (both
-    kernels in Gluon, `scan_gluon`: needs `keep_ck`, CUDA only); the rest is unused.
+    programs an SM, spills where the cap is below what the kernel needs), `gluon` (N ≥ 1:
+    both kernels in Gluon, `scan_gluon`, on CUDA tensors, their loads N = 1 or 2 steps ahead;
+    needs `keep_ck`); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
-    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "gl": "gluon"}   # the split spec's +FLAG suffixes
+    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
                  bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
-                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: bool = False):
+                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -394,6 +397,8 @@ class TileConfig:
                              f"{bwd_block_e} and {seg}")
         if bwd_maxnreg and not (32 <= bwd_maxnreg <= 255 and bwd_maxnreg % 8 == 0):
             raise ValueError(f"TileConfig: bwd_maxnreg must be 0 or a multiple of 8 in 32..255, got {bwd_maxnreg}")
+        if gluon not in (0, 1, 2):
+            raise ValueError(f"TileConfig: gluon must be 0, 1 or 2, got {gluon}")
         if gluon and not keep_ck:
             raise ValueError("TileConfig: the Gluon backward (+gl) needs the forward's checkpoints (+ck)")
         if kernel not in self.KERNELS:
@@ -402,13 +407,13 @@ class TileConfig:
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
         self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
-        self.bwd_maxnreg, self.gluon = bwd_maxnreg, bool(gluon)
+        self.bwd_maxnreg, self.gluon = bwd_maxnreg, int(gluon)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+gl][+rN]" (SEG 0: the default
-        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl: `gluon`, +rN:
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+rN]" (SEG 0: the default
+        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +rN:
         `bwd_maxnreg` N) or
         "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
@@ -416,13 +421,17 @@ class TileConfig:
         try:
             if parts[0].upper() == "S" or parts == ["split"]:
                 regs = [f for f in flags if re.fullmatch(r"r\d+", f)]
-                flags = [f for f in flags if f not in regs]
-                bad = [f for f in flags if f not in cls.FLAGS] or len(set(flags)) < len(flags) or len(regs) > 1
+                gls = [f for f in flags if re.fullmatch(r"gl[12]?", f)]
+                flags = [f for f in flags if f not in regs + gls]
+                bad = ([f for f in flags if f not in cls.FLAGS] or len(set(flags)) < len(flags) or len(regs) > 1
+                       or len(gls) > 1)
                 if bad:
-                    raise ValueError(f"flags must be among +{' +'.join(cls.FLAGS)} and one +rN, each once")
+                    raise ValueError(f"flags must be among +{' +'.join(cls.FLAGS)}, one +rN and one +gl[N], each once")
                 kw = {cls.FLAGS[f]: True for f in flags}
                 if regs:
                     kw["bwd_maxnreg"] = int(regs[0][1:])
+                if gls:
+                    kw["gluon"] = int(gls[0][2:] or 1)
                 if parts == ["split"]:
                     return cls(kernel="split", block_e=32, **kw)
                 if len(parts) in (3, 5, 6):
@@ -436,7 +445,7 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+gl][+rN] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+rN] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
@@ -445,6 +454,7 @@ class TileConfig:
             if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
                 s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
             s += "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr))
+            s += {0: "", 1: "+gl"}.get(self.gluon, f"+gl{self.gluon}")
             return s + (f"+r{self.bwd_maxnreg}" if self.bwd_maxnreg else "")
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
@@ -457,7 +467,7 @@ class TileConfig:
                 f"gluon={self.gluon})")
 
 
-_config = TileConfig.parse("split")   # the fastest compiled step measured (module docstring)
+_config = TileConfig.parse("S:32:1+ck+gl")   # the fastest compiled step measured (module docstring)
 # The last launched compiled kernels ("fwd", "bwd"), for inspecting registers and IR.
 LAST: dict = {}
 
@@ -669,7 +679,8 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
             delta, bias = _softplus_delta(dt, dt_bias), None                    # [2, B, L, E] float32
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
-                                                cfg.keep_ck, bias, z, cfg.bwd_maxnreg, cfg.gluon)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
+                                                cfg.gluon if u.is_cuda else 0)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

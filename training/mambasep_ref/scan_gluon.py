@@ -49,16 +49,22 @@ def _origin(d, s_dir, b, s_b, s_l, L):
 
 
 @gluon.jit
-def _row(p, t, stride, mask):
-    """Row t of a [L, ·] walk (pointers p in the layout the caller wants) widened to float32."""
-    return gl.load(p + t * stride, mask=mask, other=0.0).to(gl.float32)
+def _fetch(p, t, stride, mask, DEPTH: gl.constexpr):
+    """Row t of a [L, ·] walk (pointers p in the layout the caller wants): with DEPTH 1 widened
+    to float32 at once, as the next step uses it; with DEPTH 2 as stored, widened where it is
+    used two steps later, so that the load stays in flight meanwhile (a conversion right after
+    the load would wait for it)."""
+    x = gl.load(p + t * stride, mask=mask, other=0.0)
+    if DEPTH == 1:
+        x = x.to(gl.float32)
+    return x
 
 
 @gluon.jit
-def _delta_pre(p, t, stride, mask, bias, SOFTPLUS: gl.constexpr):
-    """(delta, pre) of row t: with SOFTPLUS pre = dt + bias and delta = softplus(pre) (0 where
-    masked); else both the stored delta."""
-    pre = _row(p, t, stride, mask)
+def _delta_pre(x, mask, bias, SOFTPLUS: gl.constexpr):
+    """(delta, pre) of a fetched dt/delta row x: with SOFTPLUS pre = dt + bias and delta =
+    softplus(pre) (0 where masked); else both the stored delta."""
+    pre = x.to(gl.float32)
     if SOFTPLUS:
         pre = pre + bias
         delta = gl.where(mask, _softplus(pre), 0.0)
@@ -107,11 +113,12 @@ def _scan_fwd_gluon_kernel(
     x_u, x_d, x_B, x_C, x_y, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, KEEP_CK: gl.constexpr,
     SOFTPLUS: gl.constexpr, MERGE: gl.constexpr,
-    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr,
+    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels: `scan_triton._scan_fwd_kernel`
     (arguments, MERGE modes, checkpoints every T steps when KEEP_CK) with every vector in the
-    state tile's slices, as `_scan_bwd_gluon_kernel`."""
+    state tile's slices, as `_scan_bwd_gluon_kernel`. Each step's inputs are loaded DEPTH steps
+    ahead (1 or 2, `_fetch`)."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE]
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM]
@@ -138,15 +145,25 @@ def _scan_fwd_gluon_kernel(
     ck_p = ck_ptr + ((d.to(gl.int64) * BATCH + pid_b) * NSEG) * E * M + e[None, :] * M + m[:, None]  # [BM, BE]
 
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
-    u_n = _row(u_p, 0, s_ul, e_ok)  # [BE] step 0
-    dt_n, _ = _delta_pre(d_p, 0, s_dl, e_ok, bias, SOFTPLUS)
-    B_n, C_n = _row(B_p, 0, s_Bl, m_ok), _row(C_p, 0, s_Cl, m_ok)  # [BM] step 0
+    # rows of the next step (1) and, with DEPTH 2, the one after (2); the last steps fetch the
+    # last row again (unused)
+    u1, d1 = _fetch(u_p, 0, s_ul, e_ok, DEPTH), _fetch(d_p, 0, s_dl, e_ok, DEPTH)  # [BE]
+    B1, C1 = _fetch(B_p, 0, s_Bl, m_ok, DEPTH), _fetch(C_p, 0, s_Cl, m_ok, DEPTH)  # [BM]
+    t2 = gl.minimum(1, L - 1)
+    u2, d2 = _fetch(u_p, t2, s_ul, e_ok, DEPTH), _fetch(d_p, t2, s_dl, e_ok, DEPTH)
+    B2, C2 = _fetch(B_p, t2, s_Bl, m_ok, DEPTH), _fetch(C_p, t2, s_Cl, m_ok, DEPTH)
     for t in range(0, L):
-        u, dt, Bt, Ct = u_n, dt_n, B_n, C_n
-        tn = gl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
-        u_n = _row(u_p, tn, s_ul, e_ok)
-        dt_n, _ = _delta_pre(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
-        B_n, C_n = _row(B_p, tn, s_Bl, m_ok), _row(C_p, tn, s_Cl, m_ok)
+        u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
+        dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
+        if DEPTH == 2:
+            u1, d1, B1, C1 = u2, d2, B2, C2
+            tn = gl.minimum(t + 2, L - 1)
+            u2, d2 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH)
+            B2, C2 = _fetch(B_p, tn, s_Bl, m_ok, DEPTH), _fetch(C_p, tn, s_Cl, m_ok, DEPTH)
+        else:
+            tn = gl.minimum(t + 1, L - 1)
+            u1, d1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH)
+            B1, C1 = _fetch(B_p, tn, s_Bl, m_ok, DEPTH), _fetch(C_p, tn, s_Cl, m_ok, DEPTH)
         if KEEP_CK:
             if t % T == 0:
                 gl.store(ck_p + (t // T) * E * M, h, mask=tile_ok)
@@ -172,12 +189,13 @@ def _scan_bwd_gluon_kernel(
     s_gb, s_gl, s_ge,
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
-    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr,
+    SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
     as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
     sizes the shared-memory segment). The tile's layout (`tile_layout`): SPT_M × SPT_E values a
-    thread, TPW_M × TPW_E lanes."""
+    thread, TPW_M × TPW_E lanes. Loads run DEPTH steps ahead (`_fetch`); with DEPTH 2 the walk's
+    first row is also fetched before the segment's recomputation, so it arrives meanwhile."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE], as the tile's columns
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM], as the tile's rows
@@ -216,34 +234,49 @@ def _scan_bwd_gluon_kernel(
         s = NSEG - 1 - i
         t0 = s * T
         n = gl.minimum(t0 + T, L) - t0
+        last = t0 + n - 1
+        if DEPTH == 2:  # the walk's first row, in flight during 2a
+            wu, wg, wd = _fetch(u_p, last, s_ul, e_ok, DEPTH), _fetch(g_p, last, s_gl, e_ok, DEPTH), \
+                _fetch(d_p, last, s_dl, e_ok, DEPTH)
+            wB, wC = _fetch(B_p, last, s_Bl, m_ok, DEPTH), _fetch(C_p, last, s_Cl, m_ok, DEPTH)
         # 2a: recompute the segment's states from its checkpoint.
         h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0)  # [BM, BE] state before step t0
-        u_n, _ = _delta_pre(u_p, t0, s_ul, e_ok, bias, False)
-        dt_n, _ = _delta_pre(d_p, t0, s_dl, e_ok, bias, SOFTPLUS)
-        B_n = _row(B_p, t0, s_Bl, m_ok)
+        u1, d1, B1 = _fetch(u_p, t0, s_ul, e_ok, DEPTH), _fetch(d_p, t0, s_dl, e_ok, DEPTH), \
+            _fetch(B_p, t0, s_Bl, m_ok, DEPTH)
+        t2 = gl.minimum(t0 + 1, last)
+        u2, d2, B2 = _fetch(u_p, t2, s_ul, e_ok, DEPTH), _fetch(d_p, t2, s_dl, e_ok, DEPTH), \
+            _fetch(B_p, t2, s_Bl, m_ok, DEPTH)
         for k in range(0, n):
-            u, dt, Bt = u_n, dt_n, B_n
-            tn = t0 + gl.minimum(k + 1, n - 1)
-            u_n = _row(u_p, tn, s_ul, e_ok)
-            dt_n, _ = _delta_pre(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
-            B_n = _row(B_p, tn, s_Bl, m_ok)
+            u, Bt = u1.to(gl.float32), B1.to(gl.float32)
+            dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
+            if DEPTH == 2:
+                u1, d1, B1 = u2, d2, B2
+                tn = gl.minimum(t0 + k + 2, last)
+                u2, d2, B2 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH), \
+                    _fetch(B_p, tn, s_Bl, m_ok, DEPTH)
+            else:
+                tn = gl.minimum(t0 + k + 1, last)
+                u1, d1, B1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH), \
+                    _fetch(B_p, tn, s_Bl, m_ok, DEPTH)
             seg.index(k).store(h)  # h_{t-1}
             h = gl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
         # 2b: walk the segment backwards.
-        t = t0 + n - 1
+        if DEPTH == 1:
+            wu, wg, wd = _fetch(u_p, last, s_ul, e_ok, DEPTH), _fetch(g_p, last, s_gl, e_ok, DEPTH), \
+                _fetch(d_p, last, s_dl, e_ok, DEPTH)
+            wB, wC = _fetch(B_p, last, s_Bl, m_ok, DEPTH), _fetch(C_p, last, s_Cl, m_ok, DEPTH)
         hp_n = seg.index(n - 1).load(TILE)  # [BM, BE]
-        u_n, dy_n = _row(u_p, t, s_ul, e_ok), _row(g_p, t, s_gl, e_ok)
-        dt_n, pre_n = _delta_pre(d_p, t, s_dl, e_ok, bias, SOFTPLUS)  # [BE]
-        B_n, C_n = _row(B_p, t, s_Bl, m_ok), _row(C_p, t, s_Cl, m_ok)  # [BM]
         for j in range(0, n):
             k = n - 1 - j
             t = t0 + k
-            h_prev, u, dt, pre, dy, Bt, Ct = hp_n, u_n, dt_n, pre_n, dy_n, B_n, C_n
-            kp = gl.maximum(k - 1, 0)  # the segment's first step prefetches itself (unused)
+            h_prev = hp_n
+            u, dy, Bt, Ct = wu.to(gl.float32), wg.to(gl.float32), wB.to(gl.float32), wC.to(gl.float32)
+            dt, pre = _delta_pre(wd, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
+            kp = gl.maximum(k - 1, 0)  # the segment's first step fetches itself (unused)
             hp_n = seg.index(kp).load(TILE)
-            u_n, dy_n = _row(u_p, t0 + kp, s_ul, e_ok), _row(g_p, t0 + kp, s_gl, e_ok)
-            dt_n, pre_n = _delta_pre(d_p, t0 + kp, s_dl, e_ok, bias, SOFTPLUS)
-            B_n, C_n = _row(B_p, t0 + kp, s_Bl, m_ok), _row(C_p, t0 + kp, s_Cl, m_ok)
+            wu, wg, wd = _fetch(u_p, t0 + kp, s_ul, e_ok, DEPTH), _fetch(g_p, t0 + kp, s_gl, e_ok, DEPTH), \
+                _fetch(d_p, t0 + kp, s_dl, e_ok, DEPTH)
+            wB, wC = _fetch(B_p, t0 + kp, s_Bl, m_ok, DEPTH), _fetch(C_p, t0 + kp, s_Cl, m_ok, DEPTH)  # [BM]
             dA_t = gl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
             du_t = dt * u  # [BE]
             h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t

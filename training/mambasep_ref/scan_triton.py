@@ -461,8 +461,8 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
     the end). With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there.
     With `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
     [B, L, E] (ND = 2): (out, ysum), out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's dtype and
-    ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction. `gluon`: the same
-    algorithm in `scan_gluon._scan_fwd_gluon_kernel` (one warp; CUDA only)."""
+    ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction. `gluon` N ≥ 1: the same
+    algorithm in `scan_gluon._scan_fwd_gluon_kernel`, loads N steps ahead (one warp; CUDA only)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     merge = z is not None
@@ -489,7 +489,7 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
             from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
             scan_gluon._scan_fwd_gluon_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, triton.cdiv(L, T), Bsz, d0, *strides, T=T, **flags,
-                **scan_gluon.tile_layout(BE, BM), num_warps=1)
+                **scan_gluon.tile_layout(BE, BM), DEPTH=int(gluon), num_warps=1)
         else:
             _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, T, triton.cdiv(L, T), Bsz, d0, *strides, **flags, num_warps=nw)
@@ -516,8 +516,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
     an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
-    `gluon`: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel` (needs `ck`; one warp;
-    CUDA only, as Gluon has no interpreter)."""
+    `gluon` N ≥ 1: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel`, loads N steps
+    ahead (needs `ck`; one warp; CUDA only, as Gluon has no interpreter)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -551,7 +551,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM),
-            num_warps=1, **({"maxnreg": maxnreg} if maxnreg else {}),
+            DEPTH=int(gluon), num_warps=1, **({"maxnreg": maxnreg} if maxnreg else {}),
         )
         return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
     ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
@@ -622,7 +622,7 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
                   bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int,
-                  gluon: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  gluon: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
                               dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon)
@@ -648,7 +648,7 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: bool
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                              torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
@@ -693,7 +693,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                         bwd_maxnreg: int = 0, gluon: bool = False) -> torch.Tensor:
+                         bwd_maxnreg: int = 0, gluon: int = 0) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -710,7 +710,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     `z` [B, L, E] it returns BiMamba's gated merge (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's
     dtype instead of y, formed in the kernels (two launches of one direction each).
     `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
-    `gluon` runs both passes as `scan_gluon`'s kernels (needs `keep_ck`; CUDA only).
+    `gluon` N ≥ 1 runs both passes as `scan_gluon`'s kernels, their loads N (1 or 2) steps
+    ahead (needs `keep_ck`; CUDA only).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -731,7 +732,12 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: seg_len must be at least 1, got {seg_len}")
     if bwd_maxnreg < 0:
         raise ValueError(f"selective_scan_bidir: bwd_maxnreg must be ≥ 0, got {bwd_maxnreg}")
+    if gluon not in (0, 1, 2):
+        raise ValueError(f"selective_scan_bidir: gluon must be 0 (off), 1 or 2 (steps loaded ahead), got {gluon}")
     if gluon and not keep_ck:
         raise ValueError("selective_scan_bidir: gluon reads the forward's checkpoints: set keep_ck too")
+    if gluon and not u.is_cuda:
+        raise RuntimeError("selective_scan_bidir: the Gluon kernels need CUDA tensors (Gluon has no CPU "
+                           "interpreter); leave gluon off to run scan_triton's kernels")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bwd_maxnreg, gluon)[0]
+                         seg_len, keep_ck, bwd_maxnreg, int(gluon))[0]

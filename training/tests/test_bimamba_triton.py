@@ -149,7 +149,8 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
 @pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
 # +gl (the backward in Gluon) has no CPU interpreter: GPU only
-@pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"] + (["+ck", "+ck+sp+gm+gl"] if CUDA else []))
+@pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"] + (["+ck", "+ck+sp+gm+gl", "+ck+gl2", "+ck+sp+gm+gl2"]
+                                                           if CUDA else []))
 def test_split_variant_forward_and_all_gradients_match_float64_definition(shape, flags):
     Bsz, L, E, M, _, be = shape
     bt.set_tile_config(bt.TileConfig.parse(f"S:{be}:1{flags}"))
@@ -206,6 +207,8 @@ def test_tiles_specs():
     c = bt.TileConfig.parse("S:32:1+gl+ck")
     assert (c.gluon, c.keep_ck, c.spec()) == (True, True, "S:32:1+ck+gl")
     assert not bt.TileConfig.parse("S:32:1+ck").gluon
+    c = bt.TileConfig.parse("S:32:1+gl2+ck")
+    assert (c.gluon, c.spec()) == (2, "S:32:1+ck+gl2")
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
@@ -220,7 +223,7 @@ def test_tiles_specs():
         assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
                 "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
-                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl"):
+                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl", "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 
@@ -370,7 +373,8 @@ def test_bimamba_fused_path_matches_reference_path(kernel):
     assert len(errs) == 17 and max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128"] + (["split+ck+gl"] if CUDA else []))
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128"] + (["split+ck+gl", "split+ck+gl2"] if CUDA
+                                                                                else []))
 def test_bimamba_layer_traces_as_one_graph(kernel):
     """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
     implementations and autograd registrations trace without graph breaks (aot_eager: the same
@@ -477,11 +481,12 @@ def test_auto_takes_the_fused_path_for_cuda_tensors_only():
 
 
 def test_the_default_tiles_are_the_split_variant_in_a_fresh_interpreter():
-    """The module's starting config (not whatever an earlier test left set) is split, S:32:1."""
+    """The module's starting config (not whatever an earlier test left set) is the split variant
+    with checkpoints kept and the Gluon kernels, S:32:1+ck+gl."""
     code = "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())"
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
                          capture_output=True, text=True, check=True).stdout.split()
-    assert out[-1] == "S:32:1"
+    assert out[-1] == "S:32:1+ck+gl"
 
 
 def test_auto_on_cpu_tensors_keeps_the_reference_maths():
