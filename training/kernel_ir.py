@@ -169,7 +169,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
-    A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]; with keep_ck the forward writes
+    A float32 [2, E, M]; D [2, E]; y, dy float32 [2, B, L, E]; du bf16 (u's dtype); with keep_ck the forward writes
     the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
     out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon N ≥ 1 the
@@ -203,7 +203,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
-        bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*fp32", "ddelta_ptr": "*fp32",
+        # du in u's dtype, ddelta in delta's (float32 with softplus: dt_bias's gradient is its sum)
+        bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*bf16", "ddelta_ptr": "*fp32",
                "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",
                "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
         if gluon:

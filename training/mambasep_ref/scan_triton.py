@@ -507,9 +507,11 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None, m_inner=True, maxnreg=0, gluon=False):
+                     dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
-    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND.
+    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND;
+    with `own_dtypes` du and (without dt_bias) ddelta are stored in u's and delta's dtypes
+    (rounded in the kernel, as a `.to()` of the float32 values would, without float32 copies).
     `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
     `dt_bias` (as in the forward), ddelta is the gradient for dt. `m_inner` False keeps the
     segment scratch e-innermost, as `--scan triton` had it when issue #17 measured it (its
@@ -535,8 +537,10 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
         raise ValueError(f"checkpoints of shape {list(ck.shape)} for {list(_ck_shape(u, A, seg_len))}")
     if gluon and not have_ck:
         raise ValueError("the Gluon backward reads the forward's checkpoints: pass ck (tiles +ck)")
-    du = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
-    ddelta = torch.empty(ND, Bsz, L, E, device=dev, dtype=f32)  # [ND, B, L, E]
+    du = torch.empty(ND, Bsz, L, E, device=dev, dtype=u.dtype if own_dtypes else f32)  # [ND, B, L, E]
+    # with dt_bias, ddelta (then ddt) stays float32: dt_bias's gradient is its sum
+    ddelta = torch.empty(ND, Bsz, L, E, device=dev,
+                         dtype=delta.dtype if own_dtypes and dt_bias is None else f32)  # [ND, B, L, E]
     dB_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dC_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
@@ -655,8 +659,8 @@ def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: tor
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon)
-    dbias = grads[1].sum((1, 2)) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
+                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon, own_dtypes=True)
+    dbias = grads[1].sum((1, 2), dtype=torch.float32) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 

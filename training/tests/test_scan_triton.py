@@ -226,6 +226,27 @@ def test_bidir_strided_views_and_bfloat16_inputs():
     assert all(g.dtype == x.dtype and g.shape == x.shape for g, x in zip(grads, leaves))
 
 
+def test_backward_stores_gradients_in_the_inputs_dtypes_as_rounded_float32():
+    """own_dtypes: du and ddelta written in u's and delta's dtype by the kernel are the float32
+    results rounded: on a GPU as `.to()` rounds them (to nearest even, bit for bit), under the
+    interpreter (whose conversion truncates) within one bfloat16 step. With dt_bias ddelta
+    stays float32 (dt_bias's gradient is its sum)."""
+    inputs, w = make_bidir_inputs(2, 9, 16, 4, seed=5, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    u, delta = u.to(torch.bfloat16), delta.to(torch.bfloat16)
+    dy = w.to(DEVICE, torch.float32)
+    wide = st._launch_backward(u, delta, A, Bm, Cm, D, dy)
+    own = st._launch_backward(u, delta, A, Bm, Cm, D, dy, own_dtypes=True)
+    assert own[0].dtype == own[1].dtype == torch.bfloat16
+    for got, want in zip(own[:2], wide[:2]):
+        if CUDA:
+            assert torch.equal(got, want.to(torch.bfloat16))
+        else:
+            assert ((got.float() - want).abs() <= want.abs() * 2.0**-7).all()
+    bias = torch.zeros(2, 16, device=u.device)
+    assert st._launch_backward(u, delta, A, Bm, Cm, D, dy, dt_bias=bias, own_dtypes=True)[1].dtype == torch.float32
+
+
 def test_bidir_custom_op_registration_passes_opcheck():
     inputs, _ = make_bidir_inputs(2, 5, 16, 4, seed=2, dtype=torch.float32)
     inputs = [x.requires_grad_() for x in to_device(inputs)]
