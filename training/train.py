@@ -129,7 +129,7 @@ def parse_args(argv=None) -> argparse.Namespace:
            "auto (fused on CUDA, else fast)")
     a("--scan-tiles", default="", metavar="SPEC",
       help="with the fused scan: its kernels and tiles (bimamba_triton.TileConfig.parse, e.g. "
-           "4:64:1 for v4, split or S:32:1+ck for the split variant); default: bimamba_triton's "
+           "4:64:1 for v4, S:32:1 or S:32:1+ck+gl for the split variant); default: bimamba_triton's "
            "(training/bench/NOTES.md)")
     a("--amp", default="auto", choices=["auto", "bf16", "off"])
     a("--compile", action=argparse.BooleanOptionalAction, default=False,
