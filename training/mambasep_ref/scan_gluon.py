@@ -4,10 +4,13 @@ Glossary (docs/MODEL.md): B batch of sequences (B' of the BiMamba layer), L step
 M states, T checkpoint spacing (a segment), ND directions (2), BE / BM the tile's channels and
 states.
 
-The same algorithm as `scan_triton._scan_bwd_kernel` with `HAVE_CK` (the forward kept the state
-before every T-th step): segments from last to first; inside one, the states are recomputed from
-its checkpoint (2a), then the segment is walked backwards (2b). What Gluon changes is where the
-values live, which plain Triton does not let a kernel say:
+The same algorithm as `scan_triton._scan_fwd_kernel` and `_scan_bwd_kernel` with `HAVE_CK` (the
+forward keeps the state before every T-th step; the backward walks the segments from last to
+first, recomputing a segment's states from its checkpoint (2a), then walking it backwards (2b)).
+The arithmetic of a step and the pointer set-up are scan_triton's own @triton.jit helpers
+(`_recur`, `_fwd_step`, `_adjoint_step`, `_program_inputs`, …), which Gluon compiles in the
+layouts it is handed. What Gluon changes is where the values live, which plain Triton does not
+let a kernel say:
 
 - every [BE] vector (u, dt, dy, du, ddt) is loaded and stored in the slice of the state tile's
   layout that the tile uses, and every [BM] vector (Bm, Cm, dBm, dCm) likewise, so no value
@@ -27,26 +30,8 @@ from __future__ import annotations
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
-_LN2 = 0.6931471805599453
-_LOG2E = 1.4426950408889634
-
-
-@gluon.jit
-def _softplus(v):
-    """log(1 + e^v), as `scan_triton._softplus` (log1p(w) = log(1+w)·w/((1+w)−1))."""
-    w = gl.exp(-gl.abs(v))
-    one_w = 1.0 + w
-    l1p = gl.where(one_w == 1.0, w, gl.log(one_w) * w / (one_w - 1.0))
-    return gl.maximum(v, 0.0) + l1p
-
-
-@gluon.jit
-def _origin(d, s_dir, b, s_b, s_l, L):
-    """Offset of step 0 of direction d's scan of sequence b, and the stride of one step (as
-    `scan_triton._origin`: direction 1 starts at step L-1 with the step stride negated)."""
-    dd = d.to(gl.int64)
-    return dd * s_dir + b * s_b + dd * (L - 1) * s_l, s_l - 2 * d * s_l
-
+from .scan_triton import (_adjoint_step, _ck_tile, _fwd_outputs, _fwd_step, _origin, _program_inputs, _recur,
+                          _sigmoid, _softplus)
 
 @gluon.jit
 def _fetch(p, t, stride, mask, DEPTH: gl.constexpr):
@@ -71,31 +56,6 @@ def _delta_pre(x, mask, bias, SOFTPLUS: gl.constexpr):
     else:
         delta = pre
     return delta, pre
-
-
-@gluon.jit
-def _program_inputs(u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
-                    s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
-                    s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS: gl.constexpr):
-    """What both kernels read for direction d, sequence pid_b, channels e and states m (as
-    `scan_triton._program_inputs`): A·log2(e) [BM, BE], D and dt_bias [BE] (0 without SOFTPLUS)
-    in e's layout, and the step-0 pointers and step strides of u, delta, Bm and Cm."""
-    A2 = gl.load(A_ptr + d * x_A + e[None, :] * s_ae + m[:, None] * s_am, mask=tile_ok,
-                 other=0.0).to(gl.float32) * 1.4426950408889634  # [BM, BE] exp(delta·A) = exp2(delta·A2)
-    Dv = gl.load(D_ptr + d * x_D + e * s_dd, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
-    if SOFTPLUS:
-        bias = gl.load(bias_ptr + d * x_bias + e * s_bias, mask=e_ok, other=0.0).to(gl.float32)  # [BE]
-    else:
-        bias = gl.zeros_like(Dv)
-    o, s_ul = _origin(d, x_u, pid_b, s_ub, s_ul, L)
-    u_p = u_ptr + o + e * s_ue
-    o, s_dl = _origin(d, x_d, pid_b, s_db, s_dl, L)
-    d_p = delta_ptr + o + e * s_de
-    o, s_Bl = _origin(d, x_B, pid_b, s_Bb, s_Bl, L)
-    B_p = B_ptr + o + m * s_Bm
-    o, s_Cl = _origin(d, x_C, pid_b, s_Cb, s_Cl, L)
-    C_p = C_ptr + o + m * s_Cm
-    return A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl
 
 
 @gluon.jit
@@ -132,17 +92,12 @@ def _scan_fwd_gluon_kernel(
     m_ok = m < M
     tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
     A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
-        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
         s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
-    o, s_yl = _origin(d, x_y, pid_b, s_yb, s_yl, L)
-    y_p = y_ptr + o + e * s_ye  # [BE]
-    if MERGE == 2:
-        o, s_zl = _origin(d, 0, pid_b, s_zb, s_zl, L)
-        z_p = z_ptr + o + e * s_ze
-        o, s_ol = _origin(d, 0, pid_b, s_ob, s_ol, L)
-        o_p = o_ptr + o + e * s_oe
-    ck_p = ck_ptr + ((d.to(gl.int64) * BATCH + pid_b) * NSEG) * E * M + e[None, :] * M + m[:, None]  # [BM, BE]
+    y_p, s_yl, z_p, s_zl, o_p, s_ol = _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye,
+                                                   s_zb, s_zl, s_ze, s_ob, s_ol, s_oe, MERGE)
+    ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)  # [BM, BE]
 
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
     # rows of the next step (1) and, with DEPTH 2, the one after (2); the last steps fetch the
@@ -164,16 +119,8 @@ def _scan_fwd_gluon_kernel(
             tn = gl.minimum(t + 1, L - 1)
             u1, d1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH)
             B1, C1 = _fetch(B_p, tn, s_Bl, m_ok, DEPTH), _fetch(C_p, tn, s_Cl, m_ok, DEPTH)
-        if KEEP_CK:
-            if t % T == 0:
-                gl.store(ck_p + (t // T) * E * M, h, mask=tile_ok)
-        h = gl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
-        y = gl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
-        if MERGE == 2:
-            y += gl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
-            zt = gl.load(z_p + t * s_zl, mask=e_ok, other=0.0).to(gl.float32)
-            gl.store(o_p + t * s_ol, y * 0.5 * zt / (1.0 + gl.exp(-zt)), mask=e_ok)
-        gl.store(y_p + t * s_yl, y, mask=e_ok)
+        h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
+                      KEEP_CK, MERGE)  # [BM, BE]
 
 
 @gluon.jit
@@ -212,7 +159,7 @@ def _scan_bwd_gluon_kernel(
     tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
 
     A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
-        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, tile_ok, L,
+        u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
         s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
     o, s_gl = _origin(d, x_g, pid_b, s_gb, s_gl, L)
@@ -223,7 +170,7 @@ def _scan_bwd_gluon_kernel(
     part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
     dB_p = dB_part_ptr + part_off + m  # [BM] this program's partial rows
     dC_p = dC_part_ptr + part_off + m
-    ck_p = ck_ptr + ((d.to(gl.int64) * BATCH + pid_b) * NSEG) * E * M + e[None, :] * M + m[:, None]  # [BM, BE]
+    ck_p = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)[0]  # [BM, BE]
 
     seg = gl.allocate_shared_memory(gl.float32, [T, BLOCK_M, BLOCK_E], SEG)  # h_{t0+k-1} in slot k
 
@@ -259,7 +206,7 @@ def _scan_bwd_gluon_kernel(
                 u1, d1, B1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH), \
                     _fetch(B_p, tn, s_Bl, m_ok, DEPTH)
             seg.index(k).store(h)  # h_{t-1}
-            h = gl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
+            h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
         # 2b: walk the segment backwards.
         if DEPTH == 1:
             wu, wg, wd = _fetch(u_p, last, s_ul, e_ok, DEPTH), _fetch(g_p, last, s_gl, e_ok, DEPTH), \
@@ -277,22 +224,12 @@ def _scan_bwd_gluon_kernel(
             wu, wg, wd = _fetch(u_p, t0 + kp, s_ul, e_ok, DEPTH), _fetch(g_p, t0 + kp, s_gl, e_ok, DEPTH), \
                 _fetch(d_p, t0 + kp, s_dl, e_ok, DEPTH)
             wB, wC = _fetch(B_p, t0 + kp, s_Bl, m_ok, DEPTH), _fetch(C_p, t0 + kp, s_Cl, m_ok, DEPTH)  # [BM]
-            dA_t = gl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
-            du_t = dt * u  # [BE]
-            h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
-            g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
-            dC = gl.sum(h * dy[None, :], axis=1)  # [BM]
-            dB = gl.sum(g * du_t[None, :], axis=1)  # [BM]
-            gB = gl.sum(g * Bt[:, None], axis=0)  # [BE]
-            q = g * dA_t * h_prev  # [BM, BE]
-            ddt = gl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
-            du = gB * dt + Dv * dy  # [BE]
-            dA_acc += q * dt[None, :]
+            g_next, dC, dB, du, ddt, dA_t = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            dA_acc += dA_t
             dD_acc += dy * u
-            g_next = dA_t * g
             gl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
-                ddt = ddt / (1.0 + gl.exp(-pre))  # d/d dt of softplus(dt + bias)
+                ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)
             gl.store(dd_p + t * s_o, ddt, mask=e_ok)
             gl.store(dB_p + t * s_pm, dB, mask=m_ok)
             gl.store(dC_p + t * s_pm, dC, mask=m_ok)

@@ -112,6 +112,32 @@ def _sigmoid(v):
 
 
 @triton.jit
+def _recur(h, A2, u, dt, Bt):
+    """One step of the recurrence: h ↦ exp(dt·A)·h + dt·Bm·u ([BM, BE]; A2 = A·log2 e). Shared
+    with scan_gluon's kernels (element-wise, so any layout)."""
+    return tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+
+
+@triton.jit
+def _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv):
+    """One step of the backward walk at step t, from h_{t-1} and g_next = exp(dt_{t+1}·A)·g_{t+1}:
+    g_t = g_next + Cm_t·dy_t and the step's gradients. Returns (exp(dt_t·A)·g_t, dCm_t [BM],
+    dBm_t [BM], du_t [BE], ddelta_t [BE], the step's dA term q·dt [BM, BE]). Shared with
+    scan_gluon's backward (its sums reduce in whatever layout the tile has)."""
+    dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
+    du_t = dt * u  # [BE]
+    h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
+    g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
+    dC = tl.sum(h * dy[None, :], axis=1)  # [BM]
+    dB = tl.sum(g * du_t[None, :], axis=1)  # [BM]
+    gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
+    q = g * dA_t * h_prev  # [BM, BE]
+    ddt = tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
+    du = gB * dt + Dv * dy  # [BE]
+    return dA_t * g, dC, dB, du, ddt, q * dt[None, :]
+
+
+@triton.jit
 def _delta_pre_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
     """(delta, pre) of row t [BE] float32: with SOFTPLUS pre = dt + bias of the stored dt and
     delta = softplus(pre), 0 where masked (a padding channel's state stays 0); else both the
@@ -138,7 +164,7 @@ def _bias_of(bias_ptr, d, x_bias, e, s_bias, mask, SOFTPLUS: tl.constexpr):
     if SOFTPLUS:
         b = tl.load(bias_ptr + d * x_bias + e * s_bias, mask=mask, other=0.0).to(tl.float32)
     else:
-        b = tl.zeros(e.shape, dtype=tl.float32)
+        b = (e * 0).to(tl.float32)  # zeros in e's layout (tl.zeros has none to give under Gluon)
     return b
 
 
@@ -168,6 +194,38 @@ def _ck_tile(ck_ptr, d, b, BATCH, NSEG, M, E, m, e):
     in the state tiles' registers (4 states of a channel in a thread), so no layout conversion."""
     base = ck_ptr + ((d.to(tl.int64) * BATCH + b) * NSEG) * E * M
     return base + e[None, :] * M + m[:, None], (m < M)[:, None] & (e < E)[None, :]
+
+
+@triton.jit
+def _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye, s_zb, s_zl, s_ze, s_ob, s_ol, s_oe,
+                 MERGE: tl.constexpr):
+    """The forward's output walks (`_walk`): y, and with MERGE 2 z and out (else y's again)."""
+    y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
+    if MERGE == 2:
+        z_p, s_zl = _walk(z_ptr, d, 0, pid_b, s_zb, s_zl, L, e * s_ze)
+        o_p, s_ol = _walk(o_ptr, d, 0, pid_b, s_ob, s_ol, L, e * s_oe)
+    else:
+        z_p, s_zl, o_p, s_ol = y_p, s_yl, y_p, s_yl
+    return y_p, s_yl, z_p, s_zl, o_p, s_ol
+
+
+@triton.jit
+def _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
+              KEEP_CK: tl.constexpr, MERGE: tl.constexpr):
+    """Step t of the forward from the state before it (checkpointed there when t is a multiple
+    of T and KEEP_CK): stores y_t (MERGE 2: adds the y_0 parked at y_p and stores the gated merge
+    to o_p as well, module docstring) and returns h_t. Shared with scan_gluon's forward."""
+    if KEEP_CK:
+        if t % T == 0:
+            tl.store(ck_p + (t // T) * E * M, h, mask=ck_mask)
+    h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
+    y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+    if MERGE == 2:
+        y += tl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
+        zt = tl.load(z_p + t * s_zl, mask=e_ok, other=0.0).to(tl.float32)
+        tl.store(o_p + t * s_ol, y * 0.5 * zt * _sigmoid(zt), mask=e_ok)
+    tl.store(y_p + t * s_yl, y, mask=e_ok)
+    return h
 
 
 @triton.jit
@@ -212,13 +270,9 @@ def _scan_fwd_kernel(
         u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
         s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
-    y_p, s_yl = _walk(y_ptr, d, x_y, pid_b, s_yb, s_yl, L, e * s_ye)
-    if MERGE == 2:
-        z_p, s_zl2 = _walk(z_ptr, d, 0, pid_b, s_zb, s_zl, L, e * s_ze)
-        o_p, s_ol = _walk(o_ptr, d, 0, pid_b, s_ob, s_ol, L, e * s_oe)
-
-    if KEEP_CK:
-        ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
+    y_p, s_yl, z_p, s_zl, o_p, s_ol = _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye,
+                                                   s_zb, s_zl, s_ze, s_ob, s_ol, s_oe, MERGE)
+    ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _delta_at(d_p, 0, s_dl, e_ok, bias, SOFTPLUS)  # [BE] step 0
     B_n, C_n = _ld(B_p, 0, s_Bl, m_ok), _ld(C_p, 0, s_Cl, m_ok)  # [BM] step 0
@@ -227,16 +281,8 @@ def _scan_fwd_kernel(
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
         u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
-        if KEEP_CK:
-            if t % T == 0:
-                tl.store(ck_p + (t // T) * E * M, h, mask=ck_mask)
-        h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]  # [BM, BE]
-        y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
-        if MERGE == 2:
-            y += tl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
-            zt = tl.load(z_p + t * s_zl2, mask=e_ok, other=0.0).to(tl.float32)
-            tl.store(o_p + t * s_ol, y * 0.5 * zt * _sigmoid(zt), mask=e_ok)
-        tl.store(y_p + t * s_yl, y, mask=e_ok)
+        h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
+                      KEEP_CK, MERGE)  # [BM, BE]
 
 
 @triton.jit
@@ -308,7 +354,7 @@ def _scan_bwd_kernel(
             u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, tn, s_Bl, m_ok)
             if t % T == 0:
                 tl.store(ws_p + (t // T) * slot + tile, h)
-            h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+            h = _recur(h, A2, u, dt, Bt)
         tl.debug_barrier()
 
     # Pass 2: segments from last to first; inside a segment, time from last to first.
@@ -330,7 +376,7 @@ def _scan_bwd_kernel(
             tn = tl.minimum(t + 1, t_end - 1)
             u_n, dt_n, B_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, tn, s_Bl, m_ok)
             tl.store(seg_p + (t - t0) * slot + tile, h)  # h_{t-1}
-            h = tl.exp2(dt[None, :] * A2) * h + Bt[:, None] * (dt * u)[None, :]
+            h = _recur(h, A2, u, dt, Bt)
         tl.debug_barrier()
         # 2b: walk the segment backwards.
         t = t_end - 1
@@ -346,19 +392,9 @@ def _scan_bwd_kernel(
             u_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(g_p, tp, s_gl, e_ok)
             dt_n, pre_n = _delta_pre_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
-            dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
-            du_t = dt * u  # [BE]
-            h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
-            g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
-            dC = tl.sum(h * dy[None, :], axis=1)  # [BM]
-            dB = tl.sum(g * du_t[None, :], axis=1)  # [BM]
-            gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
-            q = g * dA_t * h_prev  # [BM, BE]
-            ddt = tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
-            du = gB * dt + Dv * dy  # [BE]
-            dA_acc += q * dt[None, :]
+            g_next, dC, dB, du, ddt, dA_t = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            dA_acc += dA_t
             dD_acc += dy * u
-            g_next = dA_t * g
             tl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
                 ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)

@@ -47,3 +47,29 @@ def test_innermost_loops_with_their_opcode_counts():
 def test_a_listing_without_loops_has_none():
     assert kernel_ir.sass_loops("        /*0000*/                   EXIT ;\n") == []
     assert kernel_ir.sass_loops("") == []
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth):
+    """The Gluon kernels cannot run without a GPU, but they compile here for sm_90a (in a
+    process without the interpreter, which would stand in for the shared @triton.jit helpers):
+    no spills, and no barrier in the forward's loop or the backward's walk (the point of their
+    explicit layouts; the recompute loop keeps the one guarding its shared-memory slots)."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    here = Path(kernel_ir.__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "fb",
+                        "--keep-ck", "--gluon", str(depth), "--block-e", "32"],
+                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
+        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    fwd, bwd = out["fwd"], out["bwd"]
+    assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] == 0
+    assert [loop.get("BAR", 0) for loop in fwd["loops"]] == [0]
+    assert [loop.get("BAR", 0) for loop in bwd["loops"]] == [1, 0]   # recompute, walk
