@@ -1,4 +1,4 @@
-"""The split variant's scan backward written in Gluon (Triton's explicit-layout dialect): issue #17.
+"""The split variant's scan kernels written in Gluon (Triton's explicit-layout dialect): issue #17.
 
 Glossary (docs/MODEL.md): B batch of sequences (B' of the BiMamba layer), L steps, E channels,
 M states, T checkpoint spacing (a segment), ND directions (2), BE / BM the tile's channels and
@@ -20,9 +20,10 @@ let a kernel say:
   back what it wrote), not in a global scratch that goes through L2 (2 KB a step a program).
 
 The tile [BM, BE] is BlockedLayout([4, BE/8], [4, 8], [1, 1], [0, 1]) for M = 16 (`tile_layout`):
-a thread holds 4 states of BE/8 consecutive channels, so the [BE] loads are vectors. One warp a program. Gluon has no CPU
-interpreter: its tests run on the GPU only, against `scan.selective_scan_ref` and the Triton
-kernel (which CI keeps under TRITON_INTERPRET=1).
+a thread holds 4 states of BE/8 consecutive channels, so the [BE] loads are vectors. One warp a
+program. Gluon has no CPU interpreter: the kernels' parity tests (against the float64 loops)
+run on a GPU only; here, tests/test_kernel_ir.py compiles them for sm_90a, and the shared
+helpers run under TRITON_INTERPRET=1 inside the Triton kernels.
 """
 
 from __future__ import annotations
@@ -59,6 +60,20 @@ def _delta_pre(x, mask, bias, SOFTPLUS: gl.constexpr):
 
 
 @gluon.jit
+def _tile(E, M, d0, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, VE: gl.constexpr, VM: gl.constexpr):
+    """This program's sequence, channel block and direction (program axis 2, plus d0), its
+    channels e [BE] and states m [BM] in the tile's slices VE and VM, and their masks."""
+    pid_b = gl.program_id(0).to(gl.int64)
+    pid_e = gl.program_id(1)
+    d = gl.program_id(2) + d0
+    e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=VE)  # [BE]
+    m = gl.arange(0, BLOCK_M, layout=VM)  # [BM]
+    e_ok = e < E
+    m_ok = m < M
+    return pid_b, pid_e, d, e, m, e_ok, m_ok, m_ok[:, None] & e_ok[None, :]
+
+
+@gluon.jit
 def _scan_fwd_gluon_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, y_ptr, ck_ptr, z_ptr, o_ptr,
     L, E, M, NSEG, BATCH, d0,
@@ -83,14 +98,7 @@ def _scan_fwd_gluon_kernel(
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE]
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM]
 
-    pid_b = gl.program_id(0).to(gl.int64)
-    pid_e = gl.program_id(1)
-    d = gl.program_id(2) + d0
-    e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=VE)  # [BE]
-    m = gl.arange(0, BLOCK_M, layout=VM)  # [BM]
-    e_ok = e < E
-    m_ok = m < M
-    tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
+    pid_b, pid_e, d, e, m, e_ok, m_ok, tile_ok = _tile(E, M, d0, BLOCK_E, BLOCK_M, VE, VM)
     A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
         u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
@@ -148,16 +156,8 @@ def _scan_bwd_gluon_kernel(
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM], as the tile's rows
     SEG: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0, 1])  # slots [BM, BE], m fastest
 
-    pid_b = gl.program_id(0).to(gl.int64)
-    pid_e = gl.program_id(1)
-    d = gl.program_id(2)
+    pid_b, pid_e, d, e, m, e_ok, m_ok, tile_ok = _tile(E, M, 0, BLOCK_E, BLOCK_M, VE, VM)
     n_eblk = gl.num_programs(1)
-    e = pid_e * BLOCK_E + gl.arange(0, BLOCK_E, layout=VE)  # [BE]
-    m = gl.arange(0, BLOCK_M, layout=VM)  # [BM]
-    e_ok = e < E
-    m_ok = m < M
-    tile_ok = m_ok[:, None] & e_ok[None, :]  # [BM, BE]
-
     A2, Dv, bias, u_p, s_ul, d_p, s_dl, B_p, s_Bl, C_p, s_Cl = _program_inputs(
         u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
