@@ -11,7 +11,8 @@
 #   --tiles SPEC (part 1: the candidate tried beside the default tiles S:32:1+ck+gl, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
-#   GPU_TESTS_K=EXPR (environment, part 0): only the parity tests pytest -k selects
+#   GPU_TESTS_K=EXPR (environment, part 0): the parity tests pytest -k selects (default: those
+#   of the split variant's kernels, Triton and Gluon, which fit the part's time; "" for all)
 #
 # Part 0: with pytest's wheels carried in .whl-test/ (`python3 -m pip download --no-deps
 #   --only-binary=:all: --python-version 3.12 --implementation cp -d .whl-test pytest pluggy
@@ -64,6 +65,7 @@ while [ $# -gt 0 ]; do
 done
 case "$PART" in 0|1|2) ;; *) echo "measure.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
+export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes}
 STATE=/tmp/mambasep-measure          # survives between calls while the machine stays warm
 RAW=$STATE/part$PART
 mkdir -p "$OUT" "$RAW"
