@@ -34,6 +34,7 @@ from triton.experimental.gluon import language as gl
 from .scan_triton import (_adjoint_step, _ck_tile, _fwd_outputs, _fwd_step, _origin, _program_inputs, _recur,
                           _sigmoid, _softplus)
 
+
 @gluon.jit
 def _fetch(p, t, stride, mask, DEPTH: gl.constexpr):
     """Row t of a [L, ·] walk (pointers p in the layout the caller wants): with DEPTH 1 widened
@@ -44,6 +45,27 @@ def _fetch(p, t, stride, mask, DEPTH: gl.constexpr):
     if DEPTH == 1:
         x = x.to(gl.float32)
     return x
+
+
+@gluon.jit
+def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH: gl.constexpr):
+    """What the backward's recomputation (2a) reads of step t: u, dt [BE] and Bm [BM] (`_fetch`)."""
+    return (_fetch(u_p, t, s_ul, e_ok, DEPTH), _fetch(d_p, t, s_dl, e_ok, DEPTH),
+            _fetch(B_p, t, s_Bl, m_ok, DEPTH))
+
+
+@gluon.jit
+def _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr):
+    """What the forward reads of step t: u, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
+    u, dt, Bt = _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
+    return u, dt, Bt, _fetch(C_p, t, s_Cl, m_ok, DEPTH)
+
+
+@gluon.jit
+def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr):
+    """What the backward's walk (2b) reads of step t: u, dy, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
+    u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH)
+    return u, _fetch(g_p, t, s_gl, e_ok, DEPTH), dt, Bt, Ct
 
 
 @gluon.jit
@@ -110,23 +132,19 @@ def _scan_fwd_gluon_kernel(
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
     # rows of the next step (1) and, with DEPTH 2, the one after (2); the last steps fetch the
     # last row again (unused)
-    u1, d1 = _fetch(u_p, 0, s_ul, e_ok, DEPTH), _fetch(d_p, 0, s_dl, e_ok, DEPTH)  # [BE]
-    B1, C1 = _fetch(B_p, 0, s_Bl, m_ok, DEPTH), _fetch(C_p, 0, s_Cl, m_ok, DEPTH)  # [BM]
-    t2 = gl.minimum(1, L - 1)
-    u2, d2 = _fetch(u_p, t2, s_ul, e_ok, DEPTH), _fetch(d_p, t2, s_dl, e_ok, DEPTH)
-    B2, C2 = _fetch(B_p, t2, s_Bl, m_ok, DEPTH), _fetch(C_p, t2, s_Cl, m_ok, DEPTH)
+    u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH)
+    u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(1, L - 1), s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok,
+                                   DEPTH)
     for t in range(0, L):
         u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
         dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
         if DEPTH == 2:
             u1, d1, B1, C1 = u2, d2, B2, C2
-            tn = gl.minimum(t + 2, L - 1)
-            u2, d2 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH)
-            B2, C2 = _fetch(B_p, tn, s_Bl, m_ok, DEPTH), _fetch(C_p, tn, s_Cl, m_ok, DEPTH)
+            u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 2, L - 1), s_ul, s_dl, s_Bl, s_Cl,
+                                           e_ok, m_ok, DEPTH)
         else:
-            tn = gl.minimum(t + 1, L - 1)
-            u1, d1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH)
-            B1, C1 = _fetch(B_p, tn, s_Bl, m_ok, DEPTH), _fetch(C_p, tn, s_Cl, m_ok, DEPTH)
+            u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
+                                           e_ok, m_ok, DEPTH)
         h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
                       KEEP_CK, MERGE)  # [BM, BE]
 
@@ -183,35 +201,28 @@ def _scan_bwd_gluon_kernel(
         n = gl.minimum(t0 + T, L) - t0
         last = t0 + n - 1
         if DEPTH == 2:  # the walk's first row, in flight during 2a
-            wu, wg, wd = _fetch(u_p, last, s_ul, e_ok, DEPTH), _fetch(g_p, last, s_gl, e_ok, DEPTH), \
-                _fetch(d_p, last, s_dl, e_ok, DEPTH)
-            wB, wC = _fetch(B_p, last, s_Bl, m_ok, DEPTH), _fetch(C_p, last, s_Cl, m_ok, DEPTH)
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
+                                            DEPTH)
         # 2a: recompute the segment's states from its checkpoint.
         h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0)  # [BM, BE] state before step t0
-        u1, d1, B1 = _fetch(u_p, t0, s_ul, e_ok, DEPTH), _fetch(d_p, t0, s_dl, e_ok, DEPTH), \
-            _fetch(B_p, t0, s_Bl, m_ok, DEPTH)
-        t2 = gl.minimum(t0 + 1, last)
-        u2, d2, B2 = _fetch(u_p, t2, s_ul, e_ok, DEPTH), _fetch(d_p, t2, s_dl, e_ok, DEPTH), \
-            _fetch(B_p, t2, s_Bl, m_ok, DEPTH)
+        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
+        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
         for k in range(0, n):
             u, Bt = u1.to(gl.float32), B1.to(gl.float32)
             dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
             if DEPTH == 2:
                 u1, d1, B1 = u2, d2, B2
-                tn = gl.minimum(t0 + k + 2, last)
-                u2, d2, B2 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH), \
-                    _fetch(B_p, tn, s_Bl, m_ok, DEPTH)
+                u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok,
+                                             m_ok, DEPTH)
             else:
-                tn = gl.minimum(t0 + k + 1, last)
-                u1, d1, B1 = _fetch(u_p, tn, s_ul, e_ok, DEPTH), _fetch(d_p, tn, s_dl, e_ok, DEPTH), \
-                    _fetch(B_p, tn, s_Bl, m_ok, DEPTH)
+                u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 1, last), s_ul, s_dl, s_Bl, e_ok,
+                                             m_ok, DEPTH)
             seg.index(k).store(h)  # h_{t-1}
             h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
         # 2b: walk the segment backwards.
         if DEPTH == 1:
-            wu, wg, wd = _fetch(u_p, last, s_ul, e_ok, DEPTH), _fetch(g_p, last, s_gl, e_ok, DEPTH), \
-                _fetch(d_p, last, s_dl, e_ok, DEPTH)
-            wB, wC = _fetch(B_p, last, s_Bl, m_ok, DEPTH), _fetch(C_p, last, s_Cl, m_ok, DEPTH)
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
+                                            DEPTH)
         hp_n = seg.index(n - 1).load(TILE)  # [BM, BE]
         for j in range(0, n):
             k = n - 1 - j
@@ -221,11 +232,10 @@ def _scan_bwd_gluon_kernel(
             dt, pre = _delta_pre(wd, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
             kp = gl.maximum(k - 1, 0)  # the segment's first step fetches itself (unused)
             hp_n = seg.index(kp).load(TILE)
-            wu, wg, wd = _fetch(u_p, t0 + kp, s_ul, e_ok, DEPTH), _fetch(g_p, t0 + kp, s_gl, e_ok, DEPTH), \
-                _fetch(d_p, t0 + kp, s_dl, e_ok, DEPTH)
-            wB, wC = _fetch(B_p, t0 + kp, s_Bl, m_ok, DEPTH), _fetch(C_p, t0 + kp, s_Cl, m_ok, DEPTH)  # [BM]
-            g_next, dC, dB, du, ddt, dA_t = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
-            dA_acc += dA_t
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok,
+                                            m_ok, DEPTH)
+            g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            dA_acc += dA_term
             dD_acc += dy * u
             gl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:

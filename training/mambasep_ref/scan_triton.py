@@ -392,8 +392,8 @@ def _scan_bwd_kernel(
             u_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(g_p, tp, s_gl, e_ok)
             dt_n, pre_n = _delta_pre_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
-            g_next, dC, dB, du, ddt, dA_t = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
-            dA_acc += dA_t
+            g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            dA_acc += dA_term
             dD_acc += dy * u
             tl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
