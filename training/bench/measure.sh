@@ -26,7 +26,7 @@
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
 #   or two (+gl2) steps ahead, the latter with its registers capped at 152 (13 one-warp
-#   programs an SM instead of 12), with the gate and merge and with softplus in the kernels)
+#   programs an SM instead of 12), and with the gate and merge in the kernels)
 #   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
 #   prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
@@ -162,8 +162,7 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1 S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl \
-           S:32:1+ck+gm+gl2 S:32:1+ck+sp+gm+gl2; do
+  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+gm+gl2; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
