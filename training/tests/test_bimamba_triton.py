@@ -416,10 +416,11 @@ def test_bimamba_split_and_v4_paths_agree():
     assert max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split"])
+@pytest.mark.parametrize("kernel", ["v4", "split"] + (["split+ck+gl", "split+ck+gl2"] if CUDA else []))
 def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
-    """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient."""
-    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
+    """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient (the
+    Gluon kernels, the training default, on a GPU only)."""
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig.parse(kernel.replace("split", "S:16:1")))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4, num_blocks=1, chunk_size=8)
     torch.manual_seed(0)
     model = _perturbed(DPMamba(cfg), 2).to(DEVICE)
