@@ -151,10 +151,10 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
         dl, b = (dt, bias) if cfg.softplus else (delta, None)
         zg = z if cfg.gate_merge else None  # +gm: the forward's two launches form the gated merge
         new_f = cuda_ms(lambda: st._launch_forward(u, dl, A, Bm, Cm, D, cfg.block_e, cfg.num_warps, ck, seg, b,
-                                                   zg, cfg.gluon), reps)
+                                                   zg, cfg.gluon, cfg.gluon_layout), reps)
         new_b = cuda_ms(lambda: st._launch_backward(u, dl, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
                                                     cfg.bwd_num_warps, seg, ck, b, maxnreg=cfg.bwd_maxnreg,
-                                                    gluon=cfg.gluon), reps)
+                                                    gluon=cfg.gluon, gluon_layout=cfg.gluon_layout), reps)
         # kept between the passes: the checkpoints with keep_ck (the backward's scratch is transient)
         ws_mib = 0.0 if ck is None else ck.numel() * 4 / 2**20
     else:

@@ -165,7 +165,7 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
-                  gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0) -> dict:
+                  gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0, gluon_layout: int = 0) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
@@ -173,7 +173,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     the backward's checkpoints and the backward reads them (no first pass); with gate_merge the
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
     out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon N ≥ 1 the
-    backward and the forward are scan_gluon's kernels, loads N steps ahead."""
+    backward and the forward are scan_gluon's kernels, loads N steps ahead, their tile laid out
+    as scan_gluon.tile_layout(…, gluon_layout) says."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -199,7 +200,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             from mambasep_ref import scan_gluon as sg  # noqa: PLC0415
             fwd = {k: v for k, v in fwd.items() if k != "T"}
             out["fwd"] = compile_with_values(sg._scan_fwd_gluon_kernel, fwd,
-                                             {"T": T, **flags, **sg.tile_layout(block_e, M), "DEPTH": gluon}, 1)
+                                             {"T": T, **flags, **sg.tile_layout(block_e, M, gluon_layout),
+                                              "DEPTH": gluon}, 1)
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
@@ -212,7 +214,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             bwd = {k: v for k, v in bwd.items() if k not in ("ws_ptr", "T")}
             out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
                                              {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
-                                              **sg.tile_layout(block_e, M), "DEPTH": gluon}, 1,
+                                              **sg.tile_layout(block_e, M, gluon_layout), "DEPTH": gluon}, 1,
                                              maxnreg=bwd_maxnreg)
         else:
             out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
@@ -296,6 +298,8 @@ def main(argv=None) -> int:
                     help="with --split: the gate and merge in the forward (its merging launch)")
     ap.add_argument("--gluon", type=int, default=0, metavar="N",
                     help="with --split: both kernels in Gluon (scan_gluon; tiles +gl / +gl2), loads N steps ahead")
+    ap.add_argument("--gluon-layout", type=int, default=0, choices=[0, 1],
+                    help="with --gluon: 1 puts a channel's states in one thread (tiles +mt)")
     ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
     args = ap.parse_args(argv)
@@ -304,7 +308,7 @@ def main(argv=None) -> int:
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,
                                        keep_ck=args.keep_ck, softplus=args.softplus,
                                        gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None,
-                                       gluon=args.gluon), indent=1))
+                                       gluon=args.gluon, gluon_layout=args.gluon_layout), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))

@@ -26,7 +26,8 @@
 # Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
 #   or two (+gl2) steps ahead, the latter with its registers capped at 152 (13 one-warp
-#   programs an SM instead of 12), and with the gate and merge in the kernels)
+#   programs an SM instead of 12), with the gate and merge in the kernels, and with softplus,
+#   gate and merge in kernels whose tile holds a channel's states in one thread (+mt))
 #   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
 #   prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
@@ -108,12 +109,14 @@ training_tiles() {
 # the tiles of each step: the default (S:32:1+ck+gl), the candidate if another, then the
 # candidate with the gate and merge (+gm) and then softplus (+sp) in the kernels added in turn
 # (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
-# the kernel sweep alone cannot judge them)
+# the kernel sweep alone cannot judge them), and that last one with a channel's states in one
+# thread (+mt: softplus is then not computed 4-fold)
 DEFAULT_TILES=S:32:1+ck+gl
 tiles() {
   local c=${CAND:-$DEFAULT_TILES} out="--tiles $DEFAULT_TILES" f
   [ "$c" = "$DEFAULT_TILES" ] || out="$out --tiles $c"
   for f in +gm +sp; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
+  case "$c" in *+gl*+mt*|*+mt*) ;; *+gl*) out="$out --tiles $c+mt" ;; esac
   echo "$out"
 }
 if [ "$PART" = 0 ]; then
@@ -162,7 +165,7 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+gm+gl2; do
+  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
     SW="$SW --tiles $t"
   done
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW

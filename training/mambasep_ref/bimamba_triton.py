@@ -374,19 +374,20 @@ class TileConfig:
     the backward kernel's registers a thread, ptxas's .maxnreg, 0 for none: more one-warp
     programs an SM, spills where the cap is below what the kernel needs), `gluon` (N ≥ 1:
     both kernels in Gluon, `scan_gluon`, on CUDA tensors, their loads N = 1 or 2 steps ahead;
-    needs `keep_ck`); the rest is unused.
+    needs `keep_ck`), `gluon_layout` (1: their tile holds a channel's states in one thread,
+    `scan_gluon.tile_layout`; BLOCK_E 32); the rest is unused.
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
-    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge"}   # the split spec's +FLAG suffixes
+    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "mt": "gluon_layout"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
                  bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
-                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0):
+                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -401,19 +402,23 @@ class TileConfig:
             raise ValueError(f"TileConfig: gluon must be 0, 1 or 2, got {gluon}")
         if gluon and not keep_ck:
             raise ValueError("TileConfig: the Gluon backward (+gl) needs the forward's checkpoints (+ck)")
+        if gluon_layout and not (gluon and block_e == 32 and bwd_block_e in (0, 32)):
+            raise ValueError("TileConfig: the states-in-thread tile (+mt) is for the Gluon kernels (+gl) at "
+                             "BLOCK_E 32")
         if kernel not in self.KERNELS:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
         self.bpg, self.T_short, self.short, self.ck, self.kernel = bpg, T_short, short, ck, kernel
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
         self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
-        self.bwd_maxnreg, self.gluon = bwd_maxnreg, int(gluon)
+        self.bwd_maxnreg, self.gluon, self.gluon_layout = bwd_maxnreg, int(gluon), int(gluon_layout)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+rN]" (SEG 0: the default
-        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +rN:
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+rN]" (SEG 0: the default
+        spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +mt:
+        `gluon_layout` 1, +rN:
         `bwd_maxnreg` N) or
         "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
@@ -445,7 +450,7 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+rN] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+rN] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
@@ -453,8 +458,8 @@ class TileConfig:
             s = f"S:{self.block_e}:{self.num_warps}"
             if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
                 s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
-            s += "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr))
-            s += {0: "", 1: "+gl"}.get(self.gluon, f"+gl{self.gluon}")
+            s += "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr) and f != "mt")
+            s += {0: "", 1: "+gl"}.get(self.gluon, f"+gl{self.gluon}") + ("+mt" if self.gluon_layout else "")
             return s + (f"+r{self.bwd_maxnreg}" if self.bwd_maxnreg else "")
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
@@ -464,7 +469,7 @@ class TileConfig:
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
                 f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
                 f"softplus={self.softplus}, gate_merge={self.gate_merge}, bwd_maxnreg={self.bwd_maxnreg}, "
-                f"gluon={self.gluon})")
+                f"gluon={self.gluon}, gluon_layout={self.gluon_layout})")
 
 
 _config = TileConfig.parse("S:32:1+ck+gl")   # the fastest compiled step measured (module docstring)
@@ -680,7 +685,8 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
                                                 cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
-                                                cfg.gluon if u.is_cuda else 0)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                cfg.gluon if u.is_cuda else 0,
+                                                cfg.gluon_layout if u.is_cuda else 0)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -32,7 +32,7 @@ from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
 from .scan_triton import (_adjoint_step, _ck_tile, _fwd_outputs, _fwd_step, _origin, _program_inputs, _recur,
-                          _sigmoid, _softplus)
+                          _sigmoid, _softplus, _sum_e)
 
 
 @gluon.jit
@@ -79,6 +79,46 @@ def _delta_pre(x, mask, bias, SOFTPLUS: gl.constexpr):
     else:
         delta = pre
     return delta, pre
+
+
+@gluon.jit
+def _lane_swap(x, MASK: gl.constexpr):
+    """x of the lane whose index differs from this one's in the bits of MASK (a butterfly
+    shuffle; every tensor dimension of 32 must be the lanes)."""
+    return gl.inline_asm_elementwise(f"shfl.sync.bfly.b32 $0, $1, {MASK}, 0x1f, 0xffffffff;", "=r,r", [x],
+                                     dtype=gl.float32, is_pure=True, pack=1)
+
+
+@gluon.jit
+def _sum_e_scatter(x):
+    """Σ over the channels of a [BM, 32] tile whose states sit in each thread and channels on
+    the 32 lanes (tile_layout's states-in-thread layout): a reduce-scatter, [32] with lane l
+    holding row l // (32 / BM) (each row on 32 / BM lanes). Each halving keeps the half of the
+    rows this lane's bit selects and adds the partner lane's sums of them (BM/2 + BM/4 + …
+    shuffles), then butterflies finish the rows' sums over the lanes left."""
+    R: gl.constexpr = x.shape[0]
+    for lvl in gl.static_range(0, 5):  # lanes 16, 8, 4, 2, 1 apart
+        if (R >> lvl) > 1:
+            y = gl.permute(gl.reshape(x, [2, (R >> lvl) // 2, 32]), (1, 2, 0))
+            lo, hi = gl.split(y)  # rows of this level's lower and upper half
+            lane = gl.arange(0, 32, layout=gl.SliceLayout(0, lo.type.layout))
+            up = ((lane // (16 >> lvl)) % 2)[None, :] == 1
+            x = gl.where(up, hi, lo) + _lane_swap(gl.where(up, lo, hi), 16 >> lvl)
+        else:
+            x = x + _lane_swap(x, 16 >> lvl)
+    return gl.reshape(x, [32])
+
+
+@gluon.jit
+def _store_e_sum(p, m, m_ok, v, M, BLOCK_M: gl.constexpr, IN_THREAD: gl.constexpr):
+    """Stores a sum over the channels: v [BM] at p + m (tile across lanes), or `_sum_e_scatter`'s
+    [32] (states in thread) at p + its row, from the first lane of each row."""
+    if IN_THREAD:
+        lane = gl.arange(0, 32, layout=v.type.layout)
+        row = lane // (32 // BLOCK_M)
+        gl.store(p + row, v, mask=(lane % (32 // BLOCK_M) == 0) & (row < M))
+    else:
+        gl.store(p + m, v, mask=m_ok)
 
 
 @gluon.jit
@@ -173,6 +213,7 @@ def _scan_bwd_gluon_kernel(
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE], as the tile's columns
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM], as the tile's rows
     SEG: gl.constexpr = gl.SwizzledSharedLayout(1, 1, 1, [0, 1])  # slots [BM, BE], m fastest
+    IN_THREAD: gl.constexpr = TPW_M == 1  # a channel's states in one thread: sums over E scatter
 
     pid_b, pid_e, d, e, m, e_ok, m_ok, tile_ok = _tile(E, M, 0, BLOCK_E, BLOCK_M, VE, VM)
     n_eblk = gl.num_programs(1)
@@ -186,8 +227,8 @@ def _scan_bwd_gluon_kernel(
     du_p = du_ptr + o_off + e  # [BE]
     dd_p = ddelta_ptr + o_off + e
     part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
-    dB_p = dB_part_ptr + part_off + m  # [BM] this program's partial rows
-    dC_p = dC_part_ptr + part_off + m
+    dB_p = dB_part_ptr + part_off  # this program's partial rows (`_store_e_sum` adds the state)
+    dC_p = dC_part_ptr + part_off
     ck_p = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)[0]  # [BM, BE]
 
     seg = gl.allocate_shared_memory(gl.float32, [T, BLOCK_M, BLOCK_E], SEG)  # h_{t0+k-1} in slot k
@@ -234,25 +275,36 @@ def _scan_bwd_gluon_kernel(
             hp_n = seg.index(kp).load(TILE)
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok,
                                             m_ok, DEPTH)
-            g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            if IN_THREAD:
+                g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv,
+                                                                 _sum_e_scatter)
+            else:
+                g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv, _sum_e)
             dA_acc += dA_term
             dD_acc += dy * u
             gl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
                 ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)
             gl.store(dd_p + t * s_o, ddt, mask=e_ok)
-            gl.store(dB_p + t * s_pm, dB, mask=m_ok)
-            gl.store(dC_p + t * s_pm, dC, mask=m_ok)
+            _store_e_sum(dB_p + t * s_pm, m, m_ok, dB, M, BLOCK_M, IN_THREAD)
+            _store_e_sum(dC_p + t * s_pm, m, m_ok, dC, M, BLOCK_M, IN_THREAD)
 
     row = d * BATCH + pid_b
     gl.store(dA_part_ptr + row * M * E + m[:, None] * E + e[None, :], dA_acc, mask=tile_ok)
     gl.store(dD_part_ptr + row * E + e, dD_acc, mask=e_ok)
 
 
-def tile_layout(block_e: int, block_m: int) -> dict:
-    """The state tile's layout for `_scan_bwd_gluon_kernel` (one warp): up to 4 lanes along the
+def tile_layout(block_e: int, block_m: int, in_thread: int = 0) -> dict:
+    """The state tile's layout for the Gluon kernels (one warp). 0: up to 4 lanes along the
     states, the rest along the channels, each thread 4 (or BM/4) states of BE/lanes consecutive
-    channels. BLOCK_E must be at least the lanes along the channels (8 for M ≥ 4)."""
+    channels; BLOCK_E must be at least the lanes along the channels (8 for M ≥ 4). 1: a
+    channel's BM states in one thread, the 32 lanes along BLOCK_E = 32 channels (no [BE] value
+    held twice; sums over the states stay in the thread, sums over the channels are
+    `_sum_e_scatter`'s)."""
+    if in_thread:
+        if block_e != 32:
+            raise ValueError(f"the states-in-thread tile needs BLOCK_E = 32, got {block_e}")
+        return {"SPT_M": block_m, "SPT_E": 1, "TPW_M": 1, "TPW_E": 32}
     tpw_m = min(block_m, 4)
     tpw_e = 32 // tpw_m
     if block_e < tpw_e:

@@ -119,17 +119,24 @@ def _recur(h, A2, u, dt, Bt):
 
 
 @triton.jit
-def _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv):
+def _sum_e(x):
+    """Σ over the channels (axis 1) of a [BM, BE] tile: [BM]."""
+    return tl.sum(x, axis=1)
+
+
+@triton.jit
+def _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv, SUM_E: tl.constexpr):
     """One step of the backward walk at step t, from h_{t-1} and g_next = exp(dt_{t+1}·A)·g_{t+1}:
     g_t = g_next + Cm_t·dy_t and the step's gradients. Returns (exp(dt_t·A)·g_t, dCm_t [BM],
-    dBm_t [BM], du_t [BE], ddelta_t [BE], the step's dA term q·dt [BM, BE]). Shared with
-    scan_gluon's backward (its sums reduce in whatever layout the tile has)."""
+    dBm_t [BM], du_t [BE], ddelta_t [BE], the step's dA term q·dt [BM, BE]). SUM_E sums a tile
+    over the channels (`_sum_e`, or scan_gluon's reduce-scatter, whose result is laid out by
+    lane). Shared with scan_gluon's backward (its sums reduce in whatever layout the tile has)."""
     dA_t = tl.exp2(dt[None, :] * A2)  # [BM, BE] exp(delta_t·A)
     du_t = dt * u  # [BE]
     h = dA_t * h_prev + Bt[:, None] * du_t[None, :]  # [BM, BE] h_t
     g = g_next + Ct[:, None] * dy[None, :]  # [BM, BE] g_t
-    dC = tl.sum(h * dy[None, :], axis=1)  # [BM]
-    dB = tl.sum(g * du_t[None, :], axis=1)  # [BM]
+    dC = SUM_E(h * dy[None, :])  # [BM]
+    dB = SUM_E(g * du_t[None, :])  # [BM]
     gB = tl.sum(g * Bt[:, None], axis=0)  # [BE]
     q = g * dA_t * h_prev  # [BM, BE]
     ddt = tl.sum(q * A2, axis=0) * 0.6931471805599453 + gB * u  # [BE] (A = A2·ln 2)
@@ -392,7 +399,7 @@ def _scan_bwd_kernel(
             u_n, dy_n = _ld(u_p, tp, s_ul, e_ok), _ld(g_p, tp, s_gl, e_ok)
             dt_n, pre_n = _delta_pre_at(d_p, tp, s_dl, e_ok, bias, SOFTPLUS)
             B_n, C_n = _ld(B_p, tp, s_Bl, m_ok), _ld(C_p, tp, s_Cl, m_ok)  # [BM]
-            g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv)
+            g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv, _sum_e)
             dA_acc += dA_term
             dD_acc += dy * u
             tl.store(du_p + t * s_o, du, mask=e_ok)
@@ -491,14 +498,15 @@ def _bias_args(dt_bias, D) -> tuple:
 
 
 def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=None, seg_len=None,
-                    dt_bias=None, z=None, gluon=False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    dt_bias=None, z=None, gluon=0, gluon_layout=0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The forward kernel over ND directions in one launch: u, delta [ND, B, L, E]; A [ND, E, M];
     Bm, Cm [ND, B, L, M]; D [ND, E] → (y [ND, B, L, E] float32, None) (direction 1 scanned from
     the end). With `ck` (float32, `_ck_shape`) it also writes the backward's checkpoints there.
     With `dt_bias` [ND, E], `delta` holds dt and the kernel uses softplus(dt + dt_bias). With z
     [B, L, E] (ND = 2): (out, ysum), out = (y_0 + y_1)/2 · SiLU(z) [B, L, E] in z's dtype and
     ysum = y_0 + y_1 [B, L, E] float32, in two launches of one direction. `gluon` N ≥ 1: the same
-    algorithm in `scan_gluon._scan_fwd_gluon_kernel`, loads N steps ahead (one warp; CUDA only)."""
+    algorithm in `scan_gluon._scan_fwd_gluon_kernel`, loads N steps ahead (one warp; CUDA only),
+    its tile laid out as `scan_gluon.tile_layout(…, gluon_layout)` says."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     merge = z is not None
@@ -525,7 +533,7 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
             from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
             scan_gluon._scan_fwd_gluon_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, triton.cdiv(L, T), Bsz, d0, *strides, T=T, **flags,
-                **scan_gluon.tile_layout(BE, BM), DEPTH=int(gluon), num_warps=1)
+                **scan_gluon.tile_layout(BE, BM, gluon_layout), DEPTH=int(gluon), num_warps=1)
         else:
             _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, T, triton.cdiv(L, T), Bsz, d0, *strides, **flags, num_warps=nw)
@@ -543,7 +551,7 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False):
+                     dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False, gluon_layout=0):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND;
     with `own_dtypes` du and (without dt_bias) ddelta are stored in u's and delta's dtypes
@@ -555,7 +563,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
     an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
     `gluon` N ≥ 1: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel`, loads N steps
-    ahead (needs `ck`; one warp; CUDA only, as Gluon has no interpreter)."""
+    ahead (needs `ck`; one warp; CUDA only, as Gluon has no interpreter), its tile laid out as
+    `scan_gluon.tile_layout(…, gluon_layout)` says."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -590,7 +599,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
         scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
-            T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM),
+            T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
             DEPTH=int(gluon), num_warps=1, **({"maxnreg": maxnreg} if maxnreg else {}),
         )
         return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
@@ -662,10 +671,10 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
                   bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int,
-                  gluon: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  gluon: int, gluon_layout: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
-                              dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon)
+                              dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon, gluon_layout)
     return y, ysum if ysum is not None else u.new_empty(0, dtype=torch.float32), ck
 
 
@@ -676,7 +685,7 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 @_scan2_fwd_op.register_fake
 def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-      bwd_maxnreg, gluon):
+      bwd_maxnreg, gluon, gluon_layout):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
@@ -688,28 +697,29 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: int
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: int, gluon_layout: int
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                              torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
     bias = dt_bias if dt_bias.numel() else None
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
-                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon, own_dtypes=True)
+                             ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon, own_dtypes=True,
+                             gluon_layout=gluon_layout)
     dbias = grads[1].sum((1, 2), dtype=torch.float32) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon):
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
     (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-     bwd_maxnreg, gluon) = inputs
+     bwd_maxnreg, gluon, gluon_layout) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
-    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon)
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout)
 
 
 def _scan2_backward(ctx, dout, _dysum, _dck):
@@ -722,7 +732,7 @@ def _scan2_backward(ctx, dout, _dysum, _dck):
         dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
         dout = half * zf * sig                                                    # [B, L, E]
     grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
-    return (*grads, dz, None, None, None, None, None, None, None, None)
+    return (*grads, dz, None, None, None, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -733,7 +743,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                         bwd_maxnreg: int = 0, gluon: int = 0) -> torch.Tensor:
+                         bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -751,7 +761,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     dtype instead of y, formed in the kernels (two launches of one direction each).
     `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
     `gluon` N ≥ 1 runs both passes as `scan_gluon`'s kernels, their loads N (1 or 2) steps
-    ahead (needs `keep_ck`; CUDA only).
+    ahead (needs `keep_ck`; CUDA only); `gluon_layout` 1 lays their tile out with a channel's
+    states in one thread (`scan_gluon.tile_layout`; BLOCK_E 32).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -776,8 +787,10 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: gluon must be 0 (off), 1 or 2 (steps loaded ahead), got {gluon}")
     if gluon and not keep_ck:
         raise ValueError("selective_scan_bidir: gluon reads the forward's checkpoints: set keep_ck too")
+    if gluon_layout not in (0, 1) or (gluon_layout and not gluon):
+        raise ValueError(f"selective_scan_bidir: gluon_layout must be 0, or 1 with gluon, got {gluon_layout}")
     if gluon and not u.is_cuda:
         raise RuntimeError("selective_scan_bidir: the Gluon kernels need CUDA tensors (Gluon has no CPU "
                            "interpreter); leave gluon off to run scan_triton's kernels")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bwd_maxnreg, int(gluon))[0]
+                         seg_len, keep_ck, bwd_maxnreg, int(gluon), int(gluon_layout))[0]

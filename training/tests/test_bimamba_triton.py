@@ -149,10 +149,11 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
 @pytest.mark.parametrize("shape", SMALL + (GPU if CUDA else []),
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
 # +gl (the backward in Gluon) has no CPU interpreter: GPU only
-@pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"] + (["+ck", "+ck+sp+gm+gl", "+ck+gl2", "+ck+sp+gm+gl2"]
-                                                           if CUDA else []))
+@pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"] + (["+ck", "+ck+sp+gm+gl", "+ck+gl2", "+ck+sp+gm+gl2",
+                                                            "+ck+gl+mt", "+ck+sp+gm+gl2+mt"] if CUDA else []))
 def test_split_variant_forward_and_all_gradients_match_float64_definition(shape, flags):
     Bsz, L, E, M, _, be = shape
+    be = 32 if "+mt" in flags else be   # the states-in-thread tile is 32 channels wide
     bt.set_tile_config(bt.TileConfig.parse(f"S:{be}:1{flags}"))
     inputs, w = make_inputs(Bsz, L, E, M, seed=Bsz * 100 + L + 1)
     want = value_and_grads(bt.bimamba_scan_ref, inputs, w)
@@ -209,6 +210,8 @@ def test_tiles_specs():
     assert not bt.TileConfig.parse("S:32:1+ck").gluon
     c = bt.TileConfig.parse("S:32:1+gl2+ck")
     assert (c.gluon, c.spec()) == (2, "S:32:1+ck+gl2")
+    c = bt.TileConfig.parse("S:32:1+mt+sp+ck+gl")
+    assert (c.gluon, c.gluon_layout, c.spec()) == (1, 1, "S:32:1+ck+sp+gl+mt")
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
@@ -223,7 +226,8 @@ def test_tiles_specs():
         assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
                 "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
-                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl", "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2"):
+                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl", "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+ck+mt", "S:16:1+ck+gl+mt",
+                "S:32:1:16:1+ck+gl+mt"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 
@@ -416,7 +420,8 @@ def test_bimamba_split_and_v4_paths_agree():
     assert max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split"] + (["split+ck+gl", "split+ck+gl2"] if CUDA else []))
+@pytest.mark.parametrize("kernel", ["v4", "split"] + (["split+ck+gl", "split+ck+gl2", "S:32:1+ck+sp+gm+gl+mt"]
+                                                       if CUDA else []))
 def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
     """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient (the
     Gluon kernels, the training default, on a GPU only)."""

@@ -49,8 +49,8 @@ def test_a_listing_without_loops_has_none():
     assert kernel_ir.sass_loops("") == []
 
 
-@pytest.mark.parametrize("depth", [1, 2])
-def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth):
+@pytest.mark.parametrize("depth, layout", [(1, 0), (2, 0), (1, 1)])
+def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth, layout):
     """The Gluon kernels cannot run without a GPU, but they compile here for sm_90a (in a
     process without the interpreter, which would stand in for the shared @triton.jit helpers):
     no spills, and no barrier in the forward's loop or the backward's walk (the point of their
@@ -63,7 +63,7 @@ def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth)
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     here = Path(kernel_ir.__file__).resolve().parent
     r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "fb",
-                        "--keep-ck", "--gluon", str(depth), "--block-e", "32"],
+                        "--keep-ck", "--gluon", str(depth), "--gluon-layout", str(layout), "--block-e", "32"],
                        cwd=here, env=env, capture_output=True, text=True, timeout=300)
     if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
         pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")

@@ -183,14 +183,17 @@ def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
 
 
 @each_shape
-@pytest.mark.parametrize("backward", ["triton", "triton+ck"] + (["gluon", "gluon2"] if CUDA else []))  # Gluon: GPU only
+@pytest.mark.parametrize("backward", ["triton", "triton+ck"] + (["gluon", "gluon2", "gluon+mt"] if CUDA else []))
+# (Gluon: GPU only)
 def test_bidir_forward_and_gradients_match_float64_loops(shape, backward):
     """Output and the gradients of all six stacked inputs (both directions) within 1e-5, with
     the backward recomputing every state, reading the forward's checkpoints, or in Gluon."""
     Bsz, L, E, M, block_e = shape
     inputs, w = make_bidir_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
     want = value_and_grads(bidir_loop, inputs, w)
-    opts = {"keep_ck": backward != "triton", "gluon": {"gluon": 1, "gluon2": 2}.get(backward, 0)}
+    opts = {"keep_ck": backward != "triton", "gluon": {"gluon": 1, "gluon2": 2, "gluon+mt": 1}.get(backward, 0),
+            "gluon_layout": int(backward == "gluon+mt")}
+    block_e = 32 if backward == "gluon+mt" else block_e   # the states-in-thread tile is 32 channels wide
     got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32, **opts), to_device(inputs),
                           w.to(DEVICE, torch.float32))
     assert got[0].dtype == torch.float32 and got[0].shape == (2, Bsz, L, E)
@@ -257,7 +260,7 @@ def test_bidir_custom_op_registration_passes_opcheck():
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
             for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
                 torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, 168 if keep else 0,
-                                                                 int(keep and CUDA)),
+                                                                 int(keep and CUDA), 0),
                                       test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
@@ -274,6 +277,8 @@ def test_bidir_bad_inputs_raise_clear_errors():
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, gluon=1)
     with pytest.raises(ValueError, match="gluon must be 0"):
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon=3)
+    with pytest.raises(ValueError, match="gluon_layout must be 0, or 1 with gluon"):
+        st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon_layout=1)
     if not CUDA:
         with pytest.raises(RuntimeError, match="Gluon kernels need CUDA tensors"):
             st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon=1)
