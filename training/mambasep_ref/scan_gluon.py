@@ -31,20 +31,8 @@ from __future__ import annotations
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
-from .scan_triton import (_adjoint_step, _ck_tile, _fwd_outputs, _fwd_step, _origin, _program_inputs, _recur,
-                          _sigmoid, _softplus, _sum_e)
-
-
-@gluon.jit
-def _fetch(p, t, stride, mask, DEPTH: gl.constexpr):
-    """Row t of a [L, ·] walk (pointers p in the layout the caller wants): with DEPTH 1 widened
-    to float32 at once, as the next step uses it; with DEPTH 2 as stored, widened where it is
-    used two steps later, so that the load stays in flight meanwhile (a conversion right after
-    the load would wait for it)."""
-    x = gl.load(p + t * stride, mask=mask, other=0.0)
-    if DEPTH == 1:
-        x = x.to(gl.float32)
-    return x
+from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_outputs, _fwd_step, _origin,
+                          _program_inputs, _recur, _sigmoid, _sum_e)
 
 
 @gluon.jit
@@ -66,19 +54,6 @@ def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m
     """What the backward's walk (2b) reads of step t: u, dy, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
     u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH)
     return u, _fetch(g_p, t, s_gl, e_ok, DEPTH), dt, Bt, Ct
-
-
-@gluon.jit
-def _delta_pre(x, mask, bias, SOFTPLUS: gl.constexpr):
-    """(delta, pre) of a fetched dt/delta row x: with SOFTPLUS pre = dt + bias and delta =
-    softplus(pre) (0 where masked); else both the stored delta."""
-    pre = x.to(gl.float32)
-    if SOFTPLUS:
-        pre = pre + bias
-        delta = gl.where(mask, _softplus(pre), 0.0)
-    else:
-        delta = pre
-    return delta, pre
 
 
 @gluon.jit
@@ -177,7 +152,7 @@ def _scan_fwd_gluon_kernel(
                                    DEPTH)
     for t in range(0, L):
         u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
-        dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
+        dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
         if DEPTH == 2:
             u1, d1, B1, C1 = u2, d2, B2, C2
             u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 2, L - 1), s_ul, s_dl, s_Bl, s_Cl,
@@ -250,7 +225,7 @@ def _scan_bwd_gluon_kernel(
         u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
         for k in range(0, n):
             u, Bt = u1.to(gl.float32), B1.to(gl.float32)
-            dt, _ = _delta_pre(d1, e_ok, bias, SOFTPLUS)
+            dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
             if DEPTH == 2:
                 u1, d1, B1 = u2, d2, B2
                 u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok,
@@ -270,7 +245,7 @@ def _scan_bwd_gluon_kernel(
             t = t0 + k
             h_prev = hp_n
             u, dy, Bt, Ct = wu.to(gl.float32), wg.to(gl.float32), wB.to(gl.float32), wC.to(gl.float32)
-            dt, pre = _delta_pre(wd, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
+            dt, pre = _delta_of(wd, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
             kp = gl.maximum(k - 1, 0)  # the segment's first step fetches itself (unused)
             hp_n = seg.index(kp).load(TILE)
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok,

@@ -75,9 +75,21 @@ def interpreter_enabled() -> bool:
 
 
 @triton.jit
+def _fetch(ptr, t, stride, mask, DEPTH: tl.constexpr):
+    """Row t of a [L, ·] view (pointer block ptr, row stride; 0 where masked): with DEPTH 1
+    widened to float32 at once, as the next step uses it; with DEPTH 2 (scan_gluon's loads two
+    steps ahead) as stored, widened where it is used, so that the load stays in flight meanwhile
+    (a conversion right after the load would wait for it)."""
+    x = tl.load(ptr + t * stride, mask=mask, other=0.0)
+    if DEPTH == 1:
+        x = x.to(tl.float32)
+    return x
+
+
+@triton.jit
 def _ld(ptr, t, stride, mask):
-    """Row t of a [L, ·] view (pointer block ptr, row stride) widened to float32; 0 where masked."""
-    return tl.load(ptr + t * stride, mask=mask, other=0.0).to(tl.float32)
+    """Row t of a [L, ·] view widened to float32 (`_fetch` one step ahead)."""
+    return _fetch(ptr, t, stride, mask, 1)
 
 
 @triton.jit
@@ -145,17 +157,23 @@ def _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv, SUM_E: tl.constexpr
 
 
 @triton.jit
-def _delta_pre_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
-    """(delta, pre) of row t [BE] float32: with SOFTPLUS pre = dt + bias of the stored dt and
+def _delta_of(x, mask, bias, SOFTPLUS: tl.constexpr):
+    """(delta, pre) [BE] float32 of a fetched dt/delta row x: with SOFTPLUS pre = dt + bias and
     delta = softplus(pre), 0 where masked (a padding channel's state stays 0); else both the
     stored delta."""
-    pre = _ld(p, t, stride, mask)
+    pre = x.to(tl.float32)
     if SOFTPLUS:
         pre = pre + bias
         delta = tl.where(mask, _softplus(pre), 0.0)
     else:
         delta = pre
     return delta, pre
+
+
+@triton.jit
+def _delta_pre_at(p, t, stride, mask, bias, SOFTPLUS: tl.constexpr):
+    """(delta, pre) of row t (`_delta_of`)."""
+    return _delta_of(_ld(p, t, stride, mask), mask, bias, SOFTPLUS)
 
 
 @triton.jit
