@@ -106,17 +106,17 @@ training_tiles() {
     say "tiles for training: $1"
   fi
 }
-# the tiles of each step: the default (S:32:1+ck+gl), the candidate if another, then the
+# the tiles of each step: the default (bimamba_triton's), the candidate if another, then the
 # candidate with the gate and merge (+gm) and then softplus (+sp) in the kernels added in turn
 # (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
 # the kernel sweep alone cannot judge them), and that last one with a channel's states in one
 # thread (+mt: softplus is then not computed 4-fold)
-DEFAULT_TILES=S:32:1+ck+gl
+DEFAULT_TILES=$(python3 -c "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())" 2>/dev/null)
 tiles() {
   local c=${CAND:-$DEFAULT_TILES} out="--tiles $DEFAULT_TILES" f
   [ "$c" = "$DEFAULT_TILES" ] || out="$out --tiles $c"
   for f in +gm +sp; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
-  case "$c" in *+gl*+mt*|*+mt*) ;; *+gl*) out="$out --tiles $c+mt" ;; esac
+  case "$c" in *+mt*) ;; *+gl*) out="$out --tiles $c+mt" ;; esac
   echo "$out"
 }
 if [ "$PART" = 0 ]; then

@@ -458,8 +458,8 @@ class TileConfig:
             s = f"S:{self.block_e}:{self.num_warps}"
             if (self.bwd_block_e, self.bwd_num_warps, self.seg) != (self.block_e, self.num_warps, 0):
                 s += f":{self.bwd_block_e}:{self.bwd_num_warps}" + (f":{self.seg}" if self.seg else "")
-            s += "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr) and f != "mt")
-            s += {0: "", 1: "+gl"}.get(self.gluon, f"+gl{self.gluon}") + ("+mt" if self.gluon_layout else "")
+            s += "".join(f"+{f}" for f, attr in self.FLAGS.items() if getattr(self, attr))
+            s += {0: "", 1: "+gl"}.get(self.gluon, f"+gl{self.gluon}")
             return s + (f"+r{self.bwd_maxnreg}" if self.bwd_maxnreg else "")
         return f"{self.T}:{self.block_e}:{self.num_warps}:{self.ck}"
 
@@ -677,6 +677,8 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     """The split variant (module docstring): the element-wise work in torch, the scan of both
     directions in `scan_triton.selective_scan_bidir` (with +sp the softplus, with +gm the gate
     and the merge there too)."""
+    gluon = cfg.gluon if u.is_cuda else 0          # Gluon has no interpreter: scan_triton's kernels on CPU
+
     def scan_bidir(u, dt, dt_bias, A, Bm, Cm, D, z=None):
         if cfg.softplus:                       # the kernels form delta from dt
             delta, bias = dt, dt_bias
@@ -685,8 +687,7 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
                                                 cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
-                                                cfg.gluon if u.is_cuda else 0,
-                                                cfg.gluon_layout if u.is_cuda else 0)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                gluon, cfg.gluon_layout if gluon else 0)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -211,7 +211,7 @@ def test_tiles_specs():
     c = bt.TileConfig.parse("S:32:1+gl2+ck")
     assert (c.gluon, c.spec()) == (2, "S:32:1+ck+gl2")
     c = bt.TileConfig.parse("S:32:1+mt+sp+ck+gl")
-    assert (c.gluon, c.gluon_layout, c.spec()) == (1, 1, "S:32:1+ck+sp+gl+mt")
+    assert (c.gluon, c.gluon_layout, c.spec()) == (1, 1, "S:32:1+ck+sp+mt+gl")
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
@@ -226,8 +226,8 @@ def test_tiles_specs():
         assert bt.TileConfig.parse(cfg.spec()).spec() == cfg.spec()
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
                 "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
-                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl", "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+ck+mt", "S:16:1+ck+gl+mt",
-                "S:32:1:16:1+ck+gl+mt"):
+                "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl",
+                "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+ck+mt", "S:16:1+ck+gl+mt", "S:32:1:16:1+ck+gl+mt"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 

@@ -182,18 +182,22 @@ def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
     return [torch.stack([x, y]) for x, y in zip(a, b)], torch.stack([w0, w1])
 
 
+BACKWARDS = [pytest.param({}, id="triton"), pytest.param({"keep_ck": True}, id="triton+ck")]
+if CUDA:   # Gluon has no CPU interpreter
+    BACKWARDS += [pytest.param({"keep_ck": True, "gluon": 1}, id="gluon"),
+                  pytest.param({"keep_ck": True, "gluon": 2}, id="gluon2"),
+                  pytest.param({"keep_ck": True, "gluon": 1, "gluon_layout": 1}, id="gluon+mt")]
+
+
 @each_shape
-@pytest.mark.parametrize("backward", ["triton", "triton+ck"] + (["gluon", "gluon2", "gluon+mt"] if CUDA else []))
-# (Gluon: GPU only)
-def test_bidir_forward_and_gradients_match_float64_loops(shape, backward):
+@pytest.mark.parametrize("opts", BACKWARDS)
+def test_bidir_forward_and_gradients_match_float64_loops(shape, opts):
     """Output and the gradients of all six stacked inputs (both directions) within 1e-5, with
     the backward recomputing every state, reading the forward's checkpoints, or in Gluon."""
     Bsz, L, E, M, block_e = shape
     inputs, w = make_bidir_inputs(Bsz, L, E, M, seed=Bsz * 1000 + L)
     want = value_and_grads(bidir_loop, inputs, w)
-    opts = {"keep_ck": backward != "triton", "gluon": {"gluon": 1, "gluon2": 2, "gluon+mt": 1}.get(backward, 0),
-            "gluon_layout": int(backward == "gluon+mt")}
-    block_e = 32 if backward == "gluon+mt" else block_e   # the states-in-thread tile is 32 channels wide
+    block_e = 32 if opts.get("gluon_layout") else block_e   # the states-in-thread tile is 32 channels wide
     got = value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=block_e or 32, **opts), to_device(inputs),
                           w.to(DEVICE, torch.float32))
     assert got[0].dtype == torch.float32 and got[0].shape == (2, Bsz, L, E)
