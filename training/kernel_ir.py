@@ -5,6 +5,7 @@
     python3 training/kernel_ir.py --offline --T 8 --block-e 32  # no GPU: compile for sm_90a here
     python3 training/kernel_ir.py --offline --split --block-e 32  # the split variant's kernels
     python3 training/kernel_ir.py --offline --split --block-e 32 --keep-ck --kernels b --maxnreg 168
+    python3 training/kernel_ir.py --offline --conv            # conv_triton's kernels (tiles +cv)
 
 On the GPU, shapes are the intra path of DPMamba-XS at batch 16 (B' = 528, L' = 250, E = 256,
 M = 16), bf16 inputs; the forward kernel is compiled for T = 16, 8 and 32 (BLOCK_E 32, one warp),
@@ -224,6 +225,29 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     return out
 
 
+def offline_conv(Bsz: int = 528, L: int = 250, E: int = 256, W: int = 4, which: str = "fb") -> dict:
+    """conv_triton's kernels with the arguments of BiMamba's intra call (XS, batch 16) and the
+    module's launch constants: x a bf16 column slice of [B, L, 2E]; w, bias float32; xc, g
+    bf16 [2, B, L, E]; dx bf16 [B, L, E]."""
+    from mambasep_ref import conv_triton as ct  # noqa: PLC0415
+    n_chunks = -(-L // ct.CHUNK)
+    n_units = Bsz * n_chunks
+    per = -(-n_units // ct.MAX_PROGRAMS)
+    common = {"x_ptr": "*bf16", "w_ptr": "*fp32", "bias_ptr": "*fp32", "L": L, "E": E, "n_chunks": n_chunks,
+              "s_xb": 2 * L * E, "s_xl": 2 * E}
+    cexp = {"W": W, "TC": ct.CHUNK, "BE": ct.BLOCK_E}
+    out = {"kernel": "conv", "B": Bsz, "L": L, "E": E, "W": W, "chunk": ct.CHUNK, "block_e": ct.BLOCK_E}
+    if "f" in which:
+        out["fwd"] = compile_with_values(ct._conv_fwd_kernel, {**common, "xc_ptr": "*bf16", "s_cd": Bsz * L * E,
+                                                               "s_cb": L * E, "s_cl": E}, cexp, 1)
+    if "b" in which:
+        out["bwd"] = compile_with_values(ct._conv_bwd_kernel, {
+            **common, "g_ptr": "*bf16", "dx_ptr": "*bf16", "part_ptr": "*fp32", "n_units": n_units,
+            "units_per_prog": per, "s_gd": Bsz * L * E, "s_gb": L * E, "s_gl": E, "s_dxb": L * E, "s_dxl": E},
+            cexp, 1)
+    return out
+
+
 def offline(T: int, block_e: int, num_warps: int, ck: int = 1, which: str = "fb") -> dict:
     M = 16
     out = {"T": T, "block_e": block_e, "num_warps": num_warps, "ck": ck}
@@ -302,7 +326,13 @@ def main(argv=None) -> int:
                     help="with --gluon: 1 puts a channel's states in one thread (tiles +mt)")
     ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
+    ap.add_argument("--conv", action="store_true",
+                    help="with --offline: conv_triton's kernels (tiles +cv) for --shape's intra call")
     args = ap.parse_args(argv)
+    if args.offline and args.conv:
+        Bsz, L = (int(x) for x in args.shape.split(":"))
+        print(json.dumps(offline_conv(Bsz, L, which=args.kernels), indent=1))
+        return 0
     if args.offline and args.split:
         Bsz, L = (int(x) for x in args.shape.split(":"))
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,

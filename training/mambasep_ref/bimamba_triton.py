@@ -376,18 +376,22 @@ class TileConfig:
     both kernels in Gluon, `scan_gluon`, on CUDA tensors, their loads N = 1 or 2 steps ahead;
     needs `keep_ck`), `gluon_layout` (1: their tile holds a channel's states in one thread,
     `scan_gluon.tile_layout`; BLOCK_E 32); the rest is unused.
+    `conv` (either kernel): BiMamba's fused path forms both directions' SiLU(depthwise conv) in
+    `conv_triton`'s kernels instead of as torch operations (the same maths).
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
     """
 
     KERNELS = ("v4", "split")
-    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "mt": "gluon_layout"}   # the split spec's +FLAG suffixes
+    FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "mt": "gluon_layout",
+             "cv": "conv"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
                  bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
-                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0):
+                 gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0,
+                 conv: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -412,13 +416,14 @@ class TileConfig:
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
         self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
         self.bwd_maxnreg, self.gluon, self.gluon_layout = bwd_maxnreg, int(gluon), int(gluon_layout)
+        self.conv = bool(conv)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+rN]" (SEG 0: the default
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+cv][+rN]" (SEG 0: the default
         spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +mt:
-        `gluon_layout` 1, +rN:
+        `gluon_layout` 1, +cv: `conv`, +rN:
         `bwd_maxnreg` N) or
         "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
@@ -450,7 +455,7 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+rN] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+sp][+gm][+glN][+mt][+cv][+rN] or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
@@ -469,7 +474,7 @@ class TileConfig:
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
                 f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
                 f"softplus={self.softplus}, gate_merge={self.gate_merge}, bwd_maxnreg={self.bwd_maxnreg}, "
-                f"gluon={self.gluon}, gluon_layout={self.gluon_layout})")
+                f"gluon={self.gluon}, gluon_layout={self.gluon_layout}, conv={self.conv})")
 
 
 _config = TileConfig.parse("S:32:1+ck+gl")   # the fastest compiled step measured (module docstring)

@@ -106,10 +106,15 @@ class BiMamba(nn.Module):
         kernels (v4) or as torch operations around one launch of both directions' scans (the
         split variant); `bimamba_triton.TileConfig` chooses.
         """
-        from .bimamba_triton import bimamba_scan  # noqa: PLC0415 (Triton imports lazily)
+        from .bimamba_triton import bimamba_scan, tile_config  # noqa: PLC0415 (Triton imports lazily)
         b, L, e = x.shape
         r, m = self.dt_rank, self.d_state
-        xc = F.silu(self._bidirectional_conv(x.float())).to(x.dtype)          # [2, B', L', E]
+        if tile_config().conv:                      # the same maths in conv_triton's kernels
+            from .conv_triton import conv_silu_bidir  # noqa: PLC0415
+            xc = conv_silu_bidir(x, torch.stack([self.conv1d.weight[:, 0], self.conv1d_b.weight[:, 0]]),
+                                 torch.stack([self.conv1d.bias, self.conv1d_b.bias]))   # [2, B', L', E]
+        else:
+            xc = F.silu(self._bidirectional_conv(x.float())).to(x.dtype)      # [2, B', L', E]
         w_x = torch.stack([self.x_proj.weight, self.x_proj_b.weight])         # [2, R+2M, E]
         dbc = torch.bmm(xc.view(2, b * L, e), w_x.transpose(1, 2))            # [2, B'·L', R+2M]
         w_dt = torch.stack([self.dt_proj.weight, self.dt_proj_b.weight])      # [2, E, R]

@@ -46,6 +46,8 @@ if not CUDA and not bt.interpreter_enabled():
                     allow_module_level=True)
     st = importlib.reload(st)  # imported earlier without the interpreter (the split variant's kernels)
     bt = importlib.reload(bt)
+    if "mambasep_ref.conv_triton" in sys.modules:   # BiMamba imports it when +cv asks
+        importlib.reload(sys.modules["mambasep_ref.conv_triton"])
 
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = 1e-5
@@ -212,6 +214,9 @@ def test_tiles_specs():
     assert (c.gluon, c.spec()) == (2, "S:32:1+ck+gl2")
     c = bt.TileConfig.parse("S:32:1+mt+sp+ck+gl")
     assert (c.gluon, c.gluon_layout, c.spec()) == (1, 1, "S:32:1+ck+sp+mt+gl")
+    c = bt.TileConfig.parse("S:32:1+cv+gl+ck")
+    assert (c.conv, c.gluon, c.spec()) == (True, 1, "S:32:1+ck+cv+gl")
+    assert not bt.TileConfig.parse("S:32:1+ck+gl").conv and bt.TileConfig.parse("split+cv").conv
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
@@ -227,7 +232,7 @@ def test_tiles_specs():
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
                 "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
                 "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl",
-                "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+ck+mt", "S:16:1+ck+gl+mt", "S:32:1:16:1+ck+gl+mt"):
+                "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+cv+cv", "4:64:1+cv", "S:32:1+ck+mt", "S:16:1+ck+gl+mt", "S:32:1:16:1+ck+gl+mt"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 
@@ -356,11 +361,11 @@ def _grads(module, fn):
     return out.detach(), {n: p.grad.clone() for n, p in module.named_parameters()}
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split"])
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+cv"])
 def test_bimamba_fused_path_matches_reference_path(kernel):
     """Output, input gradient and all 16 parameter gradients of one BiMamba layer (conv weights and
-    dt biases of both directions among them), float32."""
-    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig(kernel="split", block_e=16))
+    dt biases of both directions among them), float32; +cv: the convolutions in conv_triton."""
+    bt.set_tile_config(tiles(4, 16) if kernel == "v4" else bt.TileConfig.parse(kernel.replace("split", "S:16:1")))
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
     torch.manual_seed(0)
     layer = _perturbed(BiMamba(cfg), 1).to(DEVICE)
@@ -377,8 +382,8 @@ def test_bimamba_fused_path_matches_reference_path(kernel):
     assert len(errs) == 17 and max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128"] + (["split+ck+gl", "split+ck+gl2"] if CUDA
-                                                                                else []))
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128", "split+cv"]
+                         + (["split+ck+gl", "split+ck+gl2", "split+ck+gl+cv"] if CUDA else []))
 def test_bimamba_layer_traces_as_one_graph(kernel):
     """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
     implementations and autograd registrations trace without graph breaks (aot_eager: the same
@@ -420,8 +425,8 @@ def test_bimamba_split_and_v4_paths_agree():
     assert max(errs.values()) <= TOL, errs
 
 
-@pytest.mark.parametrize("kernel", ["v4", "split"] + (["split+ck+gl", "split+ck+gl2", "S:32:1+ck+sp+gm+gl+mt"]
-                                                       if CUDA else []))
+@pytest.mark.parametrize("kernel", ["v4", "split", "split+cv"] + (["split+ck+gl", "split+ck+gl2", "S:32:1+ck+sp+gm+gl+mt",
+                                                                   "split+ck+gl+cv"] if CUDA else []))
 def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
     """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient (the
     Gluon kernels, the training default, on a GPU only)."""

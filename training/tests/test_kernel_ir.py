@@ -73,3 +73,27 @@ def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth,
     assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] == 0
     assert [loop.get("BAR", 0) for loop in fwd["loops"]] == [0]
     assert [loop.get("BAR", 0) for loop in bwd["loops"]] == [1, 0]   # recompute, walk
+
+
+def test_conv_kernels_compile_for_hopper_one_row_load_a_step():
+    """conv_triton's kernels for sm_90a (tiles +cv; in a process without the interpreter): no
+    spills, one loop each with no barrier or shuffle, and a step loads one row of x (forward),
+    or x and two rows of g (backward): the window of rows stays in registers."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    here = Path(kernel_ir.__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--conv"],
+                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
+        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    for name, loads in (("fwd", 1), ("bwd", 3)):
+        k = out[name]
+        assert k["spill_store_bytes"] == 0, name
+        assert [(loop.get("LDG", 0), loop.get("BAR", 0), loop.get("SHFL", 0)) for loop in k["loops"]] == [(loads, 0, 0)], \
+            (name, k["loops"])
