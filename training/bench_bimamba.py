@@ -8,6 +8,7 @@ Glossary: B' sequences, L' steps, N model width, E inner width, M state size.
     python3 training/bench_bimamba.py --sweep --tiles 4:64:1 --tiles split   # these ones instead
     python3 training/bench_bimamba.py --json out.json
     python3 training/bench_bimamba.py --kernels-only --shape intra --reps 1 --tiles S:32:1+ck   # for ncu
+    python3 training/bench_bimamba.py --conv          # the convolutions + SiLU alone: torch vs conv_triton
 
 `--kernels-only` launches nothing but each spec's own kernels (2 warm-up launches, then --reps
 timed ones, forward then backward): no layer, no parity, no old path, so a profiler can pick a
@@ -168,6 +169,30 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
     return out
 
 
+def conv_times(preset: str, bsz: int, L: int, reps: int) -> dict:
+    """Both directions' SiLU(depthwise conv) alone, in ms, forward and forward + backward on a
+    bf16 x (a column slice of [B', L', 2E], as in_proj's output chunked): BiMamba's torch
+    operations under torch.compile (the fused path's default) against conv_triton's kernels (+cv)."""
+    import torch.nn.functional as F  # noqa: PLC0415
+    from mambasep_ref.conv_triton import conv_silu_bidir  # noqa: PLC0415
+    layer = BiMamba(ModelConfig.preset(preset)).cuda()
+    E = layer.d_inner
+    g = torch.Generator(device="cuda").manual_seed(0)
+    xz = torch.randn(bsz, L, 2 * E, device="cuda", generator=g).bfloat16().requires_grad_()
+    gout = torch.randn(2, bsz, L, E, device="cuda", generator=g).bfloat16()        # [2, B', L', E]
+    w = torch.stack([layer.conv1d.weight[:, 0], layer.conv1d_b.weight[:, 0]]).detach().requires_grad_()
+    b = torch.stack([layer.conv1d.bias, layer.conv1d_b.bias]).detach().requires_grad_()
+    torch_fn = torch.compile(lambda x: F.silu(layer._bidirectional_conv(x.float())).to(x.dtype))
+    fns = {"torch": torch_fn, "kernels": lambda x: conv_silu_bidir(x, w, b)}
+    out = {}
+    for name, fn in fns.items():
+        out[f"{name}_fwd_ms"] = round(cuda_ms(lambda: fn(xz[..., :E]), reps, warmup=3), 3)
+        out[f"{name}_fwd_bwd_ms"] = round(cuda_ms(lambda: fn(xz[..., :E]).backward(gout), reps, warmup=3), 3)
+    err = rel(fns["kernels"](xz[..., :E]).float(), fns["torch"](xz[..., :E]).float())
+    out.update(fwd_bwd_speedup=round(out["torch_fwd_bwd_ms"] / out["kernels_fwd_bwd_ms"], 2), xc_rel_diff=float(f"{err:.1e}"))
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="xs")
@@ -179,6 +204,8 @@ def main(argv=None) -> int:
                     help="only each --tiles spec's kernels (no layer, parity or old path)")
     ap.add_argument("--shape", choices=[n for n, _, _ in SHAPES], action="append", default=[],
                     help="only these shapes (repeatable; default: all)")
+    ap.add_argument("--conv", action="store_true",
+                    help="only the convolutions + SiLU: torch (compiled) against conv_triton's kernels")
     ap.add_argument("--tiles", action="append", default=[], metavar="SPEC",
                     help="tiles specs for --sweep (repeatable; default: " + " ".join(SWEEP) + ")")
     args = ap.parse_args(argv)
@@ -189,6 +216,14 @@ def main(argv=None) -> int:
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}, triton {bt.triton.__version__}")
     results = []
     shapes = [s for s in SHAPES if not args.shape or s[0] in args.shape]
+    if args.conv:
+        for name, bsz, L in shapes:
+            r = conv_times(args.preset, bsz, L, args.reps)
+            print(f"conv {name} B'={bsz} L'={L}: {r}", flush=True)
+            results.append({"shape": name, "B": bsz, "L": L, "conv": r})
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1))
+        return 0
     if args.kernels_only:
         cfg = ModelConfig.preset(args.preset)
         for name, bsz, L in shapes:

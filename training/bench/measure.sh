@@ -6,7 +6,7 @@
 #   bash training/bench/measure.sh --part 1   # ≈ 7 min: kernel sweep; XS b16 steps of the candidates
 #   bash training/bench/measure.sh --part 2   # ≈ 8 min: XS b32, S b16, XS 16 kHz b16 with part 1's winner
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
-#   step not to run: gpu-tests, ncu-TILES, sweep, step-xs-8k-b16, step-xs-8k-b32,
+#   step not to run: gpu-tests, ncu-TILES, conv, sweep, step-xs-8k-b16, step-xs-8k-b32,
 #   step-s-8k-b16, step-xs-16k-b16)
 #   --tiles SPEC (part 1: the candidate tried beside the default tiles S:32:1+ck+gl, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
@@ -23,7 +23,9 @@
 #   --set full`, clocks left alone) on one warm launch of the intra call's scan backward for
 #   the tiles in $NCU_TILES (default S:32:1+ck+gl and S:32:1+ck+gl2): details page and
 #   per-instruction SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
-# Part 1: (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
+# Part 1: (0) bench_bimamba.py --conv: the convolutions + SiLU alone, compiled torch against
+#   conv_triton's kernels (+cv), both XS shapes;
+#   (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
 #   or two (+gl2) steps ahead, the latter with its registers capped at 152 (13 one-warp
 #   programs an SM instead of 12), with the gate and merge in the kernels, and with softplus,
@@ -31,7 +33,8 @@
 #   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
 #   prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
-#   (--scan fused + torch.compile) with the candidates of `tiles` below, with a 2-step kernel
+#   (--scan fused + torch.compile) with the candidates of `tiles` below (the default, then +cv
+#   on it and on the sweep's best, then +gm, +sp, +mt added in turn), with a 2-step kernel
 #   profile of old and the fastest new. The fastest is the "winner".
 # Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
 #   16 kHz, batch 16.
@@ -46,8 +49,8 @@
 #       --throughput-json training/bench/throughput.json
 #
 # Time (one H100, v5: the sweep of 4 settings took 90 s; compiling the old step ≈ 75 s and
-# each fused candidate ≈ 15 s): part 1 ≈ 200 s sweep + 200 s (XS b16, four candidates and the
-# profile) ≈ 420 s; part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
+# each fused candidate ≈ 15 s): part 1 ≈ 40 s conv + 150 s sweep + 250 s (XS b16, six candidates
+# and the profile) ≈ 450 s; part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
 # when the budget left is too small; a step that fails leaves the others' results.
 set -uo pipefail
 T0=$(date +%s)
@@ -66,7 +69,7 @@ while [ $# -gt 0 ]; do
 done
 case "$PART" in 0|1|2) ;; *) echo "measure.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
-export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model}
+export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model or float64_loop or bfloat16_input}
 STATE=/tmp/mambasep-measure          # survives between calls while the machine stays warm
 RAW=$STATE/part$PART
 mkdir -p "$OUT" "$RAW"
@@ -106,15 +109,18 @@ training_tiles() {
     say "tiles for training: $1"
   fi
 }
-# the tiles of each step: the default (bimamba_triton's), the candidate if another, then the
-# candidate with the gate and merge (+gm) and then softplus (+sp) in the kernels added in turn
-# (they change the step more than its kernels: they remove Inductor's element-wise kernels, so
-# the kernel sweep alone cannot judge them), and that last one with a channel's states in one
-# thread (+mt: softplus is then not computed 4-fold)
+# the tiles of each step: the default (bimamba_triton's), the default with the convolutions in
+# conv_triton's kernels (+cv), the candidate with +cv if another, then that with the gate and
+# merge (+gm) and then softplus (+sp) in the kernels added in turn (they change the step more
+# than its kernels: they remove Inductor's element-wise kernels, so the kernel sweep alone
+# cannot judge them), and that last one with a channel's states in one thread (+mt: softplus is
+# then not computed 4-fold)
 DEFAULT_TILES=$(python3 -c "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())" 2>/dev/null)
 tiles() {
   local c=${CAND:-$DEFAULT_TILES} out="--tiles $DEFAULT_TILES" f
-  [ "$c" = "$DEFAULT_TILES" ] || out="$out --tiles $c"
+  case "$DEFAULT_TILES" in *+cv*) ;; *) out="$out --tiles $DEFAULT_TILES+cv" ;; esac
+  case "$c" in *+cv*) ;; *) c="$c+cv" ;; esac
+  case "$out " in *" $c "*) ;; *) out="$out --tiles $c" ;; esac
   for f in +gm +sp; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
   case "$c" in *+mt*) ;; *+gl*) out="$out --tiles $c+mt" ;; esac
   echo "$out"
@@ -127,7 +133,7 @@ if [ "$PART" = 0 ]; then
       >/dev/null 2>&1
     # the two files at once (compiling the kernels is most of their time, on one CPU core each)
     PYTHONPATH=/tmp/mambasep-pytest run 400 gpu-tests bash -c '
-      for f in bimamba_triton scan_triton; do
+      for f in bimamba_triton scan_triton conv_triton; do
         python3 -m pytest -q -x -rfE --tb=short --durations=10 -p no:cacheprovider tests/test_$f.py \
           ${GPU_TESTS_K:+-k "$GPU_TESTS_K"} > "$0/pytest-$f.log" 2>&1 & done
       rc=0; for j in $(jobs -p); do wait "$j" || rc=1; done
@@ -168,6 +174,7 @@ elif [ "$PART" = 1 ]; then
   for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
     SW="$SW --tiles $t"
   done
+  run 90 conv python3 bench_bimamba.py --conv --reps 10 --json "$RAW/conv.json"
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
   [ -n "$CAND" ] || CAND=$(sed -n 's/^best_tiles=//p' "$LOG" | tail -n 1)
   say "candidate tiles: ${CAND:-none}"
