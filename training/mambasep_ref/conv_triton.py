@@ -42,6 +42,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .bimamba_triton import _inner
 from .scan_triton import _sigmoid
 
 __all__ = ["conv_silu_bidir", "interpreter_enabled"]
@@ -88,7 +89,7 @@ def _x_row(x_ptr, b, t, e, e_ok, L, s_xb, s_xl):
 
 
 @triton.jit
-def _bwd_rows(x_ptr, g_ptr, b, s, e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W: tl.constexpr):
+def _bwd_inner(x_ptr, g_ptr, b, s, e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W: tl.constexpr):
     """What the backward's step s loads: x and g_0 at s + (W−1), g_1 at s."""
     g_b = b.to(tl.int64) * s_gb
     return (_x_row(x_ptr, b, s + (W - 1), e, e_ok, L, s_xb, s_xl),
@@ -207,10 +208,10 @@ def _conv_bwd_kernel(x_ptr, w_ptr, bias_ptr, g_ptr, dx_ptr, part_ptr, L, E, n_ch
         q0s, q1s = (), ()
         for j in tl.static_range(W):
             q0s, q1s = q0s + (zero,), q1s + (zero,)
-        nxt = _bwd_rows(x_ptr, g_ptr, b, c0 - (W - 1), e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W)
+        nxt = _bwd_inner(x_ptr, g_ptr, b, c0 - (W - 1), e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W)
         for s in range(c0 - (W - 1), tl.minimum(c0 + TC, L)):
             x_new, g0, g1 = nxt
-            nxt = _bwd_rows(x_ptr, g_ptr, b, s + 1, e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W)   # a step ahead
+            nxt = _bwd_inner(x_ptr, g_ptr, b, s + 1, e, e_ok, L, s_xb, s_xl, s_gd, s_gb, s_gl, W)   # a step ahead
             xs = _shift(xs, x_new.to(tl.float32), 2 * W - 1)                     # around s
             q0s = _shift(q0s, _q(b0 + _taps(xs, w0, W - 1, 1, W), g0.to(tl.float32)), W)        # q_0 at s + (W−1)
             q1s = _push(q1s, _q(b1 + _taps(xs, w1, 2 * (W - 1), -1, W), g1.to(tl.float32)), W)  # q_1 at s
@@ -252,11 +253,6 @@ def _check(x: Tensor, w: Tensor, bias: Tensor) -> None:
                            "TRITON_INTERPRET=1 before importing this module, or use BiMamba's torch path")
 
 
-def _rows(x: Tensor) -> Tensor:
-    """x with a contiguous last dimension (a copy only when it has none)."""
-    return x if x.stride(-1) == 1 else x.contiguous()
-
-
 def _launch_forward(x: Tensor, w: Tensor, bias: Tensor) -> Tensor:
     """xc [2, B, L, E] (x's dtype) for x [B, L, E] (last dimension contiguous), w [2, E, W] and bias [2, E]
     (contiguous)."""
@@ -296,7 +292,7 @@ def _launch_backward(x: Tensor, w: Tensor, bias: Tensor, g: Tensor) -> tuple[Ten
 
 @torch.library.custom_op("mambasep::conv2_fwd", mutates_args=())
 def _conv2_fwd_op(x: Tensor, w: Tensor, bias: Tensor) -> Tensor:
-    return _launch_forward(_rows(x), w.contiguous(), bias.contiguous())
+    return _launch_forward(_inner(x), w.contiguous(), bias.contiguous())
 
 
 @_conv2_fwd_op.register_fake
@@ -306,7 +302,7 @@ def _(x, w, bias):
 
 @torch.library.custom_op("mambasep::conv2_bwd", mutates_args=())
 def _conv2_bwd_op(x: Tensor, w: Tensor, bias: Tensor, g: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    dx, dw, dbias = _launch_backward(_rows(x), w.contiguous(), bias.contiguous(), _rows(g))
+    dx, dw, dbias = _launch_backward(_inner(x), w.contiguous(), bias.contiguous(), _inner(g))
     return dx, dw.to(w.dtype), dbias.to(bias.dtype)
 
 

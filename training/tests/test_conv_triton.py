@@ -70,23 +70,22 @@ def loop_conv(x, w, bias):
 
 
 def make_inputs(Bsz, L, E, W, seed):
-    """x [B, L, E] as a strided view (the first half of a [B, L, 2E] tensor, like in_proj's
-    output chunked), w [2, E, W], bias [2, E]; float64."""
+    """xz [B, L, 2E] (the kernels read x = xz[..., :E], a strided view like in_proj's output
+    chunked), w [2, E, W], bias [2, E]; float64."""
     g = torch.Generator().manual_seed(seed)
     xz = torch.randn(Bsz, L, 2 * E, generator=g, dtype=torch.float64)
     w = torch.randn(2, E, W, generator=g, dtype=torch.float64) / W ** 0.5
     bias = 0.5 * torch.randn(2, E, generator=g, dtype=torch.float64)
-    return xz[..., :E], w, bias
+    return xz, w, bias
+
+
+def on_x(fn):
+    """fn(x, w, bias) as a function of xz, w, bias."""
+    return lambda xz, w, bias: fn(xz[..., :w.shape[1]], w, bias)
 
 
 def value_and_grads(fn, inputs, gout):
     leaves = [x.detach().clone().requires_grad_() for x in inputs]
-    if inputs[0].stride(-1) == 1 and not inputs[0].is_contiguous():   # keep x a strided view
-        base = torch.cat([inputs[0], torch.zeros_like(inputs[0])], -1).detach().requires_grad_()
-        leaves[0] = base[..., :inputs[0].shape[-1]]
-        y = fn(*leaves)
-        grads = torch.autograd.grad((y.to(gout.dtype) * gout).sum(), [base, *leaves[1:]])
-        return y.detach(), (grads[0][..., :inputs[0].shape[-1]], *grads[1:])
     y = fn(*leaves)
     return y.detach(), torch.autograd.grad((y.to(gout.dtype) * gout).sum(), leaves)
 
@@ -99,7 +98,7 @@ def rel_err(a, b):
 def assert_agree(got, want, tol):
     (y, grads), (y_ref, grads_ref) = got, want
     errs = {"xc": rel_err(y, y_ref)}
-    errs.update({"d" + n: rel_err(g, r) for n, g, r in zip(("x", "w", "bias"), grads, grads_ref)})
+    errs.update({"d" + n: rel_err(g, r) for n, g, r in zip(("xz", "w", "bias"), grads, grads_ref)})
     assert max(errs.values()) <= tol, {k: f"{v:.1e}" for k, v in errs.items()}
 
 
@@ -110,10 +109,11 @@ GPU = [(16, 250, 256, 4), (64, 33, 256, 4), (3, 100, 200, 4)]
 
 
 def _check_against_loop(shape, tol=TOL):
-    x, w, bias = make_inputs(*shape, seed=sum(shape))
-    gout = torch.randn(2, *x.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    want = value_and_grads(loop_conv, (x, w, bias), gout)
-    got = value_and_grads(ct.conv_silu_bidir, [t.to(DEVICE, torch.float32) for t in (x, w, bias)],
+    Bsz, L, E, _ = shape
+    xz, w, bias = make_inputs(*shape, seed=sum(shape))
+    gout = torch.randn(2, Bsz, L, E, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    want = value_and_grads(on_x(loop_conv), (xz, w, bias), gout)
+    got = value_and_grads(on_x(ct.conv_silu_bidir), [t.to(DEVICE, torch.float32) for t in (xz, w, bias)],
                           gout.to(DEVICE, torch.float32))
     assert_agree(got, want, tol)
 
@@ -134,19 +134,19 @@ def test_bimamba_torch_path_matches_float64_loop():
     cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
     layer = BiMamba(cfg).double()
     E = layer.d_inner
-    x, _, _ = make_inputs(2, 11, E, cfg.d_conv, seed=5)
+    x = make_inputs(2, 11, E, cfg.d_conv, seed=5)[0][..., :E]
     w = torch.stack([layer.conv1d.weight[:, 0], layer.conv1d_b.weight[:, 0]])
     bias = torch.stack([layer.conv1d.bias, layer.conv1d_b.bias])
     assert rel_err(F.silu(layer._bidirectional_conv(x)), loop_conv(x, w, bias)) <= 1e-12
 
 
 def test_bfloat16_input_keeps_dtypes_and_stays_close(small_units):
-    x, w, bias = make_inputs(2, 9, 20, 4, seed=7)
-    xb = x.to(DEVICE, torch.bfloat16)
-    gout = torch.randn(2, *x.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    got = value_and_grads(ct.conv_silu_bidir, [xb, w.to(DEVICE, torch.float32), bias.to(DEVICE, torch.float32)],
+    xz, w, bias = make_inputs(2, 9, 20, 4, seed=7)
+    xb = xz.to(DEVICE, torch.bfloat16)
+    gout = torch.randn(2, 2, 9, 20, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    got = value_and_grads(on_x(ct.conv_silu_bidir), [xb, w.to(DEVICE, torch.float32), bias.to(DEVICE, torch.float32)],
                           gout.to(DEVICE, torch.bfloat16))
-    want = value_and_grads(loop_conv, (xb.double().cpu(), w, bias), gout.to(torch.bfloat16).double())
+    want = value_and_grads(on_x(loop_conv), (xb.double().cpu(), w, bias), gout.to(torch.bfloat16).double())
     assert got[0].dtype == torch.bfloat16 and got[1][0].dtype == torch.bfloat16
     assert got[1][1].dtype == torch.float32 and got[1][2].dtype == torch.float32
     assert_agree(got, want, 1e-2)   # xc and dx rounded to bfloat16 (2⁻⁸ relative)
@@ -154,8 +154,8 @@ def test_bfloat16_input_keeps_dtypes_and_stays_close(small_units):
 
 def test_custom_op_registration_passes_opcheck():
     """Schema, fake (meta) implementation and autograd registration, as torch.compile needs them."""
-    x, w, bias = (t.to(DEVICE, torch.float32) for t in make_inputs(2, 5, 8, 4, seed=2))
-    torch.library.opcheck(ct._conv2_fwd_op, (x.contiguous().requires_grad_(), w.requires_grad_(),
+    xz, w, bias = (t.to(DEVICE, torch.float32) for t in make_inputs(2, 5, 8, 4, seed=2))
+    torch.library.opcheck(ct._conv2_fwd_op, (xz[..., :8].contiguous().requires_grad_(), w.requires_grad_(),
                                              bias.requires_grad_()),
                           test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
@@ -179,7 +179,8 @@ def test_empty_batch_or_length_gives_empty_output_and_zero_weight_gradients(shap
     ("float64_w", TypeError, "w must be float32/float16/bfloat16"),
 ])
 def test_bad_inputs_raise_clear_errors(case, exc, words):
-    x, w, bias = (t.to(DEVICE, torch.float32) for t in make_inputs(2, 5, 8, 4, seed=2))
+    xz, w, bias = (t.to(DEVICE, torch.float32) for t in make_inputs(2, 5, 8, 4, seed=2))
+    x = xz[..., :8]
     if case == "x_2d":
         x = x[0]
     elif case == "w_wrong_E":
