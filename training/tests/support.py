@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from data import Corpus, save_cache
@@ -41,3 +44,25 @@ def write_cache(dst: Path) -> None:
              "split": "heldout" if c.speakers[i] in ("piper:joe", "kokoro:am_adam") else "train",
              "start": c.start[i], "length": c.length[i]} for i in range(len(c.ids))]
     save_cache(dst, c.audio.numpy(), rows)
+
+
+def triton_kernel_modules(*names: str) -> list:
+    """The Triton kernel modules `mambasep_ref.<name>` (in the order given: a module after those
+    it imports from), ready for this machine: on a CUDA GPU as imported; without one, defined for
+    Triton's CPU interpreter (TRITON_INTERPRET=1 is set before they are imported, and modules an
+    earlier test imported without it are reloaded). Skips the calling test module, saying why,
+    when Triton does not import or the interpreter was switched off."""
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
+    try:
+        import triton  # noqa: F401, PLC0415
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        pytest.skip(f"Triton does not import ({exc}); the kernels cannot run", allow_module_level=True)
+    mods = [importlib.import_module(f"mambasep_ref.{n}") for n in names]
+    if not cuda and not all(m.interpreter_enabled() for m in mods):
+        if os.environ["TRITON_INTERPRET"].lower() not in ("1", "true", "on", "yes"):
+            pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
+                        allow_module_level=True)
+        mods = [importlib.reload(m) for m in mods]
+    return mods

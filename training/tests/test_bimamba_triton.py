@@ -13,8 +13,6 @@ variant (TileConfig(kernel="split"): torch glue around scan_triton's kernels) is
 
 from __future__ import annotations
 
-import importlib
-import os
 import subprocess
 import sys
 import types
@@ -23,32 +21,17 @@ from pathlib import Path
 import pytest
 import torch
 
-CUDA = torch.cuda.is_available()
-if not CUDA:
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
+from support import triton_kernel_modules
 
-try:
-    import triton  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    pytest.skip(f"Triton does not import ({exc}); the fused scan cannot run", allow_module_level=True)
-
-from mambasep_ref import bimamba_triton as bt  # noqa: E402
+# conv_triton too: BiMamba's fused path imports it when tiles +cv ask
+st, bt, _ = triton_kernel_modules("scan_triton", "bimamba_triton", "conv_triton")
 from mambasep_ref import scan as scan_mod  # noqa: E402
-from mambasep_ref import scan_triton as st  # noqa: E402
 from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.losses import pit_loss  # noqa: E402
 from mambasep_ref.mamba import BiMamba  # noqa: E402
 from mambasep_ref.model import DPMamba  # noqa: E402
 
-if not CUDA and not bt.interpreter_enabled():
-    if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
-        pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
-                    allow_module_level=True)
-    st = importlib.reload(st)  # imported earlier without the interpreter (the split variant's kernels)
-    bt = importlib.reload(bt)
-    if "mambasep_ref.conv_triton" in sys.modules:   # BiMamba imports it when +cv asks
-        importlib.reload(sys.modules["mambasep_ref.conv_triton"])
-
+CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = 1e-5
 NAMES = ("u", "dt", "Bm", "Cm", "z", "A_log", "D", "dt_bias")

@@ -13,32 +13,17 @@ to the same loop, and the whole layer with the kernels to the reference path.
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-CUDA = torch.cuda.is_available()
-if not CUDA:
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
+from support import triton_kernel_modules
 
-try:
-    import triton  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    pytest.skip(f"Triton does not import ({exc}); the kernels cannot run", allow_module_level=True)
-
-from mambasep_ref import conv_triton as ct  # noqa: E402
+(ct,) = triton_kernel_modules("scan_triton", "bimamba_triton", "conv_triton")[2:]
 from mambasep_ref.config import ModelConfig  # noqa: E402
 from mambasep_ref.mamba import BiMamba  # noqa: E402
 
-if not CUDA and not ct.interpreter_enabled():
-    if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
-        pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
-                    allow_module_level=True)
-    ct = importlib.reload(ct)  # imported earlier without the interpreter
-
+CUDA = torch.cuda.is_available()
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = 1e-5
 

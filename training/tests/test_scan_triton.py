@@ -11,29 +11,13 @@ gradients of all six inputs, taken with torch.autograd.grad of a random weighted
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import pytest
 import torch
 
+from support import triton_kernel_modules
+
+(st,) = triton_kernel_modules("scan_triton")
 CUDA = torch.cuda.is_available()
-if not CUDA:
-    os.environ.setdefault("TRITON_INTERPRET", "1")  # must precede the kernels' definition
-
-try:
-    import triton  # noqa: F401
-except ImportError as exc:  # pragma: no cover - depends on the installation
-    pytest.skip(f"Triton does not import ({exc}); the fused scan cannot run", allow_module_level=True)
-
-from mambasep_ref import scan_triton as st  # noqa: E402
-
-if not CUDA and not st.interpreter_enabled():
-    if os.environ.get("TRITON_INTERPRET", "0").lower() not in ("1", "true", "on", "yes"):
-        pytest.skip("no CUDA GPU and TRITON_INTERPRET is set to off: the Triton kernels cannot run",
-                    allow_module_level=True)
-    st = importlib.reload(st)  # the module was imported earlier without the interpreter
-
 DEVICE = "cuda" if CUDA else "cpu"
 TOL = 1e-5
 GRAD_NAMES = ("u", "delta", "A", "Bm", "Cm", "D")
