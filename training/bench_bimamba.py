@@ -147,7 +147,7 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
         # [2, B', L', E]: the merge's gradient reaches both directions (+gm: one copy, direction stride 0)
         dy2 = dy[None].expand(2, *dy.shape) if cfg.gate_merge else torch.stack([dy, dy])
         seg = cfg.seg or None
-        ck = st._scan2_ck(u, A, seg, True) if cfg.keep_ck else None
+        ck = st._scan2_ck(u, A, seg, True, cfg.ck_low) if cfg.keep_ck else None
         # as the layer calls them: float32 delta, or (+sp) bf16 dt and softplus(dt + bias) in the kernels
         dl, b = (dt, bias) if cfg.softplus else (delta, None)
         zg = z if cfg.gate_merge else None  # +gm: the forward's two launches form the gated merge

@@ -168,6 +168,8 @@ def main(argv=None) -> int:
         print("bench_step.py needs a CUDA GPU", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = True
+    # each candidate compiles its own model (a cache entry of the same code): more than the default 8
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
     from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
     tile_cfgs = [bt.TileConfig.parse(t) for t in args.tiles] or [bt.tile_config()]
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]

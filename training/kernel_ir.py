@@ -166,7 +166,8 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, 
 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
-                  gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0, gluon_layout: int = 0) -> dict:
+                  gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0, gluon_layout: int = 0,
+                  ck_low: bool = False) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
@@ -175,7 +176,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
     out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon N ≥ 1 the
     backward and the forward are scan_gluon's kernels, loads N steps ahead, their tile laid out
-    as scan_gluon.tile_layout(…, gluon_layout) says."""
+    as scan_gluon.tile_layout(…, gluon_layout) says; with ck_low the checkpoints are bf16."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -189,7 +190,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     out = {"kernel": "split", "block_e": block_e, "num_warps": num_warps, "B": Bsz, "L": L, "keep_ck": keep_ck,
            "softplus": softplus, "gate_merge": gate_merge}
     T = st._SEG_LEN
-    seg = {"ck_ptr": "*fp32", "T": T, "NSEG": -(-L // T), "BATCH": Bsz}
+    seg = {"ck_ptr": "*bf16" if ck_low else "*fp32", "T": T, "NSEG": -(-L // T), "BATCH": Bsz}
     if "f" in which:
         fwd = {**common, **seg, "y_ptr": "*fp32", "s_yb": L * E, "s_yl": E, "s_ye": 1,
                "x_y": 0 if gate_merge else Bsz * L * E, "d0": 1 if gate_merge else 0,
@@ -326,6 +327,8 @@ def main(argv=None) -> int:
                     help="with --gluon: 1 puts a channel's states in one thread (tiles +mt)")
     ap.add_argument("--maxnreg", type=int, default=0, metavar="N",
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
+    ap.add_argument("--ck-low", action="store_true",
+                    help="with --split --keep-ck: bf16 checkpoints (tiles +cb)")
     ap.add_argument("--conv", action="store_true",
                     help="with --offline: conv_triton's kernels (tiles +cv) for --shape's intra call")
     args = ap.parse_args(argv)
@@ -338,7 +341,8 @@ def main(argv=None) -> int:
         print(json.dumps(offline_split(args.block_e, args.num_warps, Bsz, L, which=args.kernels,
                                        keep_ck=args.keep_ck, softplus=args.softplus,
                                        gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None,
-                                       gluon=args.gluon, gluon_layout=args.gluon_layout), indent=1))
+                                       gluon=args.gluon, gluon_layout=args.gluon_layout,
+                                       ck_low=args.ck_low), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))

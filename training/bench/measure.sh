@@ -27,14 +27,15 @@
 #   conv_triton's kernels (+cv), both XS shapes;
 #   (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
-#   or two (+gl2) steps ahead, the latter with its registers capped at 152 (13 one-warp
+#   or two (+gl2) steps ahead, with bf16 checkpoints (+cb), with checkpoints every 16 steps
+#   (half the memory, twice the shared memory a program), the latter with its registers capped at 152 (13 one-warp
 #   programs an SM instead of 12), with the gate and merge in the kernels, and with softplus,
 #   gate and merge in kernels whose tile holds a channel's states in one thread (+mt))
 #   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
 #   prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
-#   (--scan fused + torch.compile) with the candidates of `tiles` below (the default, then +cv
-#   on it and on the sweep's best, then +gm, +sp, +mt added in turn), with a 2-step kernel
+#   (--scan fused + torch.compile) with the candidates of `tiles` below (the default, with +cv,
+#   with +cv+cb, the sweep's best with +cv+cb, then +gm, +sp, +mt added in turn), with a 2-step kernel
 #   profile of old and the fastest new. The fastest is the "winner".
 # Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
 #   16 kHz, batch 16.
@@ -69,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 case "$PART" in 0|1|2) ;; *) echo "measure.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
-export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model or float64_loop or bfloat16_input}
+export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model or float64_loop or bfloat16_input or checkpoints_in}
 STATE=/tmp/mambasep-measure          # survives between calls while the machine stays warm
 RAW=$STATE/part$PART
 mkdir -p "$OUT" "$RAW"
@@ -110,19 +111,30 @@ training_tiles() {
   fi
 }
 # the tiles of each step: the default (bimamba_triton's), the default with the convolutions in
-# conv_triton's kernels (+cv), the candidate with +cv if another, then that with the gate and
+# conv_triton's kernels (+cv), then also with bf16 checkpoints (+cb: half their memory), the
+# candidate with +cv+cb if another, then that with the gate and
 # merge (+gm) and then softplus (+sp) in the kernels added in turn (they change the step more
 # than its kernels: they remove Inductor's element-wise kernels, so the kernel sweep alone
 # cannot judge them), and that last one with a channel's states in one thread (+mt: softplus is
 # then not computed 4-fold)
 DEFAULT_TILES=$(python3 -c "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())" 2>/dev/null)
+canon() {   # the tiles specs given, each in TileConfig.spec's one spelling
+  python3 -c "import sys; from mambasep_ref import bimamba_triton as bt
+print('\n'.join(bt.TileConfig.parse(t).spec() for t in sys.argv[1:]))" "$@"
+}
+plus_flags() {   # plus_flags SPEC FLAG...: SPEC with each FLAG it lacks added
+  local c=$1 f; shift
+  for f in "$@"; do case "$c+" in *"$f+"*) ;; *) c="$c$f" ;; esac; done
+  echo "$c"
+}
 tiles() {
-  local c=${CAND:-$DEFAULT_TILES} out="--tiles $DEFAULT_TILES" f
-  case "$DEFAULT_TILES" in *+cv*) ;; *) out="$out --tiles $DEFAULT_TILES+cv" ;; esac
-  case "$c" in *+cv*) ;; *) c="$c+cv" ;; esac
-  case "$out " in *" $c "*) ;; *) out="$out --tiles $c" ;; esac
-  for f in +gm +sp; do case "$c" in *$f*) ;; *) c="$c$f"; out="$out --tiles $c" ;; esac; done
-  case "$c" in *+mt*) ;; *+gl*) out="$out --tiles $c+mt" ;; esac
+  local c list t out=""
+  c=$(plus_flags "${CAND:-$DEFAULT_TILES}" +cv +cb)
+  list="$DEFAULT_TILES $(plus_flags "$DEFAULT_TILES" +cv) $(plus_flags "$DEFAULT_TILES" +cv +cb) $c"
+  c=$(plus_flags "$c" +gm); list="$list $c"
+  c=$(plus_flags "$c" +sp); list="$list $c"
+  case "$c" in *+gl*) list="$list $(plus_flags "$c" +mt)" ;; esac
+  for t in $(canon $list | awk '!seen[$0]++'); do out="$out --tiles $t"; done
   echo "$out"
 }
 if [ "$PART" = 0 ]; then
@@ -171,7 +183,8 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
+  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+cb+gl S:32:1:32:1:16+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 \
+           S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
     SW="$SW --tiles $t"
   done
   run 90 conv python3 bench_bimamba.py --conv --reps 10 --json "$RAW/conv.json"

@@ -220,7 +220,7 @@ def _scan_bwd_gluon_kernel(
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
                                             DEPTH)
         # 2a: recompute the segment's states from its checkpoint.
-        h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0)  # [BM, BE] state before step t0
+        h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0).to(gl.float32)  # [BM, BE] state before step t0
         u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
         u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
         for k in range(0, n):

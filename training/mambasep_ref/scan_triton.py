@@ -242,7 +242,7 @@ def _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_
     to o_p as well, module docstring) and returns h_t. Shared with scan_gluon's forward."""
     if KEEP_CK:
         if t % T == 0:
-            tl.store(ck_p + (t // T) * E * M, h, mask=ck_mask)
+            tl.store(ck_p + (t // T) * E * M, h.to(ck_p.dtype.element_ty), mask=ck_mask)
     h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
     y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
     if MERGE == 2:
@@ -392,7 +392,7 @@ def _scan_bwd_kernel(
         t_end = tl.minimum(t0 + T, L)
         # 2a: recompute the segment's states from its checkpoint.
         if HAVE_CK:
-            h = tl.load(ck_p + s * E * M, mask=ck_mask, other=0.0)  # [BM, BE] state before step t0
+            h = tl.load(ck_p + s * E * M, mask=ck_mask, other=0.0).to(tl.float32)  # [BM, BE] state before step t0
         else:
             h = tl.load(ws_p + s * slot + tile)  # [BM, BE] state before step t0
         u_n, dt_n, B_n = _ld(u_p, t0, s_ul, e_ok), _delta_at(d_p, t0, s_dl, e_ok, bias, SOFTPLUS), _ld(B_p, t0, s_Bl, m_ok)
@@ -683,33 +683,35 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 # forward op, whose autograd formula launches the backward op with it. Outputs: y [2, B, L, E]
 # float32, or with a non-empty z [B, L, E] the gated merge out = (y_0 + y_1)/2 · SiLU(z)
 # [B, L, E] (z's dtype); ysum = y_0 + y_1 [B, L, E] float32 with z (else empty), kept for dz; with keep_ck the
-# backward's checkpoints ([2, B, NSEG, E, M] float32; else empty). A non-empty dt_bias [2, E]
+# backward's checkpoints ([2, B, NSEG, E, M] float32, or u's dtype with ck_low; else empty). A non-empty dt_bias [2, E]
 # makes `delta` the raw dt (softplus(dt + dt_bias) in the kernels).
 @torch.library.custom_op("mambasep::scan2_fwd", mutates_args=())
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
-                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, bwd_maxnreg: int,
-                  gluon: int, gluon_layout: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    ck = _scan2_ck(u, A, seg_len, keep_ck)
+                  bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, ck_low: bool,
+                  bwd_maxnreg: int, gluon: int, gluon_layout: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ck = _scan2_ck(u, A, seg_len, keep_ck, ck_low)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
                               dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon, gluon_layout)
     return y, ysum if ysum is not None else u.new_empty(0, dtype=torch.float32), ck
 
 
-def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bool) -> torch.Tensor:
+def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bool, low: bool = False) -> torch.Tensor:
+    """The forward's checkpoints for the backward (`_ck_shape`; empty without keep_ck): float32,
+    or with `low` in u's dtype (half the memory; the states are rounded where they are kept)."""
     shape = _ck_shape(u, A, seg_len) if keep_ck else (0,)
-    return u.new_empty(shape, dtype=torch.float32)
+    return u.new_empty(shape, dtype=u.dtype if low else torch.float32)
 
 
 @_scan2_fwd_op.register_fake
 def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-      bwd_maxnreg, gluon, gluon_layout):
+      ck_low, bwd_maxnreg, gluon, gluon_layout):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
     else:
         y, ysum = u.new_empty(u.shape, dtype=f32), u.new_empty(0, dtype=f32)
-    return y, ysum, _scan2_ck(u, A, seg_len, keep_ck)
+    return y, ysum, _scan2_ck(u, A, seg_len, keep_ck, ck_low)
 
 
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
@@ -735,7 +737,7 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_l
 
 def _scan2_setup_context(ctx, inputs, output):
     (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-     bwd_maxnreg, gluon, gluon_layout) = inputs
+     ck_low, bwd_maxnreg, gluon, gluon_layout) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
     ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout)
 
@@ -750,7 +752,7 @@ def _scan2_backward(ctx, dout, _dysum, _dck):
         dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
         dout = half * zf * sig                                                    # [B, L, E]
     grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
-    return (*grads, dz, None, None, None, None, None, None, None, None, None)
+    return (*grads, dz, None, None, None, None, None, None, None, None, None, None)
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -761,7 +763,8 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          bwd_num_warps: int = 1, bwd_block_e: int | None = None,
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                         bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0) -> torch.Tensor:
+                         bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0,
+                         ck_low: bool = False) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -780,7 +783,9 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     `bwd_maxnreg` > 0 caps the backward kernel's registers a thread (same result).
     `gluon` N ≥ 1 runs both passes as `scan_gluon`'s kernels, their loads N (1 or 2) steps
     ahead (needs `keep_ck`; CUDA only); `gluon_layout` 1 lays their tile out with a channel's
-    states in one thread (`scan_gluon.tile_layout`; BLOCK_E 32).
+    states in one thread (`scan_gluon.tile_layout`; BLOCK_E 32). `ck_low` keeps the checkpoints
+    in u's dtype (needs `keep_ck`): half their memory in bf16 training, the backward then
+    recomputing each segment from states rounded to it (the same result for float32 inputs).
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -805,10 +810,12 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError(f"selective_scan_bidir: gluon must be 0 (off), 1 or 2 (steps loaded ahead), got {gluon}")
     if gluon and not keep_ck:
         raise ValueError("selective_scan_bidir: gluon reads the forward's checkpoints: set keep_ck too")
+    if ck_low and not keep_ck:
+        raise ValueError("selective_scan_bidir: ck_low is the dtype of the forward's checkpoints: set keep_ck too")
     if gluon_layout not in (0, 1) or (gluon_layout and not gluon):
         raise ValueError(f"selective_scan_bidir: gluon_layout must be 0, or 1 with gluon, got {gluon_layout}")
     if gluon and not u.is_cuda:
         raise RuntimeError("selective_scan_bidir: the Gluon kernels need CUDA tensors (Gluon has no CPU "
                            "interpreter); leave gluon off to run scan_triton's kernels")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bwd_maxnreg, int(gluon), int(gluon_layout))[0]
+                         seg_len, keep_ck, bool(ck_low), bwd_maxnreg, int(gluon), int(gluon_layout))[0]

@@ -166,7 +166,8 @@ def make_bidir_inputs(Bsz, L, E, M, seed, dtype=torch.float64):
     return [torch.stack([x, y]) for x, y in zip(a, b)], torch.stack([w0, w1])
 
 
-BACKWARDS = [pytest.param({}, id="triton"), pytest.param({"keep_ck": True}, id="triton+ck")]
+BACKWARDS = [pytest.param({}, id="triton"), pytest.param({"keep_ck": True}, id="triton+ck"),
+             pytest.param({"keep_ck": True, "ck_low": True}, id="triton+ck+cb")]   # float32: checkpoints stay float32
 if CUDA:   # Gluon has no CPU interpreter
     BACKWARDS += [pytest.param({"keep_ck": True, "gluon": 1}, id="gluon"),
                   pytest.param({"keep_ck": True, "gluon": 2}, id="gluon2"),
@@ -217,6 +218,25 @@ def test_bidir_strided_views_and_bfloat16_inputs():
     assert all(g.dtype == x.dtype and g.shape == x.shape for g, x in zip(grads, leaves))
 
 
+@pytest.mark.parametrize("opts", [pytest.param({}, id="triton")]
+                         + ([pytest.param({"gluon": 1}, id="gluon")] if CUDA else []))
+def test_bidir_checkpoints_in_the_inputs_dtype_halve_them_and_stay_close(opts):
+    """ck_low: bf16 u gets bf16 checkpoints (half the bytes); the gradients, recomputed from
+    states rounded to bf16, stay within bf16 rounding of those from float32 checkpoints."""
+    inputs, w = make_bidir_inputs(2, 21, 16, 4, seed=17, dtype=torch.float32)
+    u, delta, A, Bm, Cm, D = to_device(inputs)
+    low = [u.to(torch.bfloat16), delta, A, Bm.to(torch.bfloat16), Cm.to(torch.bfloat16), D]
+    cks = [st._scan2_fwd_op(*low, D.new_empty(0), u.new_empty(0), 16, 1, 16, 1, 8, True, ck_low, 0,
+                            opts.get("gluon", 0), 0)[2] for ck_low in (False, True)]
+    assert cks[0].dtype == torch.float32 and cks[1].dtype == torch.bfloat16 and cks[0].shape == cks[1].shape
+    assert rel_err(cks[1], cks[0]) <= 2.0**-7
+    res = [value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=16, keep_ck=True, ck_low=ck_low, **opts),
+                           low, w.to(DEVICE)) for ck_low in (False, True)]
+    assert torch.equal(res[0][0], res[1][0])          # the forward does not read them
+    for name, g_low, g in zip(GRAD_NAMES, res[1][1], res[0][1]):
+        assert rel_err(g_low, g) <= 2e-2, name
+
+
 def test_backward_stores_gradients_in_the_inputs_dtypes_as_rounded_float32():
     """own_dtypes: du and ddelta written in u's and delta's dtype by the kernel are the float32
     results rounded: on a GPU as `.to()` rounds them (to nearest even, bit for bit), under the
@@ -247,7 +267,7 @@ def test_bidir_custom_op_registration_passes_opcheck():
     for keep in (False, True):
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
             for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
-                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, 168 if keep else 0,
+                torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, keep, 168 if keep else 0,
                                                                  int(keep and CUDA), 0),
                                       test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
@@ -267,6 +287,8 @@ def test_bidir_bad_inputs_raise_clear_errors():
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon=3)
     with pytest.raises(ValueError, match="gluon_layout must be 0, or 1 with gluon"):
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon_layout=1)
+    with pytest.raises(ValueError, match="ck_low is the dtype of the forward's checkpoints"):
+        st.selective_scan_bidir(u, delta, A, Bm, Cm, D, ck_low=True)
     if not CUDA:
         with pytest.raises(RuntimeError, match="Gluon kernels need CUDA tensors"):
             st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon=1)
