@@ -57,11 +57,13 @@ with their neighbours) and the scan in Triton: scan_triton.py's per-direction ke
 program axis for the direction, direction 1 walking time from the end by index arithmetic
 (`selective_scan_bidir`: one launch per pass for both directions, no flipped copies); softplus
 (dt + dt_bias) in torch, or with `softplus` in the kernels (no delta tensor; the backward
-writes the gradient for dt); checkpoints between the passes only with `keep_ck`; with `gluon`
+writes the gradient for dt); checkpoints between the passes only with `keep_ck` (in the inputs'
+dtype with `ck_low`); with `gluon`
 both passes run as scan_gluon.py's kernels (the same algorithm with explicit layouts) on CUDA
 tensors, and as scan_triton's under the interpreter (Gluon has none). The default
 (`tile_config()`, S:32:1+ck+gl) is the fastest compiled XS step measured so far (BENCHMARKS.md;
-training/bench/NOTES.md has the kernels' timings).
+training/bench/NOTES.md has the kernels' timings). The tiles also carry one choice outside this
+op: `conv` (+cv), BiMamba's depthwise convolutions and SiLU in conv_triton.py's kernels.
 """
 
 from __future__ import annotations
