@@ -176,7 +176,9 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     forward is the second, merging launch (direction 1, z a bf16 column slice of [B, L, 2E],
     out bf16), and the backward's dy is one [B, L, E] for both directions; with gluon N ≥ 1 the
     backward and the forward are scan_gluon's kernels, loads N steps ahead, their tile laid out
-    as scan_gluon.tile_layout(…, gluon_layout) says; with ck_low the checkpoints are bf16."""
+    as scan_gluon.tile_layout(…, gluon_layout) says, their rows 16-byte aligned (ROW_ALIGN, as
+    `scan_triton._row_align` finds for XS: R + 2M = 40 bf16 is 80 bytes); with ck_low the
+    checkpoints are bf16."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -203,7 +205,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             fwd = {k: v for k, v in fwd.items() if k != "T"}
             out["fwd"] = compile_with_values(sg._scan_fwd_gluon_kernel, fwd,
                                              {"T": T, **flags, **sg.tile_layout(block_e, M, gluon_layout),
-                                              "DEPTH": gluon}, 1)
+                                              "DEPTH": gluon, "ROW_ALIGN": 16}, 1)
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
@@ -216,7 +218,8 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             bwd = {k: v for k, v in bwd.items() if k not in ("ws_ptr", "T")}
             out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
                                              {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
-                                              **sg.tile_layout(block_e, M, gluon_layout), "DEPTH": gluon}, 1,
+                                              **sg.tile_layout(block_e, M, gluon_layout), "DEPTH": gluon,
+                                              "ROW_ALIGN": 16}, 1,
                                              maxnreg=bwd_maxnreg)
         else:
             out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,

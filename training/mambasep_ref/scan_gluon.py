@@ -36,24 +36,26 @@ from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_outpu
 
 
 @gluon.jit
-def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH: gl.constexpr):
+def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH: gl.constexpr, ALIGN: gl.constexpr):
     """What the backward's recomputation (2a) reads of step t: u, dt [BE] and Bm [BM] (`_fetch`)."""
-    return (_fetch(u_p, t, s_ul, e_ok, DEPTH), _fetch(d_p, t, s_dl, e_ok, DEPTH),
-            _fetch(B_p, t, s_Bl, m_ok, DEPTH))
+    return (_fetch(u_p, t, s_ul, e_ok, DEPTH, ALIGN), _fetch(d_p, t, s_dl, e_ok, DEPTH, ALIGN),
+            _fetch(B_p, t, s_Bl, m_ok, DEPTH, ALIGN))
 
 
 @gluon.jit
-def _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr):
+def _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr,
+                  ALIGN: gl.constexpr):
     """What the forward reads of step t: u, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
-    u, dt, Bt = _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
-    return u, dt, Bt, _fetch(C_p, t, s_Cl, m_ok, DEPTH)
+    u, dt, Bt = _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH, ALIGN)
+    return u, dt, Bt, _fetch(C_p, t, s_Cl, m_ok, DEPTH, ALIGN)
 
 
 @gluon.jit
-def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr):
+def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr,
+               ALIGN: gl.constexpr):
     """What the backward's walk (2b) reads of step t: u, dy, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
-    u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH)
-    return u, _fetch(g_p, t, s_gl, e_ok, DEPTH), dt, Bt, Ct
+    u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH, ALIGN)
+    return u, _fetch(g_p, t, s_gl, e_ok, DEPTH, ALIGN), dt, Bt, Ct
 
 
 @gluon.jit
@@ -126,6 +128,7 @@ def _scan_fwd_gluon_kernel(
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, KEEP_CK: gl.constexpr,
     SOFTPLUS: gl.constexpr, MERGE: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
+    ROW_ALIGN: gl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels: `scan_triton._scan_fwd_kernel`
     (arguments, MERGE modes, checkpoints every T steps when KEEP_CK) with every vector in the
@@ -147,19 +150,19 @@ def _scan_fwd_gluon_kernel(
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
     # rows of the next step (1) and, with DEPTH 2, the one after (2); the last steps fetch the
     # last row again (unused)
-    u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH)
+    u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH, ROW_ALIGN)
     u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(1, L - 1), s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok,
-                                   DEPTH)
+                                   DEPTH, ROW_ALIGN)
     for t in range(0, L):
         u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
         dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
         if DEPTH == 2:
             u1, d1, B1, C1 = u2, d2, B2, C2
             u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 2, L - 1), s_ul, s_dl, s_Bl, s_Cl,
-                                           e_ok, m_ok, DEPTH)
+                                           e_ok, m_ok, DEPTH, ROW_ALIGN)
         else:
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
-                                           e_ok, m_ok, DEPTH)
+                                           e_ok, m_ok, DEPTH, ROW_ALIGN)
         h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
                       KEEP_CK, MERGE)  # [BM, BE]
 
@@ -178,6 +181,7 @@ def _scan_bwd_gluon_kernel(
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
+    ROW_ALIGN: gl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
     as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
@@ -218,27 +222,28 @@ def _scan_bwd_gluon_kernel(
         last = t0 + n - 1
         if DEPTH == 2:  # the walk's first row, in flight during 2a
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
-                                            DEPTH)
+                                            DEPTH, ROW_ALIGN)
         # 2a: recompute the segment's states from its checkpoint.
         h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0).to(gl.float32)  # [BM, BE] state before step t0
-        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
-        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH)
+        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH, ROW_ALIGN)
+        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH,
+                                     ROW_ALIGN)
         for k in range(0, n):
             u, Bt = u1.to(gl.float32), B1.to(gl.float32)
             dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
             if DEPTH == 2:
                 u1, d1, B1 = u2, d2, B2
                 u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok,
-                                             m_ok, DEPTH)
+                                             m_ok, DEPTH, ROW_ALIGN)
             else:
                 u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 1, last), s_ul, s_dl, s_Bl, e_ok,
-                                             m_ok, DEPTH)
+                                             m_ok, DEPTH, ROW_ALIGN)
             seg.index(k).store(h)  # h_{t-1}
             h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
         # 2b: walk the segment backwards.
         if DEPTH == 1:
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
-                                            DEPTH)
+                                            DEPTH, ROW_ALIGN)
         hp_n = seg.index(n - 1).load(TILE)  # [BM, BE]
         for j in range(0, n):
             k = n - 1 - j
@@ -249,7 +254,7 @@ def _scan_bwd_gluon_kernel(
             kp = gl.maximum(k - 1, 0)  # the segment's first step fetches itself (unused)
             hp_n = seg.index(kp).load(TILE)
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok,
-                                            m_ok, DEPTH)
+                                            m_ok, DEPTH, ROW_ALIGN)
             if IN_THREAD:
                 g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv,
                                                                  _sum_e_scatter)

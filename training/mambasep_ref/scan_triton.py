@@ -53,6 +53,7 @@ closer to L2 size; on an H100 it was up to ~10% faster at L = 250 and no slower 
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -75,12 +76,17 @@ def interpreter_enabled() -> bool:
 
 
 @triton.jit
-def _fetch(ptr, t, stride, mask, DEPTH: tl.constexpr):
+def _fetch(ptr, t, stride, mask, DEPTH: tl.constexpr, ALIGN: tl.constexpr = 0):
     """Row t of a [L, ·] view (pointer block ptr, row stride; 0 where masked): with DEPTH 1
     widened to float32 at once, as the next step uses it; with DEPTH 2 (scan_gluon's loads two
     steps ahead) as stored, widened where it is used, so that the load stays in flight meanwhile
-    (a conversion right after the load would wait for it)."""
-    x = tl.load(ptr + t * stride, mask=mask, other=0.0)
+    (a conversion right after the load would wait for it). ALIGN > 0: the row's start is a
+    multiple of ALIGN bytes (the launcher's `row_align`), which lets rows whose stride Triton
+    cannot see to be a multiple of 16 (Bm, Cm: R + 2M elements) load as vectors."""
+    p = ptr + t * stride
+    if ALIGN > 0:
+        p = tl.multiple_of(p, [ALIGN])
+    x = tl.load(p, mask=mask, other=0.0)
     if DEPTH == 1:
         x = x.to(tl.float32)
     return x
@@ -521,6 +527,20 @@ def _ck_shape(u: torch.Tensor, A: torch.Tensor, seg_len: int | None) -> tuple[in
     return ND, Bsz, triton.cdiv(L, _seg_len(L, seg_len)) if L else 0, E, A.shape[-1]
 
 
+def _row_align(block_e: int, rows_e: tuple, rows_m: tuple) -> int:
+    """The bytes (16, 8, 4, 2 or 1) that the start of every row the kernels fetch is a multiple
+    of (`_fetch`'s ALIGN): the gcd of 16, each tensor's data pointer and its strides in bytes
+    (the last one only when it is not 1, as a row's elements are then not contiguous) and, for
+    the [.., E] tensors `rows_e`, a channel block's offset (block_e elements); `rows_m` ([.., M]
+    rows: Bm, Cm) start at state 0."""
+    g = 16
+    for x, blocked in [(x, True) for x in rows_e] + [(x, False) for x in rows_m]:
+        size = x.element_size()
+        strides = [st * size for st in x.stride()[:-1]] + ([x.stride(-1) * size] if x.stride(-1) != 1 else [])
+        g = math.gcd(g, x.data_ptr(), *strides, *([block_e * size] if blocked else []))
+    return g
+
+
 def _bias_args(dt_bias, D) -> tuple:
     """The kernels' (bias_ptr, s_bias, x_bias) for dt_bias [ND, E], or placeholders without it."""
     return (D, 0, 0) if dt_bias is None else (dt_bias, dt_bias.stride(1), dt_bias.stride(0))
@@ -562,7 +582,8 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
             from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
             scan_gluon._scan_fwd_gluon_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, triton.cdiv(L, T), Bsz, d0, *strides, T=T, **flags,
-                **scan_gluon.tile_layout(BE, BM, gluon_layout), DEPTH=int(gluon), num_warps=1)
+                **scan_gluon.tile_layout(BE, BM, gluon_layout), DEPTH=int(gluon),
+                ROW_ALIGN=_row_align(BE, (u, delta), (Bm, Cm)), num_warps=1)
         else:
             _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, T, triton.cdiv(L, T), Bsz, d0, *strides, **flags, num_warps=nw)
@@ -629,7 +650,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
-            DEPTH=int(gluon), num_warps=1, **({"maxnreg": maxnreg} if maxnreg else {}),
+            DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), num_warps=1,
+            **({"maxnreg": maxnreg} if maxnreg else {}),
         )
         return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
     ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch

@@ -240,6 +240,22 @@ def test_bidir_checkpoints_in_the_inputs_dtype_halve_them_and_stay_close(opts):
         assert rel_err(g_low, g) <= 2e-2, name
 
 
+def test_row_alignment_the_gluon_kernels_are_promised():
+    """`_row_align`: the bytes every fetched row start is a multiple of, from the data pointers,
+    the strides and a channel block's offset: 16 for BiMamba's XS tensors (Bm, Cm column slices
+    of a [.., R + 2M = 40] bf16 projection), less where a pointer or stride says so."""
+    u = torch.zeros(2, 3, 5, 64, dtype=torch.bfloat16)                  # [2, B, L, E]
+    dbc = torch.zeros(2, 3, 5, 40, dtype=torch.bfloat16)                # [2, B, L, R+2M], R = 8, M = 16
+    Bm, Cm = dbc[..., 8:24], dbc[..., 24:]
+    assert st._row_align(32, (u, u.float()), (Bm, Cm)) == 16
+    assert st._row_align(32, (u, u[:1].expand(2, -1, -1, -1)), (Bm, Cm)) == 16   # direction stride 0
+    assert st._row_align(32, (u,), (dbc[..., 4:20],)) == 8               # R = 4: 8 bytes in
+    assert st._row_align(32, (u,), (torch.zeros(2, 3, 5, 36, dtype=torch.bfloat16)[..., 4:20],)) == 8  # rows of 72 bytes
+    assert st._row_align(32, (u[..., 1:33],), ()) == 2                   # a row one element in
+    assert st._row_align(4, (u,), ()) == 8                               # blocks of 4 channels: 8 bytes apart
+    assert st._row_align(32, (u[..., ::2],), ()) == 4                    # every other channel: 4 bytes apart
+
+
 def test_backward_stores_gradients_in_the_inputs_dtypes_as_rounded_float32():
     """own_dtypes: du and ddelta written in u's and delta's dtype by the kernel are the float32
     results rounded: on a GPU as `.to()` rounds them (to nearest even, bit for bit), under the
