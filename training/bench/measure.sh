@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 done
 case "$PART" in 0|1|2) ;; *) echo "measure.sh: --part 0, 1 or 2 (--help)" >&2; exit 2 ;; esac
 OUT=${OUT:-$REPO/out}
-export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model or float64_loop or bfloat16_input or checkpoints_in}
+export GPU_TESTS_K=${GPU_TESTS_K-bidir_forward or opcheck or split_variant or traces_as_one_graph or own_backward or inputs_dtypes or whole_model or float64_loop or bfloat16_input or checkpoints_in or helpers_are}
 STATE=/tmp/mambasep-measure          # survives between calls while the machine stays warm
 RAW=$STATE/part$PART
 mkdir -p "$OUT" "$RAW"
