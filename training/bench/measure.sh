@@ -28,7 +28,8 @@
 #   (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
 #   or two (+gl2) steps ahead, with bf16 checkpoints (+cb), with checkpoints every 16 steps
-#   (half the memory, twice the shared memory a program), the latter with its registers capped at 152 (13 one-warp
+#   (half the memory, twice the shared memory a program), with the backward's registers capped
+#   at 128 (16 one-warp programs an SM instead of 12; offline 192 bytes of spills, walk 386 → 428), the latter with its registers capped at 152 (13 one-warp
 #   programs an SM instead of 12), with the gate and merge in the kernels, and with softplus,
 #   gate and merge in kernels whose tile holds a channel's states in one thread (+mt))
 #   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
@@ -183,8 +184,8 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+cb+gl S:32:1:32:1:16+ck+gl S:32:1+ck+gl2 S:32:1+ck+gl2+r152 \
-           S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
+  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+cb+gl S:32:1:32:1:16+ck+gl S:32:1+ck+gl+r128 S:32:1+ck+gl2 \
+           S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
     SW="$SW --tiles $t"
   done
   run 90 conv python3 bench_bimamba.py --conv --reps 10 --json "$RAW/conv.json"
