@@ -169,12 +169,18 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
     return out
 
 
+# conv_triton's launch constants (CHUNK steps, BLOCK_E channels a unit) timed by --conv; the
+# first is the module's default
+CONV_UNITS = [(64, 64), (64, 128), (128, 64), (32, 64), (64, 32)]
+
+
 def conv_times(preset: str, bsz: int, L: int, reps: int) -> dict:
     """Both directions' SiLU(depthwise conv) alone, in ms, forward and forward + backward on a
     bf16 x (a column slice of [B', L', 2E], as in_proj's output chunked): BiMamba's torch
-    operations under torch.compile (the fused path's default) against conv_triton's kernels (+cv)."""
+    operations under torch.compile (the fused path's default) against conv_triton's kernels (+cv)
+    with each CONV_UNITS launch (the module's default first)."""
     import torch.nn.functional as F  # noqa: PLC0415
-    from mambasep_ref.conv_triton import conv_silu_bidir  # noqa: PLC0415
+    from mambasep_ref import conv_triton as ct  # noqa: PLC0415
     layer = BiMamba(ModelConfig.preset(preset)).cuda()
     E = layer.d_inner
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -183,13 +189,26 @@ def conv_times(preset: str, bsz: int, L: int, reps: int) -> dict:
     w = torch.stack([layer.conv1d.weight[:, 0], layer.conv1d_b.weight[:, 0]]).detach().requires_grad_()
     b = torch.stack([layer.conv1d.bias, layer.conv1d_b.bias]).detach().requires_grad_()
     torch_fn = torch.compile(lambda x: F.silu(layer._bidirectional_conv(x.float())).to(x.dtype))
-    fns = {"torch": torch_fn, "kernels": lambda x: conv_silu_bidir(x, w, b)}
-    out = {}
-    for name, fn in fns.items():
-        out[f"{name}_fwd_ms"] = round(cuda_ms(lambda: fn(xz[..., :E]), reps, warmup=3), 3)
-        out[f"{name}_fwd_bwd_ms"] = round(cuda_ms(lambda: fn(xz[..., :E]).backward(gout), reps, warmup=3), 3)
-    err = rel(fns["kernels"](xz[..., :E]).float(), fns["torch"](xz[..., :E]).float())
-    out.update(fwd_bwd_speedup=round(out["torch_fwd_bwd_ms"] / out["kernels_fwd_bwd_ms"], 2), xc_rel_diff=float(f"{err:.1e}"))
+
+    def timed(fn) -> tuple[float, float]:
+        return (round(cuda_ms(lambda: fn(xz[..., :E]), reps, warmup=3), 3),
+                round(cuda_ms(lambda: fn(xz[..., :E]).backward(gout), reps, warmup=3), 3))
+
+    out = dict(zip(("torch_fwd_ms", "torch_fwd_bwd_ms"), timed(torch_fn)))
+    default = (ct.CHUNK, ct.BLOCK_E)
+    units = {}
+    try:
+        for chunk, block_e in CONV_UNITS:
+            ct.CHUNK, ct.BLOCK_E = chunk, block_e
+            units[f"{chunk}x{block_e}"] = timed(lambda x: ct.conv_silu_bidir(x, w, b))
+    finally:
+        ct.CHUNK, ct.BLOCK_E = default
+    out["kernels_fwd_ms"], out["kernels_fwd_bwd_ms"] = units[f"{default[0]}x{default[1]}"]
+    out["units"] = {k: {"fwd_ms": f, "fwd_bwd_ms": fb} for k, (f, fb) in units.items()}
+    out["best_unit"] = min(units, key=lambda k: units[k][1])
+    err = rel(ct.conv_silu_bidir(xz[..., :E], w, b).float(), torch_fn(xz[..., :E]).float())
+    out.update(fwd_bwd_speedup=round(out["torch_fwd_bwd_ms"] / out["kernels_fwd_bwd_ms"], 2),
+               xc_rel_diff=float(f"{err:.1e}"))
     return out
 
 

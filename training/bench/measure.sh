@@ -24,7 +24,7 @@
 #   the tiles in $NCU_TILES (default S:32:1+ck+gl and S:32:1+ck+gl2): details page and
 #   per-instruction SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
 # Part 1: (0) bench_bimamba.py --conv: the convolutions + SiLU alone, compiled torch against
-#   conv_triton's kernels (+cv), both XS shapes;
+#   conv_triton's kernels (+cv) with five launch units (CHUNK × BLOCK_E), both XS shapes;
 #   (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
 #   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
 #   or two (+gl2) steps ahead, with bf16 checkpoints (+cb), with checkpoints every 16 steps
@@ -51,8 +51,8 @@
 #       --throughput-json training/bench/throughput.json
 #
 # Time (one H100, v5: the sweep of 4 settings took 90 s; compiling the old step ≈ 75 s and
-# each fused candidate ≈ 15 s): part 1 ≈ 40 s conv + 150 s sweep + 250 s (XS b16, six candidates
-# and the profile) ≈ 450 s; part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
+# each fused candidate ≈ 15 s): part 1 ≈ 80 s conv + 180 s sweep + 250 s (XS b16, seven
+# candidates and the profile) ≈ 510 s (run it with --budget 580); part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
 # when the budget left is too small; a step that fails leaves the others' results.
 set -uo pipefail
 T0=$(date +%s)
@@ -188,7 +188,7 @@ elif [ "$PART" = 1 ]; then
            S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
     SW="$SW --tiles $t"
   done
-  run 90 conv python3 bench_bimamba.py --conv --reps 10 --json "$RAW/conv.json"
+  run 120 conv python3 bench_bimamba.py --conv --reps 5 --json "$RAW/conv.json"
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
   [ -n "$CAND" ] || CAND=$(sed -n 's/^best_tiles=//p' "$LOG" | tail -n 1)
   say "candidate tiles: ${CAND:-none}"
