@@ -17,7 +17,13 @@ let a kernel say:
   crosses lanes through shared memory between its load and its use (plain Triton loads a [BE]
   vector one element a lane and converts it: 7 barriers a step in the walk);
 - the segment's states h_{t-1} sit in shared memory in the tile's own layout (each thread reads
-  back what it wrote), not in a global scratch that goes through L2 (2 KB a step a program).
+  back what it wrote), not in a global scratch that goes through L2 (2 KB a step a program);
+- with softplus in the kernels (SOFTPLUS) on the default tile, which holds each channel's value
+  on its 4 state lanes, dt, softplus(dt + dt_bias), its sigmoid and ddt live one channel a lane
+  (`_dt_layout`, COMPACT) and cross to the tile's slice through shared memory: softplus runs
+  once a channel, not 4-fold (training/bench/NOTES.md, "softplus once a channel");
+- every row is fetched with its start's alignment (ROW_ALIGN, `scan_triton._row_align`), so the
+  Bm and Cm rows load as vectors.
 
 The tile [BM, BE] is BlockedLayout([4, BE/8], [4, 8], [1, 1], [0, 1]) for M = 16 (`tile_layout`):
 a thread holds 4 states of BE/8 consecutive channels, so the [BE] loads are vectors. One warp a
@@ -36,26 +42,51 @@ from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_outpu
 
 
 @gluon.jit
-def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH: gl.constexpr, ALIGN: gl.constexpr):
-    """What the backward's recomputation (2a) reads of step t: u, dt [BE] and Bm [BM] (`_fetch`)."""
-    return (_fetch(u_p, t, s_ul, e_ok, DEPTH, ALIGN), _fetch(d_p, t, s_dl, e_ok, DEPTH, ALIGN),
+def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH: gl.constexpr,
+                    ALIGN: gl.constexpr):
+    """What the backward's recomputation (2a) reads of step t: u, dt [BE] and Bm [BM] (`_fetch`;
+    dt in its pointers' layout, `_dt_layout`)."""
+    return (_fetch(u_p, t, s_ul, e_ok, DEPTH, ALIGN), _fetch(d_p, t, s_dl, d_ok, DEPTH, ALIGN),
             _fetch(B_p, t, s_Bl, m_ok, DEPTH, ALIGN))
 
 
 @gluon.jit
-def _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr,
+def _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok, DEPTH: gl.constexpr,
                   ALIGN: gl.constexpr):
     """What the forward reads of step t: u, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
-    u, dt, Bt = _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH, ALIGN)
+    u, dt, Bt = _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ALIGN)
     return u, dt, Bt, _fetch(C_p, t, s_Cl, m_ok, DEPTH, ALIGN)
 
 
 @gluon.jit
-def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH: gl.constexpr,
+def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok, DEPTH: gl.constexpr,
                ALIGN: gl.constexpr):
     """What the backward's walk (2b) reads of step t: u, dy, dt [BE] and Bm, Cm [BM] (`_fetch`)."""
-    u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH, ALIGN)
+    u, dt, Bt, Ct = _forward_rows(u_p, d_p, B_p, C_p, t, s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok, DEPTH, ALIGN)
     return u, _fetch(g_p, t, s_gl, e_ok, DEPTH, ALIGN), dt, Bt, Ct
+
+
+@gluon.jit
+def _dt_layout(x, SPT_D: gl.constexpr, COMPACT: gl.constexpr):
+    """x [BE] (dt's row pointers, dt_bias, its mask, ddt's pointers) in the layout where
+    softplus(dt + dt_bias) and its gradient are formed: with COMPACT (softplus in the kernels,
+    on a tile that repeats each channel over its 4 state lanes) one channel a lane, so that
+    softplus and sigmoid run once a channel, their results crossing to and from the tile's
+    slice through shared memory (`gl.convert_layout`: a store, a barrier of the one warp, a
+    load); else as given."""
+    if COMPACT:
+        x = gl.convert_layout(x, gl.BlockedLayout([SPT_D], [32], [1], [0]))
+    return x
+
+
+@gluon.jit
+def _delta_in(x, d_ok, bias, VE: gl.constexpr, SOFTPLUS: gl.constexpr, COMPACT: gl.constexpr):
+    """(delta in the tile's slice VE, pre = dt + bias in dt's layout) of a fetched dt row
+    (`_delta_of` where dt lives, `_dt_layout`)."""
+    delta, pre = _delta_of(x, d_ok, bias, SOFTPLUS)
+    if COMPACT:
+        delta = gl.convert_layout(delta, VE)
+    return delta, pre
 
 
 @gluon.jit
@@ -128,12 +159,12 @@ def _scan_fwd_gluon_kernel(
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, KEEP_CK: gl.constexpr,
     SOFTPLUS: gl.constexpr, MERGE: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
-    ROW_ALIGN: gl.constexpr,
+    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr, COMPACT: gl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels: `scan_triton._scan_fwd_kernel`
     (arguments, MERGE modes, checkpoints every T steps when KEEP_CK) with every vector in the
     state tile's slices, as `_scan_bwd_gluon_kernel`. Each step's inputs are loaded DEPTH steps
-    ahead (1 or 2, `_fetch`)."""
+    ahead (1 or 2, `_fetch`); with COMPACT, dt in one channel a lane (`_dt_layout`)."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE]
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM]
@@ -143,6 +174,8 @@ def _scan_fwd_gluon_kernel(
         u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
         s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
+    d_p, d_ok = _dt_layout(d_p, SPT_D, COMPACT), _dt_layout(e_ok, SPT_D, COMPACT)  # dt where softplus runs
+    bias = _dt_layout(bias, SPT_D, COMPACT)
     y_p, s_yl, z_p, s_zl, o_p, s_ol = _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye,
                                                    s_zb, s_zl, s_ze, s_ob, s_ol, s_oe, MERGE)
     ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)  # [BM, BE]
@@ -150,19 +183,19 @@ def _scan_fwd_gluon_kernel(
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
     # rows of the next step (1) and, with DEPTH 2, the one after (2); the last steps fetch the
     # last row again (unused)
-    u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok, DEPTH, ROW_ALIGN)
-    u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(1, L - 1), s_ul, s_dl, s_Bl, s_Cl, e_ok, m_ok,
+    u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
+    u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(1, L - 1), s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok,
                                    DEPTH, ROW_ALIGN)
     for t in range(0, L):
         u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
-        dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
+        dt, _ = _delta_in(d1, d_ok, bias, VE, SOFTPLUS, COMPACT)
         if DEPTH == 2:
             u1, d1, B1, C1 = u2, d2, B2, C2
             u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 2, L - 1), s_ul, s_dl, s_Bl, s_Cl,
-                                           e_ok, m_ok, DEPTH, ROW_ALIGN)
+                                           e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
         else:
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
-                                           e_ok, m_ok, DEPTH, ROW_ALIGN)
+                                           e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
         h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
                       KEEP_CK, MERGE)  # [BM, BE]
 
@@ -181,7 +214,7 @@ def _scan_bwd_gluon_kernel(
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
-    ROW_ALIGN: gl.constexpr,
+    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr, COMPACT: gl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
     as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
@@ -205,6 +238,9 @@ def _scan_bwd_gluon_kernel(
     o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
     du_p = du_ptr + o_off + e  # [BE]
     dd_p = ddelta_ptr + o_off + e
+    d_p, d_ok = _dt_layout(d_p, SPT_D, COMPACT), _dt_layout(e_ok, SPT_D, COMPACT)  # dt where softplus runs
+    bias = _dt_layout(bias, SPT_D, COMPACT)
+    dd_p = _dt_layout(dd_p, SPT_D, COMPACT)
     part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
     dB_p = dB_part_ptr + part_off  # this program's partial rows (`_store_e_sum` adds the state)
     dC_p = dC_part_ptr + part_off
@@ -221,39 +257,39 @@ def _scan_bwd_gluon_kernel(
         n = gl.minimum(t0 + T, L) - t0
         last = t0 + n - 1
         if DEPTH == 2:  # the walk's first row, in flight during 2a
-            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
-                                            DEPTH, ROW_ALIGN)
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d_ok,
+                                            m_ok, DEPTH, ROW_ALIGN)
         # 2a: recompute the segment's states from its checkpoint.
         h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0).to(gl.float32)  # [BM, BE] state before step t0
-        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH, ROW_ALIGN)
-        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, m_ok, DEPTH,
+        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
+        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH,
                                      ROW_ALIGN)
         for k in range(0, n):
             u, Bt = u1.to(gl.float32), B1.to(gl.float32)
-            dt, _ = _delta_of(d1, e_ok, bias, SOFTPLUS)
+            dt, _ = _delta_in(d1, d_ok, bias, VE, SOFTPLUS, COMPACT)
             if DEPTH == 2:
                 u1, d1, B1 = u2, d2, B2
-                u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok,
+                u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
                                              m_ok, DEPTH, ROW_ALIGN)
             else:
-                u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 1, last), s_ul, s_dl, s_Bl, e_ok,
+                u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 1, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
                                              m_ok, DEPTH, ROW_ALIGN)
             seg.index(k).store(h)  # h_{t-1}
             h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
         # 2b: walk the segment backwards.
         if DEPTH == 1:
-            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, m_ok,
-                                            DEPTH, ROW_ALIGN)
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d_ok,
+                                            m_ok, DEPTH, ROW_ALIGN)
         hp_n = seg.index(n - 1).load(TILE)  # [BM, BE]
         for j in range(0, n):
             k = n - 1 - j
             t = t0 + k
             h_prev = hp_n
             u, dy, Bt, Ct = wu.to(gl.float32), wg.to(gl.float32), wB.to(gl.float32), wC.to(gl.float32)
-            dt, pre = _delta_of(wd, e_ok, bias, SOFTPLUS)  # [BE]; pre: dt + bias (SOFTPLUS)
+            dt, pre = _delta_in(wd, d_ok, bias, VE, SOFTPLUS, COMPACT)  # [BE]; pre: dt + bias (SOFTPLUS)
             kp = gl.maximum(k - 1, 0)  # the segment's first step fetches itself (unused)
             hp_n = seg.index(kp).load(TILE)
-            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok,
+            wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, t0 + kp, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d_ok,
                                             m_ok, DEPTH, ROW_ALIGN)
             if IN_THREAD:
                 g_next, dC, dB, du, ddt, dA_term = _adjoint_step(h_prev, g_next, A2, u, dt, dy, Bt, Ct, Dv,
@@ -263,9 +299,9 @@ def _scan_bwd_gluon_kernel(
             dA_acc += dA_term
             dD_acc += dy * u
             gl.store(du_p + t * s_o, du, mask=e_ok)
-            if SOFTPLUS:
-                ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)
-            gl.store(dd_p + t * s_o, ddt, mask=e_ok)
+            if SOFTPLUS:  # d/d dt of softplus(dt + bias), where pre lives
+                ddt = _dt_layout(ddt, SPT_D, COMPACT) * _sigmoid(pre)
+            gl.store(dd_p + t * s_o, ddt, mask=d_ok)
             _store_e_sum(dB_p + t * s_pm, m, m_ok, dB, M, BLOCK_M, IN_THREAD)
             _store_e_sum(dC_p + t * s_pm, m, m_ok, dC, M, BLOCK_M, IN_THREAD)
 
@@ -281,12 +317,13 @@ def tile_layout(block_e: int, block_m: int, in_thread: int = 0) -> dict:
     channel's BM states in one thread, the 32 lanes along BLOCK_E = 32 channels (no [BE] value
     held twice; sums over the states stay in the thread, sums over the channels are
     `_sum_e_scatter`'s)."""
+    spt_d = max(block_e // 32, 1)   # `_dt_layout`'s one channel a lane
     if in_thread:
         if block_e != 32:
             raise ValueError(f"the states-in-thread tile needs BLOCK_E = 32, got {block_e}")
-        return {"SPT_M": block_m, "SPT_E": 1, "TPW_M": 1, "TPW_E": 32}
+        return {"SPT_M": block_m, "SPT_E": 1, "TPW_M": 1, "TPW_E": 32, "SPT_D": spt_d}
     tpw_m = min(block_m, 4)
     tpw_e = 32 // tpw_m
     if block_e < tpw_e:
         raise ValueError(f"the Gluon backward needs BLOCK_E ≥ {tpw_e} for BLOCK_M = {block_m}, got {block_e}")
-    return {"SPT_M": block_m // tpw_m, "SPT_E": block_e // tpw_e, "TPW_M": tpw_m, "TPW_E": tpw_e}
+    return {"SPT_M": block_m // tpw_m, "SPT_E": block_e // tpw_e, "TPW_M": tpw_m, "TPW_E": tpw_e, "SPT_D": spt_d}

@@ -49,12 +49,18 @@ def test_a_listing_without_loops_has_none():
     assert kernel_ir.sass_loops("") == []
 
 
-@pytest.mark.parametrize("depth, layout", [(1, 0), (2, 0), (1, 1)])
-def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth, layout):
+# (loads ahead, tile layout, softplus in the kernels) and the barriers of the forward's loop and
+# the backward's two loops: with softplus on the default tile, dt crosses to and from its one
+# channel a lane through shared memory (`scan_gluon._dt_layout`), one barrier each crossing
+@pytest.mark.parametrize("depth, layout, softplus, bars", [(1, 0, False, ([0], [1, 0])), (2, 0, False, ([0], [1, 0])),
+                                                           (1, 1, False, ([0], [1, 0])), (1, 0, True, ([1], [2, 2])),
+                                                           (1, 1, True, ([0], [1, 0]))])
+def test_gluon_kernels_compile_for_hopper_with_their_barriers(depth, layout, softplus, bars):
     """The Gluon kernels cannot run without a GPU, but they compile here for sm_90a (in a
     process without the interpreter, which would stand in for the shared @triton.jit helpers):
     no spills, and no barrier in the forward's loop or the backward's walk (the point of their
-    explicit layouts; the recompute loop keeps the one guarding its shared-memory slots)."""
+    explicit layouts; the recompute loop keeps the one guarding its shared-memory slots) but
+    those of softplus's crossings."""
     import json  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
@@ -63,7 +69,8 @@ def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth,
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     here = Path(kernel_ir.__file__).resolve().parent
     r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "fb",
-                        "--keep-ck", "--gluon", str(depth), "--gluon-layout", str(layout), "--block-e", "32"],
+                        "--keep-ck", "--gluon", str(depth), "--gluon-layout", str(layout), "--block-e", "32",
+                        *(["--softplus"] if softplus else [])],
                        cwd=here, env=env, capture_output=True, text=True, timeout=300)
     if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
         pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
@@ -71,8 +78,8 @@ def test_gluon_kernels_compile_for_hopper_without_barriers_in_their_loops(depth,
     out = json.loads(r.stdout)
     fwd, bwd = out["fwd"], out["bwd"]
     assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] == 0
-    assert [loop.get("BAR", 0) for loop in fwd["loops"]] == [0]
-    assert [loop.get("BAR", 0) for loop in bwd["loops"]] == [1, 0]   # recompute, walk
+    assert [loop.get("BAR", 0) for loop in fwd["loops"]] == bars[0]
+    assert [loop.get("BAR", 0) for loop in bwd["loops"]] == bars[1]   # recompute, walk
 
 
 def test_conv_kernels_compile_for_hopper_one_row_load_a_step():
