@@ -25,19 +25,16 @@
 #   per-instruction SASS counters (CSV) in measure-part0.tgz, stall and occupancy lines in the log.
 # Part 1: (0) bench_bimamba.py --conv: the convolutions + SiLU alone, compiled torch against
 #   conv_triton's kernels (+cv) with five launch units (CHUNK × BLOCK_E), both XS shapes;
-#   (a) bench_bimamba.py --sweep --no-layer over the split variant's launches (Triton
-#   with and without checkpoints kept by the forward; the Gluon kernels with loads one (+gl)
-#   or two (+gl2) steps ahead, with bf16 checkpoints (+cb), with checkpoints every 16 steps
-#   (half the memory, twice the shared memory a program), with the backward's registers capped
-#   at 128 (16 one-warp programs an SM instead of 12; offline 192 bytes of spills, walk 386 → 428), the latter with its registers capped at 152 (13 one-warp
-#   programs an SM instead of 12), with the gate and merge in the kernels, and with softplus,
-#   gate and merge in kernels whose tile holds a channel's states in one thread (+mt))
-#   (kernels alone, both XS shapes, plus each one's fp32 layer parity against --scan triton);
-#   prints best_tiles.
+#   (a) bench_bimamba.py --sweep --no-layer over the Gluon kernels' launches (loads one (+gl)
+#   or two (+gl2) steps ahead; with bf16 checkpoints (+cb); with checkpoints every 16 steps
+#   (half the memory, twice the shared memory a program); with the backward's registers capped
+#   at 128 (16 one-warp programs an SM instead of 12; offline 192 bytes of spills, walk 386 →
+#   428) and, for +gl2, at 152) (kernels alone, both XS shapes, plus each one's fp32 layer
+#   parity against --scan triton); prints best_tiles.
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
 #   (--scan fused + torch.compile) with the candidates of `tiles` below (the default, with +cv,
-#   with +cv+cb, the sweep's best with +cv+cb, then +gm, +sp, +mt added in turn), with a 2-step kernel
-#   profile of old and the fastest new. The fastest is the "winner".
+#   with +cv+cb, the sweep's best with +cv+cb, and that with +sp, +gm, +sp+gm and +sp+mt), with
+#   a 2-step kernel profile of old and the fastest new. The fastest is the "winner".
 # Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
 #   16 kHz, batch 16.
 # Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
@@ -51,8 +48,8 @@
 #       --throughput-json training/bench/throughput.json
 #
 # Time (one H100, v5: the sweep of 4 settings took 90 s; compiling the old step ≈ 75 s and
-# each fused candidate ≈ 15 s): part 1 ≈ 80 s conv + 180 s sweep + 250 s (XS b16, seven
-# candidates and the profile) ≈ 510 s (run it with --budget 580); part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
+# each fused candidate ≈ 15 s): part 1 ≈ 80 s conv + 130 s sweep + 270 s (XS b16, eight
+# candidates and the profile) ≈ 480 s (run it with --budget 580); part 2 ≈ 3 × 130 s ≈ 400 s. Every step runs under `timeout` and is skipped
 # when the budget left is too small; a step that fails leaves the others' results.
 set -uo pipefail
 T0=$(date +%s)
@@ -113,11 +110,10 @@ training_tiles() {
 }
 # the tiles of each step: the default (bimamba_triton's), the default with the convolutions in
 # conv_triton's kernels (+cv), then also with bf16 checkpoints (+cb: half their memory), the
-# candidate with +cv+cb if another, then that with the gate and
-# merge (+gm) and then softplus (+sp) in the kernels added in turn (they change the step more
-# than its kernels: they remove Inductor's element-wise kernels, so the kernel sweep alone
-# cannot judge them), and that last one with a channel's states in one thread (+mt: softplus is
-# then not computed 4-fold)
+# candidate with +cv+cb if another, then that with softplus (+sp), with the gate and merge
+# (+gm), with both in the kernels (they change the step more than its kernels: they remove
+# Inductor's element-wise kernels, so the kernel sweep alone cannot judge them), and with +sp
+# on the tile that holds a channel's states in one thread (+mt)
 DEFAULT_TILES=$(python3 -c "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())" 2>/dev/null)
 canon() {   # the tiles specs given, each in TileConfig.spec's one spelling
   python3 -c "import sys; from mambasep_ref import bimamba_triton as bt
@@ -132,9 +128,8 @@ tiles() {
   local c list t out=""
   c=$(plus_flags "${CAND:-$DEFAULT_TILES}" +cv +cb)
   list="$DEFAULT_TILES $(plus_flags "$DEFAULT_TILES" +cv) $(plus_flags "$DEFAULT_TILES" +cv +cb) $c"
-  c=$(plus_flags "$c" +gm); list="$list $c"
-  c=$(plus_flags "$c" +sp); list="$list $c"
-  case "$c" in *+gl*) list="$list $(plus_flags "$c" +mt)" ;; esac
+  list="$list $(plus_flags "$c" +sp) $(plus_flags "$c" +gm) $(plus_flags "$c" +sp +gm)"
+  case "$c" in *+gl*) list="$list $(plus_flags "$c" +sp +mt)" ;; esac
   for t in $(canon $list | awk '!seen[$0]++'); do out="$out --tiles $t"; done
   echo "$out"
 }
@@ -184,8 +179,8 @@ PY
   done
 elif [ "$PART" = 1 ]; then
   SW=""
-  for t in S:32:1+ck S:32:1+ck+gl S:32:1+ck+cb+gl S:32:1:32:1:16+ck+gl S:32:1+ck+gl+r128 S:32:1+ck+gl2 \
-           S:32:1+ck+gl2+r152 S:32:1+ck+gm+gl S:32:1+ck+sp+gm+gl+mt; do
+  for t in S:32:1+ck+gl S:32:1+ck+cb+gl S:32:1:32:1:16+ck+gl S:32:1+ck+gl+r128 S:32:1+ck+gl2 \
+           S:32:1+ck+gl2+r152; do
     SW="$SW --tiles $t"
   done
   run 120 conv python3 bench_bimamba.py --conv --reps 5 --json "$RAW/conv.json"
