@@ -37,8 +37,8 @@ from __future__ import annotations
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
-from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_outputs, _fwd_step, _origin,
-                          _program_inputs, _recur, _sigmoid, _sum_e)
+from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_output, _fwd_outputs, _fwd_step,
+                          _origin, _program_inputs, _recur, _sigmoid, _sum_e)
 
 
 @gluon.jit
@@ -178,6 +178,11 @@ def _scan_fwd_gluon_kernel(
     bias = _dt_layout(bias, SPT_D, COMPACT)
     y_p, s_yl, z_p, s_zl, o_p, s_ol = _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye,
                                                    s_zb, s_zl, s_ze, s_ob, s_ol, s_oe, MERGE)
+    # the merging launch's gate one channel a lane (the tile repeats each channel over its state lanes)
+    GATE_COMPACT: gl.constexpr = MERGE == 2 and TPW_M > 1
+    y_p, z_p, o_p = _dt_layout(y_p, SPT_D, GATE_COMPACT), _dt_layout(z_p, SPT_D, GATE_COMPACT), _dt_layout(
+        o_p, SPT_D, GATE_COMPACT)
+    o_ok = _dt_layout(e_ok, SPT_D, GATE_COMPACT)
     ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)  # [BM, BE]
 
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
@@ -196,8 +201,8 @@ def _scan_fwd_gluon_kernel(
         else:
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
                                            e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
-        h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
-                      KEEP_CK, MERGE)  # [BM, BE]
+        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
+        _fwd_output(_dt_layout(y, SPT_D, GATE_COMPACT), t, y_p, s_yl, z_p, s_zl, o_p, s_ol, o_ok, MERGE)
 
 
 @gluon.jit

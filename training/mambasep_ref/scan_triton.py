@@ -252,22 +252,26 @@ def _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye, s_z
 
 
 @triton.jit
-def _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
-              KEEP_CK: tl.constexpr, MERGE: tl.constexpr):
+def _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK: tl.constexpr):
     """Step t of the forward from the state before it (checkpointed there when t is a multiple
-    of T and KEEP_CK): stores y_t (MERGE 2: adds the y_0 parked at y_p and stores the gated merge
-    to o_p as well, module docstring) and returns h_t. Shared with scan_gluon's forward."""
+    of T and KEEP_CK): (h_t, y_t [BE]), for `_fwd_output`. Shared with scan_gluon's forward."""
     if KEEP_CK:
         if t % T == 0:
             tl.store(ck_p + (t // T) * E * M, h.to(ck_p.dtype.element_ty), mask=ck_mask)
     h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
-    y = tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+    return h, tl.sum(Ct[:, None] * h, axis=0) + Dv * u  # [BE]
+
+
+@triton.jit
+def _fwd_output(y, t, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok, MERGE: tl.constexpr):
+    """Stores step t's y (MERGE 2: adds the y_0 parked at y_p and stores the gated merge to o_p
+    as well, module docstring), in y's layout (the pointers' and mask's too). Shared with
+    scan_gluon's forward."""
     if MERGE == 2:
         y += tl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
         zt = tl.load(z_p + t * s_zl, mask=e_ok, other=0.0).to(tl.float32)
         tl.store(o_p + t * s_ol, y * 0.5 * zt * _sigmoid(zt), mask=e_ok)
     tl.store(y_p + t * s_yl, y, mask=e_ok)
-    return h
 
 
 @triton.jit
@@ -323,8 +327,8 @@ def _scan_fwd_kernel(
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
         u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
-        h = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok,
-                      KEEP_CK, MERGE)  # [BM, BE]
+        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
+        _fwd_output(y, t, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok, MERGE)
 
 
 @triton.jit
