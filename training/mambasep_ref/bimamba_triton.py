@@ -461,7 +461,8 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+rN] or split")
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+rN] "
+                         f"or split")
 
     def spec(self) -> str:
         """The tiles spec `parse` reads back (warps: the forward's)."""
@@ -698,7 +699,8 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
         return scan_triton.selective_scan_bidir(u, delta, A, Bm, Cm, D, cfg.block_e, cfg.num_warps,
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
                                                 cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
-                                                gluon, cfg.gluon_layout if gluon else 0, cfg.ck_low)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                gluon, cfg.gluon_layout if gluon else 0,
+                                                cfg.ck_low)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -102,5 +102,5 @@ def test_conv_kernels_compile_for_hopper_one_row_load_a_step():
     for name, loads in (("fwd", 1), ("bwd", 3)):
         k = out[name]
         assert k["spill_store_bytes"] == 0, name
-        assert [(loop.get("LDG", 0), loop.get("BAR", 0), loop.get("SHFL", 0)) for loop in k["loops"]] == [(loads, 0, 0)], \
-            (name, k["loops"])
+        got = [(loop.get("LDG", 0), loop.get("BAR", 0), loop.get("SHFL", 0)) for loop in k["loops"]]
+        assert got == [(loads, 0, 0)], (name, k["loops"])

@@ -250,7 +250,8 @@ def test_row_alignment_the_gluon_kernels_are_promised():
     assert st._row_align(32, (u, u.float()), (Bm, Cm)) == 16
     assert st._row_align(32, (u, u[:1].expand(2, -1, -1, -1)), (Bm, Cm)) == 16   # direction stride 0
     assert st._row_align(32, (u,), (dbc[..., 4:20],)) == 8               # R = 4: 8 bytes in
-    assert st._row_align(32, (u,), (torch.zeros(2, 3, 5, 36, dtype=torch.bfloat16)[..., 4:20],)) == 8  # rows of 72 bytes
+    rows72 = torch.zeros(2, 3, 5, 36, dtype=torch.bfloat16)            # rows of 72 bytes
+    assert st._row_align(32, (u,), (rows72[..., 4:20],)) == 8
     assert st._row_align(32, (u[..., 1:33],), ()) == 2                   # a row one element in
     assert st._row_align(4, (u,), ()) == 8                               # blocks of 4 channels: 8 bytes apart
     assert st._row_align(32, (u[..., ::2],), ()) == 4                    # every other channel: 4 bytes apart
