@@ -20,13 +20,14 @@ g = ∂loss/∂xc [2, B, L, E] and q_d,t = g_d,t · SiLU'(p_d,t) (zero outside 0
     dbias_d = Σ_{b,t} q_d,t
 
 Why a kernel: under torch.compile these W shifted multiply-adds, their SiLU and their backward
-became six Inductor kernels that read and wrote [2, B, L, E] float32 intermediates (≈ 25 ms of a
-138 ms XS training step; training/bench/NOTES.md, v7's profile). Here the forward reads x once
-(its 2W − 1 shifted rows come from the cache) and writes xc; the backward reads x and g, and
-writes dx and per-program partial sums of dw and dbias: it recomputes p at the 2W steps whose q
-reach dx_t instead of storing p (W·W FMAs and 2W sigmoids an element, against two more passes
-over a [2, B, L, E] tensor). Every sum is accumulated in float32; the weight gradients are
-finished by a torch `sum` over the P partials (deterministic, no atomics).
+became six Inductor kernels that read and wrote [2, B, L, E] float32 intermediates (≈ 22–25 ms
+of a 138 ms XS training step; training/bench/NOTES.md, v7's profile). Here the forward reads
+each row of x once and writes xc; the backward reads x and g once and writes dx and
+per-program partial sums of dw and dbias. Both walk the steps keeping the rows they still need
+in registers (below), so the backward recomputes p instead of storing it at the cost of two
+convolutions and two sigmoids an element (the two q that step forms). Every sum is accumulated
+in float32; the weight gradients are finished by a torch `sum` over the P partials
+(deterministic, no atomics).
 
 Registered as the custom ops `mambasep::conv2_fwd` / `_bwd` with fake implementations, so
 torch.compile keeps them in its graph. Kernels run on CUDA tensors, or on CPU tensors when this
@@ -50,8 +51,8 @@ __all__ = ["conv_silu_bidir", "interpreter_enabled"]
 _INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # Triton's `jit` reads TRITON_INTERPRET when a kernel is defined, i.e. when this module is imported.
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-# A unit: CHUNK steps of BLOCK_E channels, walked by one warp (2 channels a thread: 115 registers
-# in the backward for W = 4, 62 in the forward; Triton 3.6, sm_90a, `kernel_ir.py`).
+# A unit: CHUNK steps of BLOCK_E channels, walked by one warp (2 channels a thread: 114 registers
+# in the backward for W = 4, 61 in the forward; Triton 3.6, sm_90a, `kernel_ir.py --conv`).
 CHUNK, BLOCK_E = 64, 64
 MAX_PROGRAMS = 2048        # the backward's programs along the units (P): its partials' rows
 
