@@ -139,7 +139,7 @@ if [ "$PART" = 0 ]; then
   if ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
     python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl \
       >/dev/null 2>&1
-    # the two files at once (compiling the kernels is most of their time, on one CPU core each)
+    # the three files at once (compiling the kernels is most of their time, on one CPU core each)
     PYTHONPATH=/tmp/mambasep-pytest run 400 gpu-tests bash -c '
       for f in bimamba_triton scan_triton conv_triton; do
         python3 -m pytest -q -x -rfE --tb=short --durations=10 -p no:cacheprovider tests/test_$f.py \
