@@ -205,8 +205,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             fwd = {k: v for k, v in fwd.items() if k != "T"}
             out["fwd"] = compile_with_values(sg._scan_fwd_gluon_kernel, fwd,
                                              {"T": T, **flags, **sg.tile_layout(block_e, M, gluon_layout),
-                                              "DEPTH": gluon, "ROW_ALIGN": 16,
-                                              "COMPACT": softplus and not gluon_layout}, 1)
+                                              "DEPTH": gluon, "ROW_ALIGN": 16}, 1)
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
@@ -220,7 +219,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
                                              {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
                                               **sg.tile_layout(block_e, M, gluon_layout), "DEPTH": gluon,
-                                              "ROW_ALIGN": 16, "COMPACT": softplus and not gluon_layout}, 1,
+                                              "ROW_ALIGN": 16}, 1,
                                              maxnreg=bwd_maxnreg)
         else:
             out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,

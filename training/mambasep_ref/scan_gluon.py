@@ -20,7 +20,7 @@ let a kernel say:
   back what it wrote), not in a global scratch that goes through L2 (2 KB a step a program);
 - with softplus in the kernels (SOFTPLUS) on the default tile, which holds each channel's value
   on its 4 state lanes, dt, softplus(dt + dt_bias), its sigmoid and ddt live one channel a lane
-  (`_dt_layout`, COMPACT) and cross to the tile's slice through shared memory: softplus runs
+  (`_lane_layout`, COMPACT) and cross to the tile's slice through shared memory: softplus runs
   once a channel, not 4-fold (training/bench/NOTES.md, "softplus once a channel");
 - every row is fetched with its start's alignment (ROW_ALIGN, `scan_triton._row_align`), so the
   Bm and Cm rows load as vectors.
@@ -45,7 +45,7 @@ from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_outpu
 def _recompute_rows(u_p, d_p, B_p, t, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH: gl.constexpr,
                     ALIGN: gl.constexpr):
     """What the backward's recomputation (2a) reads of step t: u, dt [BE] and Bm [BM] (`_fetch`;
-    dt in its pointers' layout, `_dt_layout`)."""
+    dt in its pointers' layout, `_lane_layout`)."""
     return (_fetch(u_p, t, s_ul, e_ok, DEPTH, ALIGN), _fetch(d_p, t, s_dl, d_ok, DEPTH, ALIGN),
             _fetch(B_p, t, s_Bl, m_ok, DEPTH, ALIGN))
 
@@ -67,13 +67,12 @@ def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d
 
 
 @gluon.jit
-def _dt_layout(x, SPT_D: gl.constexpr, COMPACT: gl.constexpr):
-    """x [BE] (dt's row pointers, dt_bias, its mask, ddt's pointers) in the layout where
-    softplus(dt + dt_bias) and its gradient are formed: with COMPACT (softplus in the kernels,
-    on a tile that repeats each channel over its 4 state lanes) one channel a lane, so that
-    softplus and sigmoid run once a channel, their results crossing to and from the tile's
-    slice through shared memory (`gl.convert_layout`: a store, a barrier of the one warp, a
-    load); else as given."""
+def _lane_layout(x, SPT_D: gl.constexpr, COMPACT: gl.constexpr):
+    """x [BE] (dt's or the gate's row pointers, dt_bias, a mask, a row) one channel a lane with
+    COMPACT (softplus or the gate in the kernels, on a tile that repeats each channel over its 4
+    state lanes), so that softplus, sigmoid and SiLU run once a channel, their results crossing
+    to and from the tile's slice through shared memory (`gl.convert_layout`: a store, a barrier
+    of the one warp, a load); else as given."""
     if COMPACT:
         x = gl.convert_layout(x, gl.BlockedLayout([SPT_D], [32], [1], [0]))
     return x
@@ -82,7 +81,7 @@ def _dt_layout(x, SPT_D: gl.constexpr, COMPACT: gl.constexpr):
 @gluon.jit
 def _delta_in(x, d_ok, bias, VE: gl.constexpr, SOFTPLUS: gl.constexpr, COMPACT: gl.constexpr):
     """(delta in the tile's slice VE, pre = dt + bias in dt's layout) of a fetched dt row
-    (`_delta_of` where dt lives, `_dt_layout`)."""
+    (`_delta_of` where dt lives, `_lane_layout`)."""
     delta, pre = _delta_of(x, d_ok, bias, SOFTPLUS)
     if COMPACT:
         delta = gl.convert_layout(delta, VE)
@@ -159,12 +158,13 @@ def _scan_fwd_gluon_kernel(
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, KEEP_CK: gl.constexpr,
     SOFTPLUS: gl.constexpr, MERGE: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
-    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr, COMPACT: gl.constexpr,
+    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr,
 ):
     """y for one sequence, one direction and BLOCK_E channels: `scan_triton._scan_fwd_kernel`
     (arguments, MERGE modes, checkpoints every T steps when KEEP_CK) with every vector in the
     state tile's slices, as `_scan_bwd_gluon_kernel`. Each step's inputs are loaded DEPTH steps
-    ahead (1 or 2, `_fetch`); with COMPACT, dt in one channel a lane (`_dt_layout`)."""
+    ahead (1 or 2, `_fetch`); softplus and the gate one channel a lane where the tile repeats
+    channels (`_lane_layout`)."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE]
     VM: gl.constexpr = gl.SliceLayout(1, TILE)  # [BM]
@@ -174,15 +174,16 @@ def _scan_fwd_gluon_kernel(
         u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, d, pid_b, e, m, e_ok, m_ok, L,
         s_ae, s_am, s_dd, s_bias, x_bias, s_ub, s_ul, s_ue, s_db, s_dl, s_de, s_Bb, s_Bl, s_Bm,
         s_Cb, s_Cl, s_Cm, x_u, x_d, x_B, x_C, x_A, x_D, SOFTPLUS)
-    d_p, d_ok = _dt_layout(d_p, SPT_D, COMPACT), _dt_layout(e_ok, SPT_D, COMPACT)  # dt where softplus runs
-    bias = _dt_layout(bias, SPT_D, COMPACT)
+    # softplus once a channel where the tile repeats each channel over its state lanes
+    COMPACT: gl.constexpr = SOFTPLUS and TPW_M > 1
+    d_p, d_ok = _lane_layout(d_p, SPT_D, COMPACT), _lane_layout(e_ok, SPT_D, COMPACT)  # where softplus runs
+    bias = _lane_layout(bias, SPT_D, COMPACT)
     y_p, s_yl, z_p, s_zl, o_p, s_ol = _fwd_outputs(y_ptr, z_ptr, o_ptr, d, pid_b, e, L, x_y, s_yb, s_yl, s_ye,
                                                    s_zb, s_zl, s_ze, s_ob, s_ol, s_oe, MERGE)
     # the merging launch's gate one channel a lane (the tile repeats each channel over its state lanes)
     GATE_COMPACT: gl.constexpr = MERGE == 2 and TPW_M > 1
-    y_p, z_p, o_p = _dt_layout(y_p, SPT_D, GATE_COMPACT), _dt_layout(z_p, SPT_D, GATE_COMPACT), _dt_layout(
-        o_p, SPT_D, GATE_COMPACT)
-    o_ok = _dt_layout(e_ok, SPT_D, GATE_COMPACT)
+    y_p, z_p = _lane_layout(y_p, SPT_D, GATE_COMPACT), _lane_layout(z_p, SPT_D, GATE_COMPACT)
+    o_p, o_ok = _lane_layout(o_p, SPT_D, GATE_COMPACT), _lane_layout(e_ok, SPT_D, GATE_COMPACT)
     ck_p, ck_mask = _ck_tile(ck_ptr, d, pid_b, BATCH, NSEG, M, E, m, e)  # [BM, BE]
 
     h = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # [BM, BE]
@@ -202,7 +203,7 @@ def _scan_fwd_gluon_kernel(
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
                                            e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
         h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
-        _fwd_output(_dt_layout(y, SPT_D, GATE_COMPACT), t, y_p, s_yl, z_p, s_zl, o_p, s_ol, o_ok, MERGE)
+        _fwd_output(_lane_layout(y, SPT_D, GATE_COMPACT), t, y_p, s_yl, z_p, s_zl, o_p, s_ol, o_ok, MERGE)
 
 
 @gluon.jit
@@ -219,7 +220,7 @@ def _scan_bwd_gluon_kernel(
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
-    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr, COMPACT: gl.constexpr,
+    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
     as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
@@ -243,9 +244,11 @@ def _scan_bwd_gluon_kernel(
     o_off, s_o = _origin(d, BATCH * L * E, pid_b, L * E, E, L)
     du_p = du_ptr + o_off + e  # [BE]
     dd_p = ddelta_ptr + o_off + e
-    d_p, d_ok = _dt_layout(d_p, SPT_D, COMPACT), _dt_layout(e_ok, SPT_D, COMPACT)  # dt where softplus runs
-    bias = _dt_layout(bias, SPT_D, COMPACT)
-    dd_p = _dt_layout(dd_p, SPT_D, COMPACT)
+    # softplus once a channel where the tile repeats each channel over its state lanes
+    COMPACT: gl.constexpr = SOFTPLUS and TPW_M > 1
+    d_p, d_ok = _lane_layout(d_p, SPT_D, COMPACT), _lane_layout(e_ok, SPT_D, COMPACT)  # where softplus runs
+    bias = _lane_layout(bias, SPT_D, COMPACT)
+    dd_p = _lane_layout(dd_p, SPT_D, COMPACT)
     part_off, s_pm = _origin(d, n_eblk * BATCH * L * M, pid_e * BATCH + pid_b, L * M, M, L)
     dB_p = dB_part_ptr + part_off  # this program's partial rows (`_store_e_sum` adds the state)
     dC_p = dC_part_ptr + part_off
@@ -305,7 +308,7 @@ def _scan_bwd_gluon_kernel(
             dD_acc += dy * u
             gl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:  # d/d dt of softplus(dt + bias), where pre lives
-                ddt = _dt_layout(ddt, SPT_D, COMPACT) * _sigmoid(pre)
+                ddt = _lane_layout(ddt, SPT_D, COMPACT) * _sigmoid(pre)
             gl.store(dd_p + t * s_o, ddt, mask=d_ok)
             _store_e_sum(dB_p + t * s_pm, m, m_ok, dB, M, BLOCK_M, IN_THREAD)
             _store_e_sum(dC_p + t * s_pm, m, m_ok, dC, M, BLOCK_M, IN_THREAD)
@@ -322,7 +325,7 @@ def tile_layout(block_e: int, block_m: int, in_thread: int = 0) -> dict:
     channel's BM states in one thread, the 32 lanes along BLOCK_E = 32 channels (no [BE] value
     held twice; sums over the states stay in the thread, sums over the channels are
     `_sum_e_scatter`'s)."""
-    spt_d = max(block_e // 32, 1)   # `_dt_layout`'s one channel a lane
+    spt_d = max(block_e // 32, 1)   # `_lane_layout`'s one channel a lane
     if in_thread:
         if block_e != 32:
             raise ValueError(f"the states-in-thread tile needs BLOCK_E = 32, got {block_e}")

@@ -587,8 +587,7 @@ def _launch_forward(u, delta, A, Bm, Cm, D, block_e=None, num_warps=None, ck=Non
             scan_gluon._scan_fwd_gluon_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, triton.cdiv(L, T), Bsz, d0, *strides, T=T, **flags,
                 **scan_gluon.tile_layout(BE, BM, gluon_layout), DEPTH=int(gluon),
-                ROW_ALIGN=_row_align(BE, (u, delta), (Bm, Cm)),
-                COMPACT=dt_bias is not None and not gluon_layout, num_warps=1)
+                ROW_ALIGN=_row_align(BE, (u, delta), (Bm, Cm)), num_warps=1)
         else:
             _scan_fwd_kernel[(Bsz, triton.cdiv(E, BE), nd)](
                 *args, L, E, M, T, triton.cdiv(L, T), Bsz, d0, *strides, **flags, num_warps=nw)
@@ -655,8 +654,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
-            DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)),
-            COMPACT=dt_bias is not None and not gluon_layout, num_warps=1,
+            DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), num_warps=1,
             **({"maxnreg": maxnreg} if maxnreg else {}),
         )
         return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
