@@ -7,7 +7,8 @@
     python3 training/bench_step.py --merge part2.json --throughput-json training/bench/throughput.json
 
 A case is PRESET:RATE:BATCH (4 s examples); a pair is OLD:NEW, each a `--scan` value with
-`+compile` for torch.compile. For every case and pair it runs the real training step of
+`+compile` for torch.compile or `+graphs` for torch.compile with CUDA graphs (mode
+"reduce-overhead": one replay a forward and one a backward instead of a launch a kernel). For every case and pair it runs the real training step of
 train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR, backward, clipping, fused AdamW) on
 random mixtures: `--warmup` untimed steps (compilation happens there), then `--steps` timed
 ones, alternating old and new `--rounds` times so that both see the same machine. Reports
@@ -42,17 +43,26 @@ def parse_case(s: str) -> tuple[str, int, int]:
     return preset, int(rate), int(batch)
 
 
-def parse_path(s: str) -> tuple[str, bool]:
+COMPILE_MODES = {"": None, "compile": "default", "graphs": "reduce-overhead"}
+
+
+def parse_path(s: str) -> tuple[str, str | None]:
+    """"fused+compile" → ("fused", "default"): the scan and torch.compile's mode (None: eager)."""
     scan, _, flag = s.partition("+")
-    if scan not in scan_mod.SCAN_IMPLS or flag not in ("", "compile"):
-        raise SystemExit(f"error: bad path {s!r} (SCAN or SCAN+compile, SCAN in {scan_mod.SCAN_IMPLS})")
-    return scan, flag == "compile"
+    if scan not in scan_mod.SCAN_IMPLS or flag not in COMPILE_MODES:
+        raise SystemExit(f"error: bad path {s!r} (SCAN, SCAN+compile or SCAN+graphs, SCAN in {scan_mod.SCAN_IMPLS})")
+    return scan, COMPILE_MODES[flag]
+
+
+def path_label(scan: str, mode: str | None) -> str:
+    flag = next(k for k, v in COMPILE_MODES.items() if v == mode)
+    return f"{scan}+{flag}" if flag else scan
 
 
 class Runner:
     """A model, optimiser and batch for one (case, path); `run(n)` times n steps."""
 
-    def __init__(self, preset: str, rate: int, batch: int, scan: str, compile_: bool, seed: int = 0,
+    def __init__(self, preset: str, rate: int, batch: int, scan: str, mode: str | None, seed: int = 0,
                  tiles=None):
         cfg = ModelConfig.preset(preset, sample_rate=rate)
         self.tiles = tiles  # one TileConfig object for the runner's life (torch.compile guards on it)
@@ -62,9 +72,10 @@ class Runner:
         self.scan, self.batch = scan, batch
         self.model = DPMamba(cfg).cuda().train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=True)
-        if compile_:
+        if mode is not None:
             scan_mod.scan_outside_compiler()
-        self.net = torch.compile(self.model) if compile_ else self.model
+        self.graphs = mode == "reduce-overhead"
+        self.net = torch.compile(self.model, mode=mode) if mode is not None else self.model
         g = torch.Generator(device="cuda").manual_seed(seed)
         T = 4 * rate
         self.src = 0.1 * torch.randn(batch, 2, T, device="cuda", generator=g)  # [B, C, T]
@@ -81,6 +92,8 @@ class Runner:
         torch.cuda.synchronize()
         t = time.perf_counter()
         for _ in range(n):
+            if self.graphs:
+                torch.compiler.cudagraph_mark_step_begin()
             train_step(self.net, self.model.parameters(), self.opt, self.mix, self.src, True, 5.0)
         torch.cuda.synchronize()
         return time.perf_counter() - t
@@ -141,7 +154,7 @@ def merge_throughput(path: Path, new: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", action="append", default=[], help="PRESET:RATE:BATCH (repeatable)")
-    ap.add_argument("--pair", action="append", default=[], help="OLD:NEW paths (repeatable)")
+    ap.add_argument("--pair", action="append", default=[], help="OLD:NEW[,NEW...] paths (repeatable); several NEW paths are all candidates")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
@@ -173,33 +186,42 @@ def main(argv=None) -> int:
     from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
     tile_cfgs = [bt.TileConfig.parse(t) for t in args.tiles] or [bt.tile_config()]
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]
-    pairs = [tuple(parse_path(p) for p in s.split(":")) for s in (args.pair or ["triton+compile:fused+compile"])]
+    pairs = []
+    for s in args.pair or ["triton+compile:fused+compile"]:
+        old, _, new = s.partition(":")
+        pairs.append((parse_path(old), [parse_path(p) for p in new.split(",")]))
     report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": bt.triton.__version__,
               "tiles": [c.spec() for c in tile_cfgs],
               "command": "python3 training/bench_step.py " + " ".join(sys.argv[1:]), "results": []}
     for preset, rate, batch in cases:
-        for old, new in pairs:
+        for old, new_paths in pairs:
             torch._dynamo.reset()  # each case compiles afresh: no dynamic shapes, no recompile limit
             rec = {"preset": preset, "rate": rate, "batch": batch, "seconds": 4.0}
             paths = [("old", old, None)]
-            news = [(f"new{i}", new, c) for i, c in enumerate(tile_cfgs)] if new[0] in ("fused", "auto") \
-                else [("new0", new, None)]
+            news = [(new, c) for new in new_paths
+                    for c in (tile_cfgs if new[0] in ("fused", "auto") else [None])]
+            news = [(f"new{i}", new, c) for i, (new, c) in enumerate(news)]
             paths += news
             runners, times, peaks, res = {}, {}, {}, {}
-            for key, (scan, comp), tiles in paths:
+            for key, (scan, mode), tiles in paths:
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
                 t0 = time.perf_counter()
-                label = f"{scan}{'+compile' if comp else ''}"
+                label = path_label(scan, mode)
                 res[key] = {"path": label}
                 if tiles is not None:
                     res[key]["tiles"] = tiles.spec()
                 try:
-                    runners[key] = Runner(preset, rate, batch, scan, comp, tiles=tiles)
+                    runners[key] = Runner(preset, rate, batch, scan, mode, tiles=tiles)
                     runners[key].run(args.warmup)
                 except torch.OutOfMemoryError:
                     runners.pop(key, None)
                     res[key]["error"] = "oom"
+                    continue
+                except Exception as e:  # noqa: BLE001 — one candidate failing leaves the others' figures
+                    runners.pop(key, None)
+                    res[key]["error"] = f"{type(e).__name__}: {e}"[:300]
+                    print(f"{key} {label} {res[key].get('tiles', '')}: {res[key]['error']}", flush=True)
                     continue
                 res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
                 peaks[key] = torch.cuda.max_memory_allocated() / 2**30

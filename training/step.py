@@ -26,10 +26,10 @@ def train_step(net, params, opt, mix: torch.Tensor, src: torch.Tensor, amp: bool
     """One optimiser step on a batch (mix [B, T], src [B, C, T]): bf16 forward when `amp`, loss
     −PIT SI-SNR in float32, backward, clipping to `clip`; returns (loss, gradient norm), both
     still on the device (no host sync)."""
+    opt.zero_grad(set_to_none=True)   # first: no gradient outlives the step (CUDA graphs reuse their memory)
     with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=amp):
         est = net(mix)                                                           # [B, C, T]
     loss = pit_loss(est.float(), src)
-    opt.zero_grad(set_to_none=True)
     loss.backward()
     gnorm = torch.nn.utils.clip_grad_norm_(params, clip)
     skip_nonfinite_step(opt, gnorm)

@@ -135,6 +135,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     a("--compile", action=argparse.BooleanOptionalAction, default=False,
       help="torch.compile the training forward (the scan stays eager); first steps compile. "
            "--no-compile after it (e.g. in one model's args of device_run.sh) turns it off")
+    a("--cuda-graphs", action=argparse.BooleanOptionalAction, default=False,
+      help="with --compile: replay the compiled forward and backward as CUDA graphs (torch.compile "
+           "mode reduce-overhead: no launch per kernel); the same maths")
     a("--device", default="auto")
     a("--threads", type=int, default=0)
     a("--trained-on", default="", help="metadata (default: from the training speakers' sources)")
@@ -142,6 +145,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.total_steps <= 0 and args.plan_seconds <= 0:
         ap.error("give --total-steps or --plan-seconds (the cosine schedule's length)")
+    if args.cuda_graphs and not args.compile:
+        ap.error("--cuda-graphs needs --compile (CUDA graphs replay what torch.compile built)")
     if args.scan_tiles:
         try:
             bimamba_triton.TileConfig.parse(args.scan_tiles)
@@ -433,7 +438,7 @@ def loop(tr: Training) -> dict:
         tr.model, device_ids=[dev.index] if dev.type == "cuda" else None) if world > 1 else tr.model
     if args.compile:
         scan_mod.scan_outside_compiler()
-        net = torch.compile(net)
+        net = torch.compile(net, mode="reduce-overhead" if args.cuda_graphs else None)
 
     end_by = min(tr.t_start + args.time_budget if args.time_budget else math.inf,
                  args.deadline if args.deadline else math.inf)
@@ -458,6 +463,8 @@ def loop(tr: Training) -> dict:
         for g in tr.opt.param_groups:
             g["lr"] = group_lr(args, g.get("group"), st["step"], lr)
         mix, src = tr.sampler.batch(st["step"], tr.rank, args.batch, dev)
+        if args.compile and args.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         loss, gnorm = train_step(net, tr.model.parameters(), tr.opt, mix, src, tr.amp, args.clip)
         acc_loss += loss.detach()
         acc_n += 1

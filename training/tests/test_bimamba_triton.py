@@ -368,7 +368,7 @@ def test_bimamba_fused_path_matches_reference_path(kernel):
 
 
 @pytest.mark.parametrize("kernel", ["v4", "split", "split+ck+sp+gm+r128", "split+cv"]
-                         + (["split+ck+gl", "split+ck+gl2", "split+ck+gl+cv"] if CUDA else []))
+                         + (["split+ck+gl", "split+ck+gl2", "split+ck+gl+cv", "split+ck+cv+cb+gl"] if CUDA else []))
 def test_bimamba_layer_traces_as_one_graph(kernel):
     """torch.compile(fullgraph=True) through BiMamba's fused path: the custom ops' fake
     implementations and autograd registrations trace without graph breaks (aot_eager: the same
@@ -411,7 +411,7 @@ def test_bimamba_split_and_v4_paths_agree():
 
 
 @pytest.mark.parametrize("kernel", ["v4", "split", "split+cv"] + (["split+ck+gl", "split+ck+gl2", "S:32:1+ck+sp+gm+gl+mt",
-                                                                   "split+ck+gl+cv"] if CUDA else []))
+                                                                   "split+ck+gl+cv", "split+ck+cv+cb+gl"] if CUDA else []))
 def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
     """A small DPMamba (1 block, 8 filters) on one batch: −PIT SI-SNR and every gradient (the
     Gluon kernels, the training default, on a GPU only)."""
