@@ -171,7 +171,7 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
 
 # conv_triton's launch constants (CHUNK steps, BLOCK_E channels a unit) timed by --conv; the
 # first is the module's default
-CONV_UNITS = [(64, 64), (64, 128), (128, 64), (32, 64), (64, 32)]
+CONV_UNITS = [(32, 64), (64, 64), (16, 64), (32, 128), (32, 32)]
 
 
 def conv_times(preset: str, bsz: int, L: int, reps: int) -> dict:

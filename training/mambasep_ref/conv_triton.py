@@ -53,7 +53,9 @@ _INPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _INTERPRETED = os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 # A unit: CHUNK steps of BLOCK_E channels, walked by one warp (2 channels a thread: 114 registers
 # in the backward for W = 4, 61 in the forward; Triton 3.6, sm_90a, `kernel_ir.py --conv`).
-CHUNK, BLOCK_E = 64, 64
+# 32 steps: the fastest forward + backward of five units on an H100 at both XS shapes (1.27 / 1.09
+# ms against 1.64 / 1.23 for 64 steps; `bench_bimamba.py --conv`, training/bench/NOTES.md v8).
+CHUNK, BLOCK_E = 32, 64
 MAX_PROGRAMS = 2048        # the backward's programs along the units (P): its partials' rows
 
 
