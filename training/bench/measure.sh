@@ -8,6 +8,8 @@
 #   options: --budget SEC (560: the whole part, compiles included)  --skip NAME (repeatable: a
 #   step not to run: gpu-tests, ncu-TILES, conv, sweep, step-xs-8k-b16, step-xs-8k-b32,
 #   step-s-8k-b16, step-xs-16k-b16)
+#   --graphs (parts 1 and 2: the new path with CUDA graphs, bench_step.py's fused+graphs, instead
+#   of fused+compile)  --rounds N (3: timed rounds of 8 steps a path)
 #   --tiles SPEC (part 1: the candidate tried beside the default tiles S:32:1+ck+gl, default
 #   the sweep's best; part 2: the tiles, default part 1's step winner if this machine still
 #   has it, else split)
@@ -55,7 +57,7 @@ set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 usage() { sed -n '3,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-PART=""; BUDGET=560; CAND=""; SKIP=" "
+PART=""; BUDGET=560; CAND=""; SKIP=" "; NEWMODE=compile; ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -63,6 +65,8 @@ while [ $# -gt 0 ]; do
     --budget) BUDGET=${2:-}; shift 2 ;;
     --tiles) CAND=${2:-}; shift 2 ;;
     --skip) SKIP="$SKIP${2:-} "; shift 2 ;;
+    --graphs) NEWMODE=graphs; shift ;;
+    --rounds) ROUNDS=${2:-}; shift 2 ;;
     *) echo "measure.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -96,7 +100,7 @@ run() {
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
 python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)" 2>&1 | tee -a "$LOG"
-STEP="--steps 8 --rounds 3 --warmup 3 --pair triton+compile:fused+compile"
+STEP="--steps 8 --rounds $ROUNDS --warmup 4 --pair triton+compile:fused+$NEWMODE"
 
 # the "tiles for training" line measure_then_train.sh reads: the tiles measured ($1), unless
 # part 0's GPU parity tests failed on this machine (then the split tiles the tests cover by default)
