@@ -251,6 +251,9 @@ def setup(argv=None) -> Training:
     t_start = time.time()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
+    if args.cuda_graphs and world > 1:
+        raise SystemExit("error: --cuda-graphs is for one process: DDP's gradient hooks and "
+                         "all-reduces have not been tested inside the graphs")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if args.device == "auto":
         dev = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")

@@ -151,6 +151,17 @@ def test_scan_tiles_flag_sets_the_fused_kernels_config_and_rejects_a_bad_spec(tm
         bimamba_triton.set_tile_config(before)
 
 
+def test_cuda_graphs_flag_needs_compile_and_one_process(tmp_path, monkeypatch, capsys):
+    base = ["--data", "d", "--run-dir", "r", "--total-steps", "1", "--cuda-graphs"]
+    with pytest.raises(SystemExit) as e:
+        train.parse_args(base)
+    assert e.value.code == 2 and "--cuda-graphs needs --compile" in capsys.readouterr().err
+    assert train.parse_args([*base, "--compile"]).cuda_graphs
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit, match="--cuda-graphs is for one process"):
+        train.setup([*base, "--compile"])
+
+
 def test_init_weights_from_checkpoint_starts_fresh(tmp_path):
     data = tmp_path / "cache"
     write_cache(data)
