@@ -8,10 +8,11 @@
 
 A case is PRESET:RATE:BATCH (4 s examples); a pair is OLD:NEW, each a `--scan` value with
 `+compile` for torch.compile or `+graphs` for torch.compile with CUDA graphs (mode
-"reduce-overhead": one replay a forward and one a backward instead of a launch a kernel). For every case and pair it runs the real training step of
-train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR, backward, clipping, fused AdamW) on
-random mixtures: `--warmup` untimed steps (compilation happens there), then `--steps` timed
-ones, alternating old and new `--rounds` times so that both see the same machine. Reports
+"reduce-overhead": one replay a forward and one a backward instead of a launch a kernel);
+`OLD:NEW1,NEW2` makes every NEW path a candidate. For every case and pair it runs the real
+training step of train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR, backward,
+clipping, fused AdamW) on random mixtures: `--warmup` untimed steps (compilation happens
+there), then `--steps` timed ones, alternating old and new `--rounds` times so that both see the same machine. Reports
 examples/s (median over rounds), peak GPU memory, and new/old. Random data costs nothing to
 make, and the step's time does not depend on what the audio is.
 
@@ -154,7 +155,7 @@ def merge_throughput(path: Path, new: dict) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", action="append", default=[], help="PRESET:RATE:BATCH (repeatable)")
-    ap.add_argument("--pair", action="append", default=[], help="OLD:NEW[,NEW...] paths (repeatable); several NEW paths are all candidates")
+    ap.add_argument("--pair", action="append", default=[], help="OLD:NEW[,NEW...] paths (repeatable)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
