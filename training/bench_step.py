@@ -12,9 +12,11 @@ A case is PRESET:RATE:BATCH (4 s examples); a pair is OLD:NEW, each a `--scan` v
 `OLD:NEW1,NEW2` makes every NEW path a candidate. For every case and pair it runs the real
 training step of train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR, backward,
 clipping, fused AdamW) on random mixtures: `--warmup` untimed steps (compilation happens
-there), then `--steps` timed ones, alternating old and new `--rounds` times so that both see the same machine. Reports
-examples/s (median over rounds), peak GPU memory, and new/old. Random data costs nothing to
-make, and the step's time does not depend on what the audio is.
+there), then `--steps` timed ones, alternating old and new `--rounds` times so that both see
+the same machine. Reports examples/s (median over rounds), the step's time and the host's time
+to queue one step (`host_ms`: near `step_ms`, the CPU sets the pace), peak GPU memory, and
+new/old. Random data costs nothing to make, and the step's time does not depend on what the
+audio is.
 
 `--tiles SPEC` (the grammar of bimamba_triton.TileConfig.parse) sets the fused kernels;
 repeated, every fused NEW path runs once per spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
@@ -88,14 +90,19 @@ class Runner:
             bt.set_tile_config(self.tiles)
 
     def run(self, n: int) -> float:
+        """Seconds for n steps, from an idle GPU to the last kernel's end. `self.host_s`: the
+        host's time to queue the first of them (a step's launches fit the GPU's queue, so this is
+        the CPU's cost of a step; when it nears the step's time the CPU sets the pace)."""
         self._use()
         scan_mod.set_scan_impl(self.scan)
         torch.cuda.synchronize()
         t = time.perf_counter()
-        for _ in range(n):
+        for i in range(n):
             if self.graphs:
                 torch.compiler.cudagraph_mark_step_begin()
             train_step(self.net, self.model.parameters(), self.opt, self.mix, self.src, True, 5.0)
+            if i == 0:
+                self.host_s = time.perf_counter() - t
         torch.cuda.synchronize()
         return time.perf_counter() - t
 
@@ -227,12 +234,16 @@ def main(argv=None) -> int:
                 res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
                 peaks[key] = torch.cuda.max_memory_allocated() / 2**30
                 times[key] = []
+            host = {key: [] for key in runners}
             for _ in range(args.rounds):
                 for key in runners:
                     times[key].append(batch * args.steps / runners[key].run(args.steps))
+                    host[key].append(runners[key].host_s)
             for key in runners:
                 res[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
                                  "ex_per_s_all": [round(x, 1) for x in times[key]],
+                                 "step_ms": round(1e3 * batch / statistics.median(times[key]), 1),
+                                 "host_ms": round(1e3 * statistics.median(host[key]), 1),
                                  "peak_gib": round(peaks[key], 2)})
             rec["old"] = res["old"]
             ok = [k for k, *_ in news if "ex_per_s" in res[k]]
