@@ -53,7 +53,8 @@ def parse_path(s: str) -> tuple[str, str | None]:
     """"fused+compile" → ("fused", "default"): the scan and torch.compile's mode (None: eager)."""
     scan, _, flag = s.partition("+")
     if scan not in scan_mod.SCAN_IMPLS or flag not in COMPILE_MODES:
-        raise SystemExit(f"error: bad path {s!r} (SCAN, SCAN+compile or SCAN+graphs, SCAN in {scan_mod.SCAN_IMPLS})")
+        raise SystemExit(f"error: bad path {s!r} (SCAN, SCAN+compile or SCAN+graphs, "
+                         f"SCAN in {scan_mod.SCAN_IMPLS})")
     return scan, COMPILE_MODES[flag]
 
 
