@@ -9,9 +9,10 @@
 A case is PRESET:RATE:BATCH (4 s examples); a pair is OLD:NEW, each a `--scan` value with
 `+compile` for torch.compile or `+graphs` for torch.compile with CUDA graphs (mode
 "reduce-overhead": one replay a forward and one a backward instead of a launch a kernel);
-`OLD:NEW1,NEW2` makes every NEW path a candidate. For every case and pair it runs the real
-training step of train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR, backward,
-clipping, fused AdamW) on random mixtures: `--warmup` untimed steps (compilation happens
+`OLD:NEW1,NEW2` makes every NEW path a candidate (a `+graphs` one takes its turns beside old
+alone and is dropped afterwards, as graphs keep their memory). For every case and pair it runs
+the real training step of train.py (`train_step`: bf16 autocast forward, −PIT SI-SNR,
+backward, clipping, fused AdamW) on random mixtures: `--warmup` untimed steps (compilation happens
 there), then `--steps` timed ones, alternating old and new `--rounds` times so that both see
 the same machine. Reports examples/s (median over rounds), the step's time and the host's time
 to queue one step (`host_ms`: near `step_ms`, the CPU sets the pace), peak GPU memory, and
@@ -27,6 +28,7 @@ repeated, every fused NEW path runs once per spec in the same rounds, and the fa
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -179,6 +181,12 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="after timing, profile N steps of each path (old and new); print the top kernels")
     args = ap.parse_args(argv)
+    pairs = []
+    for s in args.pair or ["triton+compile:fused+compile"]:
+        old, _, new = s.partition(":")
+        if parse_path(old)[1] == "reduce-overhead":
+            ap.error(f"--pair {s}: the old path runs eager or compiled; +graphs is for NEW paths")
+        pairs.append((parse_path(old), [parse_path(p) for p in new.split(",")]))
     if args.merge:
         if not args.throughput_json:
             ap.error("--merge needs --throughput-json (the file to merge into)")
@@ -195,10 +203,6 @@ def main(argv=None) -> int:
     from mambasep_ref import bimamba_triton as bt  # noqa: PLC0415
     tile_cfgs = [bt.TileConfig.parse(t) for t in args.tiles] or [bt.tile_config()]
     cases = [parse_case(c) for c in (args.case or ["xs:8000:16"])]
-    pairs = []
-    for s in args.pair or ["triton+compile:fused+compile"]:
-        old, _, new = s.partition(":")
-        pairs.append((parse_path(old), [parse_path(p) for p in new.split(",")]))
     report = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": bt.triton.__version__,
               "tiles": [c.spec() for c in tile_cfgs],
               "command": "python3 training/bench_step.py " + " ".join(sys.argv[1:]), "results": []}
@@ -211,8 +215,10 @@ def main(argv=None) -> int:
                     for c in (tile_cfgs if new[0] in ("fused", "auto") else [None])]
             news = [(f"new{i}", new, c) for i, (new, c) in enumerate(news)]
             paths += news
-            runners, times, peaks, res = {}, {}, {}, {}
-            for key, (scan, mode), tiles in paths:
+            runners, times, host, peaks, res = {}, {}, {}, {}, {}
+
+            def start(key, scan, mode, tiles) -> bool:
+                """Build and warm up one path's runner; False (and the error in res) if it fails."""
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
                 t0 = time.perf_counter()
@@ -226,22 +232,50 @@ def main(argv=None) -> int:
                 except torch.OutOfMemoryError:
                     runners.pop(key, None)
                     res[key]["error"] = "oom"
-                    continue
+                    return False
                 except Exception as e:  # noqa: BLE001 — one candidate failing leaves the others' figures
                     runners.pop(key, None)
                     res[key]["error"] = f"{type(e).__name__}: {e}"[:300]
                     print(f"{key} {label} {res[key].get('tiles', '')}: {res[key]['error']}", flush=True)
-                    continue
+                    return False
                 res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
                 peaks[key] = torch.cuda.max_memory_allocated() / 2**30
-                times[key] = []
-            host = {key: [] for key in runners}
+                times.setdefault(key, [])
+                host.setdefault(key, [])
+                return True
+
+            def take_turns(keys) -> None:
+                for _ in range(args.rounds):
+                    for key in keys:
+                        times[key].append(batch * args.steps / runners[key].run(args.steps))
+                        host[key].append(runners[key].host_s)
+
+            # Paths with CUDA graphs keep their memory in the graphs' own pools, so they cannot
+            # all stay alive at once: each takes its turns with old alone and is then dropped.
             retries0 = torch.cuda.memory_stats().get("num_alloc_retries", 0)
-            for _ in range(args.rounds):
-                for key in runners:
-                    times[key].append(batch * args.steps / runners[key].run(args.steps))
-                    host[key].append(runners[key].host_s)
-            for key in runners:
+            for key, path, tiles in paths:
+                if path[1] != "reduce-overhead":
+                    start(key, *path, tiles)
+            take_turns(list(runners))
+            profiles = {}
+            for key, path, tiles in paths:
+                if path[1] != "reduce-overhead" or "old" not in runners or not start(key, *path, tiles):
+                    continue
+                try:
+                    take_turns(["old", key])
+                    if args.profile:
+                        print(f"[{key}: {res[key]['path']} {res[key].get('tiles', '')}]")
+                        profiles[key] = profile(runners[key], args.profile)
+                except Exception as e:  # noqa: BLE001 — as in start()
+                    res[key]["error"] = f"{type(e).__name__}: {e}"[:300]
+                    times.pop(key)
+                    print(f"{key} {res[key]['path']} {res[key].get('tiles', '')}: {res[key]['error']}", flush=True)
+                del runners[key]
+                gc.collect()
+                from torch._inductor.cudagraph_trees import reset_cudagraph_trees  # noqa: PLC0415
+                reset_cudagraph_trees()      # the graphs and their memory pools (old's compiled code stays)
+                torch.cuda.empty_cache()
+            for key in times:
                 res[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
                                  "ex_per_s_all": [round(x, 1) for x in times[key]],
                                  "step_ms": round(1e3 * batch / statistics.median(times[key]), 1),
@@ -260,7 +294,9 @@ def main(argv=None) -> int:
                 for key in ("old", best):
                     if key in runners:
                         print(f"[{key}: {res[key]['path']} {res[key].get('tiles', '')}]")
-                        rec[f"profile_{'old' if key == 'old' else 'new'}"] = profile(runners[key], args.profile)
+                        profiles[key] = profile(runners[key], args.profile)
+                    if key in profiles:
+                        rec[f"profile_{'old' if key == 'old' else 'new'}"] = profiles[key]
             if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
                 rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
             print(json.dumps(rec), flush=True)
