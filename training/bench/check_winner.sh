@@ -2,24 +2,27 @@
 # One device call for issue #17 after part 1 has named a winner: (1) the XS b16 step of the old
 # path against the winner with and without CUDA graphs (bench_step.py, side by side in one run);
 # (2) the winner's 500-step loss curve from v7's seed and data (device_run.sh, the new arm only:
-# the old arm's curve is v7's, training/bench/curves-2026-12-07-h100-v7/old.log.jsonl), with
-# --cuda-graphs when (1) found them faster; (3) the BiMamba layer and whole-model GPU parity
-# tests in the time left.
+# the old arm's curve is v7's, training/bench/curves-2026-12-07-h100-v7/old.log.jsonl), compiled
+# without graphs (they change no arithmetic; --curve-graphs trains with them when (1) found
+# them faster, which also tries train.py --cuda-graphs); (3) the BiMamba layer and whole-model
+# GPU parity tests in the time left (when .whl-test is carried).
 #
-# Usage (repository root; carry .carry .whl .whl-test):
+# Usage (repository root; carry .carry .whl, and .whl-test if the 64 MiB allow):
 #   bash training/bench/check_winner.sh --tiles S:32:1+ck+cv+cb+gl [--budget 520] [--name dpmamba-xs-v8]
+#     [--curve-graphs]
 # Writes under $OUT: check-winner.log, step-graphs.json, pytest-bimamba.log and device_run.sh's
 # files (logs.tgz, NAME/best.safetensors, NAME/last16.pt).
 set -uo pipefail
 T0=$(date +%s)
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-TILES=""; BUDGET=520; NAME=dpmamba-xs-v8
+TILES=""; BUDGET=520; NAME=dpmamba-xs-v8; CURVE_GRAPHS=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --tiles) TILES=${2:-}; shift 2 ;;
     --budget) BUDGET=${2:-}; shift 2 ;;
     --name) NAME=${2:-}; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --curve-graphs) CURVE_GRAPHS=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check_winner.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -48,6 +51,7 @@ g, p = c.get("fused+graphs", {}).get("ex_per_s"), c.get("fused+compile", {}).get
 print("--cuda-graphs" if g and p and g > p else "")
 EOF
 )
+[ "$CURVE_GRAPHS" = 1 ] || GRAPHS=""
 say "loss curve flags: --scan-tiles $TILES $GRAPHS"
 
 L=$(left); [ "$L" -gt 300 ] && L=300
