@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-import bench_step
+from support import triton_kernel_modules
+
+# bench_step imports train, which imports the kernel modules: define them for this machine first
+# (on the CPU, for Triton's interpreter), as the kernel tests of this process need them
+triton_kernel_modules("scan_triton", "bimamba_triton", "conv_triton")
+import bench_step  # noqa: E402
 
 
 @pytest.mark.parametrize("spec, want", [("triton", ("triton", None)), ("triton+compile", ("triton", "default")),
@@ -27,39 +37,50 @@ def test_the_old_path_cannot_use_graphs(capsys):
     assert e.value.code == 2 and "+graphs is for NEW paths" in capsys.readouterr().err
 
 
-def test_graphed_candidates_take_turns_with_old_one_at_a_time(monkeypatch, tmp_path):
+# Run in its own interpreter: main() imports the Triton kernel modules without the interpreter
+# that the kernel tests of this process select.
+_ORCHESTRATION = """
+import json, sys
+import torch
+import bench_step
+alive = {"graphs": 0, "most": 0}
+step_s = {("triton", "default"): 0.2, ("fused", "default"): 0.1, ("fused", "reduce-overhead"): 0.08}
+
+class FakeRunner:
+    def __init__(self, preset, rate, batch, scan, mode, tiles=None):
+        self.path, self.graphs, self.host_s = (scan, mode), mode == "reduce-overhead", 0.01
+        if self.graphs:
+            alive["graphs"] += 1
+            alive["most"] = max(alive["most"], alive["graphs"])
+
+    def run(self, n):
+        return n * step_s[self.path]
+
+    def __del__(self):
+        if self.graphs:
+            alive["graphs"] -= 1
+
+bench_step.Runner = FakeRunner
+bench_step.profile = lambda runner, steps: [{"kernel": str(runner.path)}]
+for name, value in {"is_available": lambda: True, "get_device_name": lambda: "fake",
+                    "empty_cache": lambda: None, "reset_peak_memory_stats": lambda: None,
+                    "max_memory_allocated": lambda: 2**30, "memory_stats": lambda: {}}.items():
+    setattr(torch.cuda, name, value)
+rc = bench_step.main(sys.argv[1:])
+print(json.dumps({"rc": rc, "most": alive["most"]}))
+"""
+
+
+def test_graphed_candidates_take_turns_with_old_one_at_a_time(tmp_path):
     """The orchestration without a GPU: a fake runner whose step time depends on its path."""
-    import torch
-    alive = {"graphs": 0, "most": 0}
-    step_s = {("triton", "default"): 0.2, ("fused", "default"): 0.1, ("fused", "reduce-overhead"): 0.08}
-
-    class FakeRunner:
-        def __init__(self, preset, rate, batch, scan, mode, tiles=None):
-            self.path, self.graphs, self.host_s = (scan, mode), mode == "reduce-overhead", 0.01
-            if self.graphs:
-                alive["graphs"] += 1
-                alive["most"] = max(alive["most"], alive["graphs"])
-
-        def run(self, n):
-            return n * step_s[self.path]
-
-        def __del__(self):
-            if self.graphs:
-                alive["graphs"] -= 1
-
-    monkeypatch.setattr(bench_step, "Runner", FakeRunner)
-    monkeypatch.setattr(bench_step, "profile", lambda runner, steps: [{"kernel": str(runner.path)}])
-    for name, value in {"is_available": lambda: True, "get_device_name": lambda: "fake",
-                        "empty_cache": lambda: None, "reset_peak_memory_stats": lambda: None,
-                        "max_memory_allocated": lambda: 2**30, "memory_stats": lambda: {}}.items():
-        monkeypatch.setattr(torch.cuda, name, value)
     out = tmp_path / "r.json"
-    assert bench_step.main(["--pair", "triton+compile:fused+compile,fused+graphs", "--tiles", "S:32:1+ck+gl",
-                            "--tiles", "S:32:1+ck+cv+gl", "--steps", "2", "--rounds", "2", "--profile", "1",
-                            "--out", str(out)]) == 0
-    import json
+    args = ["--pair", "triton+compile:fused+compile,fused+graphs", "--tiles", "S:32:1+ck+gl",
+            "--tiles", "S:32:1+ck+cv+gl", "--steps", "2", "--rounds", "2", "--profile", "1", "--out", str(out)]
+    run = subprocess.run([sys.executable, "-c", _ORCHESTRATION, *args], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"rc": 0, "most": 1}
     rec = json.loads(out.read_text())["results"][0]
-    assert alive["most"] == 1
     assert [c["path"] for c in rec["candidates"]] == ["fused+compile"] * 2 + ["fused+graphs"] * 2
     assert len(rec["old"]["ex_per_s_all"]) == 2 * 3          # its own turns and one set beside each graphed path
     assert rec["new"]["path"] == "fused+graphs" and rec["speedup"] == 2.5
