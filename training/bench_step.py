@@ -80,7 +80,6 @@ class Runner:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, fused=True)
         if mode is not None:
             scan_mod.scan_outside_compiler()
-        self.graphs = mode == "reduce-overhead"
         self.net = torch.compile(self.model, mode=mode) if mode is not None else self.model
         g = torch.Generator(device="cuda").manual_seed(seed)
         T = 4 * rate
@@ -101,8 +100,6 @@ class Runner:
         torch.cuda.synchronize()
         t = time.perf_counter()
         for i in range(n):
-            if self.graphs:
-                torch.compiler.cudagraph_mark_step_begin()
             train_step(self.net, self.model.parameters(), self.opt, self.mix, self.src, True, 5.0)
             if i == 0:
                 self.host_s = time.perf_counter() - t

@@ -26,6 +26,8 @@ def train_step(net, params, opt, mix: torch.Tensor, src: torch.Tensor, amp: bool
     """One optimiser step on a batch (mix [B, T], src [B, C, T]): bf16 forward when `amp`, loss
     −PIT SI-SNR in float32, backward, clipping to `clip`; returns (loss, gradient norm), both
     still on the device (no host sync)."""
+    if mix.is_cuda:   # a new step for CUDA graphs (torch.compile mode reduce-overhead); else a no-op
+        torch.compiler.cudagraph_mark_step_begin()
     opt.zero_grad(set_to_none=True)   # first: no gradient outlives the step (CUDA graphs reuse their memory)
     with torch.autocast(mix.device.type, dtype=torch.bfloat16, enabled=amp):
         est = net(mix)                                                           # [B, C, T]

@@ -466,8 +466,6 @@ def loop(tr: Training) -> dict:
         for g in tr.opt.param_groups:
             g["lr"] = group_lr(args, g.get("group"), st["step"], lr)
         mix, src = tr.sampler.batch(st["step"], tr.rank, args.batch, dev)
-        if args.compile and args.cuda_graphs:
-            torch.compiler.cudagraph_mark_step_begin()
         loss, gnorm = train_step(net, tr.model.parameters(), tr.opt, mix, src, tr.amp, args.clip)
         acc_loss += loss.detach()
         acc_n += 1
