@@ -20,7 +20,8 @@ new/old. Random data costs nothing to make, and the step's time does not depend 
 audio is.
 
 `--tiles SPEC` (the grammar of bimamba_triton.TileConfig.parse) sets the fused kernels;
-repeated, every fused NEW path runs once per spec in the same rounds, and the fastest is the case's "new" (all of them under "candidates").
+repeated, every fused NEW path runs once per spec, and the fastest is the case's "new" (all of
+them under "candidates").
 `--throughput-json` writes (or merges into) the {"gpu", "command", "configurations": {"xs-8k-b16":
 {"old", "new", "speedup"}, ...}} summary; `--merge FILE...` merges such files without a GPU.
 """
@@ -159,6 +160,118 @@ def merge_throughput(path: Path, new: dict) -> dict:
     return merged
 
 
+class Turns:
+    """The runners of one case and pair, keyed "old", "new0", "new1", …, and what their turns
+    measured (examples/s and host seconds a round, peak memory, errors)."""
+
+    def __init__(self, preset: str, rate: int, batch: int, args):
+        self.case, self.args = (preset, rate, batch), args
+        self.runners, self.times, self.host, self.peaks, self.res = {}, {}, {}, {}, {}
+
+    def fail(self, key: str, e: BaseException) -> None:
+        self.runners.pop(key, None)
+        self.times.pop(key, None)
+        r = self.res[key]
+        r["error"] = "oom" if isinstance(e, torch.OutOfMemoryError) else f"{type(e).__name__}: {e}"[:300]
+        print(f"{key} {r['path']} {r.get('tiles', '')}: {r['error']}", flush=True)
+
+    def start(self, key: str, scan: str, mode: str | None, tiles) -> bool:
+        """Build and warm up one path's runner; False (and the error in res) if it fails."""
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        self.res[key] = {"path": path_label(scan, mode)}
+        if tiles is not None:
+            self.res[key]["tiles"] = tiles.spec()
+        try:
+            self.runners[key] = Runner(*self.case, scan, mode, tiles=tiles)
+            self.runners[key].run(self.args.warmup)
+        except Exception as e:  # noqa: BLE001 — one candidate failing leaves the others' figures
+            self.fail(key, e)
+            return False
+        self.res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
+        self.peaks[key] = torch.cuda.max_memory_allocated() / 2**30
+        self.times.setdefault(key, [])
+        self.host.setdefault(key, [])
+        return True
+
+    def take_turns(self, keys: list[str]) -> None:
+        batch, steps = self.case[2], self.args.steps
+        for _ in range(self.args.rounds):
+            for key in keys:
+                self.times[key].append(batch * steps / self.runners[key].run(steps))
+                self.host[key].append(self.runners[key].host_s)
+
+    def drop_graphs(self, key: str) -> None:
+        """Free a graphed runner, its graphs and their memory pools (old's compiled code stays)."""
+        self.runners.pop(key, None)
+        gc.collect()
+        from torch._inductor.cudagraph_trees import reset_cudagraph_trees  # noqa: PLC0415
+        reset_cudagraph_trees()
+        torch.cuda.empty_cache()
+
+    def summary(self, key: str) -> dict:
+        batch, t = self.case[2], self.times.get(key)
+        if t:
+            self.res[key].update({"ex_per_s": round(statistics.median(t), 1),
+                                  "ex_per_s_all": [round(x, 1) for x in t],
+                                  "step_ms": round(1e3 * batch / statistics.median(t), 1),
+                                  "host_ms": round(1e3 * statistics.median(self.host[key]), 1),
+                                  "peak_gib": round(self.peaks[key], 2)})
+        return self.res[key]
+
+
+def time_case(preset: str, rate: int, batch: int, old: tuple, news: list, args) -> dict:
+    """One case's record: old against every (NEW path, tiles) in news, in turns on this GPU.
+
+    Compiled paths all stay alive and take their turns together. Paths with CUDA graphs keep
+    their memory in the graphs' own pools, so they cannot all stay alive at once: each takes its
+    turns beside old alone and is then dropped."""
+    torch._dynamo.reset()  # each case compiles afresh: no dynamic shapes, no recompile limit
+    rec = {"preset": preset, "rate": rate, "batch": batch, "seconds": 4.0}
+    keys = [f"new{i}" for i in range(len(news))]
+    paths = [("old", old, None)] + [(k, new, c) for k, (new, c) in zip(keys, news)]
+    turns = Turns(preset, rate, batch, args)
+    retries0 = torch.cuda.memory_stats().get("num_alloc_retries", 0)
+    for key, path, tiles in paths:
+        if path[1] != "reduce-overhead":
+            turns.start(key, *path, tiles)
+    turns.take_turns(list(turns.runners))
+    profiles = {}
+    for key, path, tiles in paths:
+        graphed = path[1] == "reduce-overhead"
+        if not graphed or "old" not in turns.runners or not turns.start(key, *path, tiles):
+            continue
+        try:
+            turns.take_turns(["old", key])
+            if args.profile:
+                print(f"[{key}: {turns.res[key]['path']} {turns.res[key].get('tiles', '')}]")
+                profiles[key] = profile(turns.runners[key], args.profile)
+        except Exception as e:  # noqa: BLE001 — as in start()
+            turns.fail(key, e)
+        turns.drop_graphs(key)
+    # the caching allocator freeing and asking again (each a device-wide sync) while the paths
+    # took turns: their memory together did not fit
+    rec["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries", 0) - retries0
+    rec["old"] = turns.summary("old")
+    cands = [turns.summary(k) for k in keys]
+    ok = [k for k in keys if "ex_per_s" in turns.res[k]]
+    best = max(ok, key=lambda k: turns.res[k]["ex_per_s"]) if ok else keys[0]
+    rec["new"] = turns.res[best]
+    if len(keys) > 1:
+        rec["candidates"] = cands
+    if args.profile:
+        for key, name in (("old", "profile_old"), (best, "profile_new")):
+            if key in turns.runners:
+                print(f"[{key}: {turns.res[key]['path']} {turns.res[key].get('tiles', '')}]")
+                profiles[key] = profile(turns.runners[key], args.profile)
+            if key in profiles:
+                rec[name] = profiles[key]
+    if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
+        rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
+    return rec
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--case", action="append", default=[], help="PRESET:RATE:BATCH (repeatable)")
@@ -205,100 +318,11 @@ def main(argv=None) -> int:
               "command": "python3 training/bench_step.py " + " ".join(sys.argv[1:]), "results": []}
     for preset, rate, batch in cases:
         for old, new_paths in pairs:
-            torch._dynamo.reset()  # each case compiles afresh: no dynamic shapes, no recompile limit
-            rec = {"preset": preset, "rate": rate, "batch": batch, "seconds": 4.0}
-            paths = [("old", old, None)]
             news = [(new, c) for new in new_paths
                     for c in (tile_cfgs if new[0] in ("fused", "auto") else [None])]
-            news = [(f"new{i}", new, c) for i, (new, c) in enumerate(news)]
-            paths += news
-            runners, times, host, peaks, res = {}, {}, {}, {}, {}
-
-            def start(key, scan, mode, tiles) -> bool:
-                """Build and warm up one path's runner; False (and the error in res) if it fails."""
-                torch.cuda.empty_cache()
-                torch.cuda.reset_peak_memory_stats()
-                t0 = time.perf_counter()
-                label = path_label(scan, mode)
-                res[key] = {"path": label}
-                if tiles is not None:
-                    res[key]["tiles"] = tiles.spec()
-                try:
-                    runners[key] = Runner(preset, rate, batch, scan, mode, tiles=tiles)
-                    runners[key].run(args.warmup)
-                except torch.OutOfMemoryError:
-                    runners.pop(key, None)
-                    res[key]["error"] = "oom"
-                    return False
-                except Exception as e:  # noqa: BLE001 — one candidate failing leaves the others' figures
-                    runners.pop(key, None)
-                    res[key]["error"] = f"{type(e).__name__}: {e}"[:300]
-                    print(f"{key} {label} {res[key].get('tiles', '')}: {res[key]['error']}", flush=True)
-                    return False
-                res[key]["warmup_s"] = round(time.perf_counter() - t0, 1)
-                peaks[key] = torch.cuda.max_memory_allocated() / 2**30
-                times.setdefault(key, [])
-                host.setdefault(key, [])
-                return True
-
-            def take_turns(keys) -> None:
-                for _ in range(args.rounds):
-                    for key in keys:
-                        times[key].append(batch * args.steps / runners[key].run(args.steps))
-                        host[key].append(runners[key].host_s)
-
-            # Paths with CUDA graphs keep their memory in the graphs' own pools, so they cannot
-            # all stay alive at once: each takes its turns with old alone and is then dropped.
-            retries0 = torch.cuda.memory_stats().get("num_alloc_retries", 0)
-            for key, path, tiles in paths:
-                if path[1] != "reduce-overhead":
-                    start(key, *path, tiles)
-            take_turns(list(runners))
-            profiles = {}
-            for key, path, tiles in paths:
-                if path[1] != "reduce-overhead" or "old" not in runners or not start(key, *path, tiles):
-                    continue
-                try:
-                    take_turns(["old", key])
-                    if args.profile:
-                        print(f"[{key}: {res[key]['path']} {res[key].get('tiles', '')}]")
-                        profiles[key] = profile(runners[key], args.profile)
-                except Exception as e:  # noqa: BLE001 — as in start()
-                    res[key]["error"] = f"{type(e).__name__}: {e}"[:300]
-                    times.pop(key)
-                    print(f"{key} {res[key]['path']} {res[key].get('tiles', '')}: {res[key]['error']}", flush=True)
-                del runners[key]
-                gc.collect()
-                from torch._inductor.cudagraph_trees import reset_cudagraph_trees  # noqa: PLC0415
-                reset_cudagraph_trees()      # the graphs and their memory pools (old's compiled code stays)
-                torch.cuda.empty_cache()
-            for key in times:
-                res[key].update({"ex_per_s": round(statistics.median(times[key]), 1),
-                                 "ex_per_s_all": [round(x, 1) for x in times[key]],
-                                 "step_ms": round(1e3 * batch / statistics.median(times[key]), 1),
-                                 "host_ms": round(1e3 * statistics.median(host[key]), 1),
-                                 "peak_gib": round(peaks[key], 2)})
-            # the caching allocator freeing and asking again (each a device-wide sync) while the
-            # paths took turns: their memory together did not fit
-            rec["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries", 0) - retries0
-            rec["old"] = res["old"]
-            ok = [k for k, *_ in news if "ex_per_s" in res[k]]
-            best = max(ok, key=lambda k: res[k]["ex_per_s"]) if ok else news[0][0]
-            rec["new"] = res[best]
-            if len(news) > 1:
-                rec["candidates"] = [res[k] for k, *_ in news]
-            if args.profile:
-                for key in ("old", best):
-                    if key in runners:
-                        print(f"[{key}: {res[key]['path']} {res[key].get('tiles', '')}]")
-                        profiles[key] = profile(runners[key], args.profile)
-                    if key in profiles:
-                        rec[f"profile_{'old' if key == 'old' else 'new'}"] = profiles[key]
-            if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
-                rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
+            rec = time_case(preset, rate, batch, old, news, args)
             print(json.dumps(rec), flush=True)
             report["results"].append(rec)
-            del runners
             if args.out:
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.out).write_text(json.dumps(report, indent=1))
