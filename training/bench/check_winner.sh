@@ -4,13 +4,13 @@
 # (2) the winner's 500-step loss curve from v7's seed and data (device_run.sh, the new arm only:
 # the old arm's curve is v7's, training/bench/curves-2026-12-07-h100-v7/old.log.jsonl), compiled
 # without graphs (they change no arithmetic; --curve-graphs trains with them when (1) found
-# them faster, which also tries train.py --cuda-graphs); (3) the BiMamba layer and whole-model
-# GPU parity tests in the time left (when .whl-test is carried).
+# them faster, which also tries train.py --cuda-graphs). The GPU parity tests are measure.sh
+# --part 0's (pytest's wheels do not fit beside .carry in one call's 64 MiB).
 #
-# Usage (repository root; carry .carry .whl, and .whl-test if the 64 MiB allow):
+# Usage (repository root; carry .carry .whl):
 #   bash training/bench/check_winner.sh --tiles S:32:1+ck+cv+cb+gl [--budget 520] [--name dpmamba-xs-v8]
 #     [--curve-graphs]
-# Writes under $OUT: check-winner.log, step-graphs.json, pytest-bimamba.log and device_run.sh's
+# Writes under $OUT: check-winner.log, step-graphs.json and device_run.sh's
 # files (logs.tgz, NAME/best.safetensors, NAME/last16.pt).
 set -uo pipefail
 T0=$(date +%s)
@@ -65,14 +65,4 @@ else
   say "loss curve skipped: $L s left"
 fi
 
-L=$(( $(left) - 5 ))
-if [ "$L" -gt 40 ] && ls "$REPO"/.whl-test/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --target /tmp/mambasep-pytest "$REPO"/.whl-test/*.whl >/dev/null 2>&1
-  PYTHONPATH=/tmp/mambasep-pytest timeout "$L" python3 -m pytest -q -x -rfE --tb=short --durations=8 \
-    -p no:cacheprovider tests/test_bimamba_triton.py \
-    -k "whole_model or fused_path or traces_as_one_graph or bfloat16 or strided" > "$OUT/pytest-bimamba.log" 2>&1
-  say "bimamba GPU tests: exit $? ($(tail -1 "$OUT/pytest-bimamba.log"))"
-else
-  say "bimamba GPU tests skipped: $L s left"
-fi
 say done
