@@ -27,6 +27,7 @@ class _PerDirectionLinear(torch.autograd.Function):
     the long sum across the GPU (split-K), which it does not for the batched form (on an H100
     the batched weight gradients of x_proj and dt_proj took 0.21 ms a call against 0.04 ms for
     each direction's own; training/bench/NOTES.md, v8). The maths is the batched product's.
+    x and w share one dtype (the caller casts w), so y and g have it too.
     """
 
     @staticmethod
@@ -37,9 +38,9 @@ class _PerDirectionLinear(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor):
         x, w = ctx.saved_tensors
-        gx = torch.bmm(g, w.to(g.dtype)) if ctx.needs_input_grad[0] else None  # [2, P, K]
-        gw = torch.stack([g[d].t().mm(x[d].to(g.dtype)) for d in range(x.shape[0])]) \
-            if ctx.needs_input_grad[1] else None                               # [2, O, K]
+        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None                        # [2, P, K]
+        gw = torch.stack([g[d].t().mm(x[d]) for d in range(x.shape[0])]) \
+            if ctx.needs_input_grad[1] else None                                         # [2, O, K]
         return gx, gw
 
 
