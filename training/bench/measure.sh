@@ -39,8 +39,9 @@
 #   a 2-step kernel profile of old and the fastest new. The fastest is the "winner".
 # Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
 #   16 kHz, batch 16.
-# Each case is 4 s examples, 3 warm-up steps (compilation), then 3 rounds of 8 timed steps of
-# each path in turn; "new" is the fastest candidate, all are kept under "candidates".
+# Each case is 4 s examples, 4 warm-up steps (compilation; graphs record there), then --rounds
+# rounds of 8 timed steps of each path in turn; "new" is the fastest candidate, all are kept
+# under "candidates".
 #
 # Writes only under $OUT (3 files a part; part 0: its log and .tgz): throughput.partN.json
 # (bench_step.py --throughput-json: {"gpu", "command", "configurations": {"xs-8k-b16": {"old", "new",

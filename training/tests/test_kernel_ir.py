@@ -51,7 +51,7 @@ def test_a_listing_without_loops_has_none():
 
 # (loads ahead, tile layout, softplus in the kernels) and the barriers of the forward's loop and
 # the backward's two loops: with softplus on the default tile, dt crosses to and from its one
-# channel a lane through shared memory (`scan_gluon._dt_layout`), one barrier each crossing
+# channel a lane through shared memory (`scan_gluon._lane_layout`), one barrier each crossing
 @pytest.mark.parametrize("depth, layout, softplus, bars", [(1, 0, False, ([0], [1, 0])), (2, 0, False, ([0], [1, 0])),
                                                            (1, 1, False, ([0], [1, 0])), (1, 0, True, ([1], [2, 2])),
                                                            (1, 1, True, ([0], [1, 0]))])
