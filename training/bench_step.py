@@ -108,8 +108,9 @@ class Runner:
         return time.perf_counter() - t
 
 
-def profile(runner: Runner, steps: int, top: int = 40) -> list[dict]:
-    """CUDA time per kernel over `steps` steps: the `top` largest, with their share of the total."""
+def profile(runner: Runner, steps: int, top: int = 40) -> tuple[list[dict], float]:
+    """CUDA time per kernel over `steps` steps: the `top` largest, with their share of the total;
+    and that total, ms a step (against the step's wall time it shows the gaps between kernels)."""
     from torch.profiler import ProfilerActivity, profile as torch_profile  # noqa: PLC0415
     with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
         runner.run(steps)
@@ -122,7 +123,7 @@ def profile(runner: Runner, steps: int, top: int = 40) -> list[dict]:
     print(f"profile: {total / 1e3 / steps:.1f} ms of kernels per step")
     for r in out:
         print(f"  {r['share']:6.1%} {r['ms_per_step']:8.3f} ms  x{r['calls_per_step']:<6} {r['kernel']}")
-    return out
+    return out, round(total / 1e3 / steps, 2)
 
 
 def case_name(preset: str, rate: int, batch: int) -> str:
@@ -261,12 +262,19 @@ def time_case(preset: str, rate: int, batch: int, old: tuple, news: list, args) 
     if len(keys) > 1:
         rec["candidates"] = cands
     if args.profile:
-        for key, name in (("old", "profile_old"), (best, "profile_new")):
-            if key in turns.runners:
+        # every path still alive (graphed ones were profiled in their turns): each candidate's
+        # kernel time, as the candidates' order says little where their rounds scatter
+        for key in ["old", *keys]:
+            if key in turns.runners and key not in profiles:
                 print(f"[{key}: {turns.res[key]['path']} {turns.res[key].get('tiles', '')}]")
                 profiles[key] = profile(turns.runners[key], args.profile)
             if key in profiles:
-                rec[name] = profiles[key]
+                turns.res[key]["kernel_ms"] = profiles[key][1]
+                if key not in ("old", best):
+                    turns.res[key]["profile"] = profiles[key][0]
+        for key, name in (("old", "profile_old"), (best, "profile_new")):
+            if key in profiles:
+                rec[name] = profiles[key][0]
     if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
         rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
     return rec

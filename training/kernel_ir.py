@@ -114,8 +114,9 @@ def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=
     return out
 
 
-# opcodes worth counting inside a loop body: cross-lane, barrier, special function, memory, float
-_LOOP_OPS = ("SHFL", "BAR", "MUFU", "LDG", "STG", "LDS", "STS", "FFMA", "FMUL", "FADD")
+# opcodes worth counting inside a loop body: cross-lane, barrier, special function, memory
+# (local memory: spills), float
+_LOOP_OPS = ("SHFL", "BAR", "MUFU", "LDG", "STG", "LDS", "STS", "STL", "LDL", "FFMA", "FMUL", "FADD")
 
 
 def sass_loops(sass: str) -> list[dict]:
@@ -209,9 +210,10 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
         else:
             out["fwd"] = compile_with_values(st._scan_fwd_kernel, fwd, flags, num_warps)
     if "b" in which:
-        # du in u's dtype, ddelta in delta's (float32 with softplus: dt_bias's gradient is its sum)
-        bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*bf16", "ddelta_ptr": "*fp32",
-               "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32", "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32",
+        # du in u's dtype, ddelta in delta's (with softplus dt's; dt_bias's gradient is db_part's sums)
+        bwd = {**common, **seg, "dy_ptr": "*fp32", "ws_ptr": "*fp32", "du_ptr": "*bf16",
+               "ddelta_ptr": common["delta_ptr"], "dB_part_ptr": "*fp32", "dC_part_ptr": "*fp32",
+               "dA_part_ptr": "*fp32", "dD_part_ptr": "*fp32", "db_part_ptr": "*fp32",
                "s_gb": L * E, "s_gl": E, "s_ge": 1, "x_g": 0 if gate_merge else Bsz * L * E}
         if gluon:
             from mambasep_ref import scan_gluon as sg  # noqa: PLC0415

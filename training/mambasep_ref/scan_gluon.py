@@ -209,7 +209,7 @@ def _scan_fwd_gluon_kernel(
 @gluon.jit
 def _scan_bwd_gluon_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr, ck_ptr,
-    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
+    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
     L, E, M, NSEG, BATCH,
     s_ae, s_am, s_dd, s_bias, x_bias,
     s_ub, s_ul, s_ue,
@@ -259,6 +259,7 @@ def _scan_bwd_gluon_kernel(
     g_next = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)  # exp(delta_{t+1}·A)·g_{t+1}
     dA_acc = gl.zeros([BLOCK_M, BLOCK_E], gl.float32, TILE)
     dD_acc = gl.zeros([BLOCK_E], gl.float32, VE)
+    db_acc = _lane_layout(gl.zeros([BLOCK_E], gl.float32, VE), SPT_D, COMPACT)  # where ddt lives (SOFTPLUS)
     for i in range(0, NSEG):
         s = NSEG - 1 - i
         t0 = s * T
@@ -309,6 +310,7 @@ def _scan_bwd_gluon_kernel(
             gl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:  # d/d dt of softplus(dt + bias), where pre lives
                 ddt = _lane_layout(ddt, SPT_D, COMPACT) * _sigmoid(pre)
+                db_acc += ddt
             gl.store(dd_p + t * s_o, ddt, mask=d_ok)
             _store_e_sum(dB_p + t * s_pm, m, m_ok, dB, M, BLOCK_M, IN_THREAD)
             _store_e_sum(dC_p + t * s_pm, m, m_ok, dC, M, BLOCK_M, IN_THREAD)
@@ -316,6 +318,8 @@ def _scan_bwd_gluon_kernel(
     row = d * BATCH + pid_b
     gl.store(dA_part_ptr + row * M * E + m[:, None] * E + e[None, :], dA_acc, mask=tile_ok)
     gl.store(dD_part_ptr + row * E + e, dD_acc, mask=e_ok)
+    if SOFTPLUS:
+        gl.store(_lane_layout(db_part_ptr + row * E + e, SPT_D, COMPACT), db_acc, mask=d_ok)
 
 
 def tile_layout(block_e: int, block_m: int, in_thread: int = 0) -> dict:

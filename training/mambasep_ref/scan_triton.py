@@ -334,7 +334,7 @@ def _scan_fwd_kernel(
 @triton.jit
 def _scan_bwd_kernel(
     u_ptr, delta_ptr, A_ptr, B_ptr, C_ptr, D_ptr, bias_ptr, dy_ptr, ws_ptr, ck_ptr,
-    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr,
+    du_ptr, ddelta_ptr, dB_part_ptr, dC_part_ptr, dA_part_ptr, dD_part_ptr, db_part_ptr,
     L, E, M, T, NSEG, BATCH,
     s_ae, s_am, s_dd, s_bias, x_bias,
     s_ub, s_ul, s_ue,
@@ -354,9 +354,11 @@ def _scan_bwd_kernel(
     states h_{t-1} of the segment being walked backwards; a slot is [BLOCK_M, BLOCK_E]. With
     HAVE_CK the forward kernel wrote the checkpoints (ck, `_ck_tile`): pass 1 is skipped and
     `ws` holds only the T segment slots. With SOFTPLUS (as in the forward) the gradient stored
-    for delta is the one for dt: ddelta · sigmoid(dt + dt_bias).
-    du, ddelta are float32 [ND, B, L, E] contiguous; dB_part, dC_part [ND, n_eblocks, B, L, M];
-    dA_part [ND, B, M, E]; dD_part [ND, B, E]. Every loop prefetches the next step's inputs.
+    for delta is the one for dt: ddelta · sigmoid(dt + dt_bias), and db_part [ND, B, E] gets
+    its sum over the steps (dt_bias's gradient, summed in float32 whatever ddelta's dtype).
+    du, ddelta are [ND, B, L, E] contiguous (float32, or rounded to the launcher's dtypes on
+    store); dB_part, dC_part [ND, n_eblocks, B, L, M]; dA_part [ND, B, M, E]; dD_part [ND, B, E].
+    Every loop prefetches the next step's inputs.
     """
     pid_b = tl.program_id(0).to(tl.int64)
     pid_e = tl.program_id(1)
@@ -407,6 +409,7 @@ def _scan_bwd_kernel(
     g_next = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # exp(delta_{t+1}·A)·g_{t+1}
     dA_acc = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     dD_acc = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE]
+    db_acc = tl.zeros([BLOCK_E], dtype=tl.float32)  # [BE] (SOFTPLUS)
     for i in range(0, NSEG):
         s = NSEG - 1 - i
         t0 = s * T
@@ -444,6 +447,7 @@ def _scan_bwd_kernel(
             tl.store(du_p + t * s_o, du, mask=e_ok)
             if SOFTPLUS:
                 ddt = ddt * _sigmoid(pre)  # d/d dt of softplus(dt + bias)
+                db_acc += ddt
             tl.store(dd_p + t * s_o, ddt, mask=e_ok)
             tl.store(dB_p + t * s_pm, dB, mask=m_ok)
             tl.store(dC_p + t * s_pm, dC, mask=m_ok)
@@ -453,6 +457,8 @@ def _scan_bwd_kernel(
     tl.store(dA_part_ptr + row * M * E + m[:, None] * E + e[None, :], dA_acc,
              mask=m_ok[:, None] & e_ok[None, :])
     tl.store(dD_part_ptr + row * E + e, dD_acc, mask=e_ok)
+    if SOFTPLUS:
+        tl.store(db_part_ptr + row * E + e, db_acc, mask=e_ok)
 
 
 # MARK: - Launchers
@@ -601,17 +607,19 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
     """
     grads = _launch_backward(u[None], delta[None], A[None], Bm[None], Cm[None], D[None], dy[None],
                              block_e, num_warps, seg_len, m_inner=False)
-    return tuple(g[0] for g in grads)
+    return tuple(g[0] for g in grads[:6])
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
                      dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False, gluon_layout=0):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
-    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD), each with the leading ND;
-    with `own_dtypes` du and (without dt_bias) ddelta are stored in u's and delta's dtypes
-    (rounded in the kernel, as a `.to()` of the float32 values would, without float32 copies).
-    `ck`: the forward's checkpoints at the same seg_len (then the first pass is skipped). With
-    `dt_bias` (as in the forward), ddelta is the gradient for dt. `m_inner` False keeps the
+    [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD, ddt_bias), each with the
+    leading ND (ddt_bias [ND, E], None without dt_bias); with `own_dtypes` du and ddelta are
+    stored in u's and delta's dtypes (rounded in the kernel, as a `.to()` of the float32 values
+    would, without float32 copies). `ck`: the forward's checkpoints at the same seg_len (then the
+    first pass is skipped). With `dt_bias` (as in the forward), ddelta is the gradient for dt,
+    and the kernel sums it for dt_bias's gradient in float32 before ddelta is rounded (so
+    ddelta need not stay float32 for that sum: one pass over it fewer). `m_inner` False keeps the
     segment scratch e-innermost, as `--scan triton` had it when issue #17 measured it (its
     baseline: 233 registers against 212, a shared-memory layout conversion per scratch access).
     `maxnreg` > 0 caps the kernel's registers a thread (ptxas .maxnreg): more one-warp programs
@@ -626,7 +634,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     if Bsz * L * E == 0:
         return (torch.zeros(ND, Bsz, L, E, device=dev, dtype=f32), torch.zeros(ND, Bsz, L, E, device=dev, dtype=f32),
                 torch.zeros(ND, E, M, device=dev, dtype=f32), torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32),
-                torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32), torch.zeros(ND, E, device=dev, dtype=f32))
+                torch.zeros(ND, Bsz, L, M, device=dev, dtype=f32), torch.zeros(ND, E, device=dev, dtype=f32),
+                None if dt_bias is None else torch.zeros(ND, E, device=dev, dtype=f32))
     BE, BM, nw = _block_sizes(E, M, block_e, num_warps)
     n_eblk = triton.cdiv(E, BE)
     T = _seg_len(L, seg_len)
@@ -637,13 +646,12 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     if gluon and not have_ck:
         raise ValueError("the Gluon backward reads the forward's checkpoints: pass ck (tiles +ck)")
     du = torch.empty(ND, Bsz, L, E, device=dev, dtype=u.dtype if own_dtypes else f32)  # [ND, B, L, E]
-    # with dt_bias, ddelta (then ddt) stays float32: dt_bias's gradient is its sum
-    ddelta = torch.empty(ND, Bsz, L, E, device=dev,
-                         dtype=delta.dtype if own_dtypes and dt_bias is None else f32)  # [ND, B, L, E]
+    ddelta = torch.empty(ND, Bsz, L, E, device=dev, dtype=delta.dtype if own_dtypes else f32)  # [ND, B, L, E]
     dB_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dC_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
     dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
+    db_part = dD_part if dt_bias is None else torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E] (SOFTPLUS)
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
     strides = (*A.stride()[1:], D.stride(1), s_bias, x_bias,
                *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
@@ -651,28 +659,30 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     if gluon:
         from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
         scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
-            u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part,
+            u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
             DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), num_warps=1,
             **({"maxnreg": maxnreg} if maxnreg else {}),
         )
-        return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
+        return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part if dt_bias is not None else None)
     ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
     _scan_bwd_kernel[(Bsz, n_eblk, ND)](
         u, delta, A, Bm, Cm, D, bias, dy, ws, ws if ck is None else ck,
-        du, ddelta, dB_part, dC_part, dA_part, dD_part,
+        du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part,
         L, E, M, T, nseg, Bsz, *strides,
         BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
         **({"maxnreg": maxnreg} if maxnreg else {}),
     )
-    return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part)
+    return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part if dt_bias is not None else None)
 
 
-def _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part):
-    """The backward's outputs from its per-program partial sums (shapes of `_launch_backward`)."""
+def _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part):
+    """The backward's outputs from its per-program partial sums (shapes of `_launch_backward`;
+    db_part None without dt_bias)."""
     dA = dA_part.sum(1).transpose(1, 2).contiguous()  # [ND, E, M]
-    return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1)
+    db = None if db_part is None else db_part.sum(1)  # [ND, E]
+    return du, ddelta, dA, dB_part.sum(1), dC_part.sum(1), dD_part.sum(1), db
 
 
 # MARK: - Autograd
@@ -763,8 +773,8 @@ def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: tor
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
                              ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon, own_dtypes=True,
                              gluon_layout=gluon_layout)
-    dbias = grads[1].sum((1, 2), dtype=torch.float32) if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
-    return tuple(g.to(x.dtype) for g, x in zip((*grads, dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
+    dbias = grads[6] if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
+    return tuple(g.to(x.dtype) for g, x in zip((*grads[:6], dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake

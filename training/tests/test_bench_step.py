@@ -61,7 +61,7 @@ class FakeRunner:
             alive["graphs"] -= 1
 
 bench_step.Runner = FakeRunner
-bench_step.profile = lambda runner, steps: [{"kernel": str(runner.path)}]
+bench_step.profile = lambda runner, steps: ([{"kernel": str(runner.path)}], 1e3 * step_s[runner.path] / 2)
 for name, value in {"is_available": lambda: True, "get_device_name": lambda: "fake",
                     "empty_cache": lambda: None, "reset_peak_memory_stats": lambda: None,
                     "max_memory_allocated": lambda: 2**30, "memory_stats": lambda: {}}.items():
@@ -85,3 +85,6 @@ def test_graphed_candidates_take_turns_with_old_one_at_a_time(tmp_path):
     assert len(rec["old"]["ex_per_s_all"]) == 2 * 3          # its own turns and one set beside each graphed path
     assert rec["new"]["path"] == "fused+graphs" and rec["speedup"] == 2.5
     assert rec["profile_new"] == [{"kernel": "('fused', 'reduce-overhead')"}]
+    # every path's kernel time a step; the candidates other than the best keep their kernels too
+    assert rec["old"]["kernel_ms"] == 100.0 and [c["kernel_ms"] for c in rec["candidates"]] == [50.0, 50.0, 40.0, 40.0]
+    assert [c.get("profile") for c in rec["candidates"]][:2] == [[{"kernel": "('fused', 'default')"}]] * 2

@@ -52,15 +52,19 @@ def test_a_listing_without_loops_has_none():
 # (loads ahead, tile layout, softplus in the kernels) and the barriers of the forward's loop and
 # the backward's two loops: with softplus on the default tile, dt crosses to and from its one
 # channel a lane through shared memory (`scan_gluon._lane_layout`), one barrier each crossing
+# (in the recompute loop one barrier serves both the crossing and the segment's slot since the
+# backward sums dt_bias's gradient in the kernel: Triton's barrier placement, 3.6 and 3.9 alike)
 @pytest.mark.parametrize("depth, layout, softplus, bars", [(1, 0, False, ([0], [1, 0])), (2, 0, False, ([0], [1, 0])),
-                                                           (1, 1, False, ([0], [1, 0])), (1, 0, True, ([1], [2, 2])),
+                                                           (1, 1, False, ([0], [1, 0])), (1, 0, True, ([1], [1, 2])),
                                                            (1, 1, True, ([0], [1, 0]))])
 def test_gluon_kernels_compile_for_hopper_with_their_barriers(depth, layout, softplus, bars):
     """The Gluon kernels cannot run without a GPU, but they compile here for sm_90a (in a
     process without the interpreter, which would stand in for the shared @triton.jit helpers):
-    no spills, and no barrier in the forward's loop or the backward's walk (the point of their
-    explicit layouts; the recompute loop keeps the one guarding its shared-memory slots) but
-    those of softplus's crossings."""
+    no spill inside a loop (with softplus the backward keeps two set-up values in local memory
+    from before its loops to after them: 8 bytes, stored and loaded once a program), and no
+    barrier in the forward's loop or the backward's walk (the point of their explicit layouts;
+    the recompute loop keeps the one guarding its shared-memory slots) but those of softplus's
+    crossings."""
     import json  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415
@@ -77,7 +81,8 @@ def test_gluon_kernels_compile_for_hopper_with_their_barriers(depth, layout, sof
     assert r.returncode == 0, r.stderr[-2000:]
     out = json.loads(r.stdout)
     fwd, bwd = out["fwd"], out["bwd"]
-    assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] == 0
+    assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] <= (8 if softplus else 0)
+    assert not any(loop.get("STL") or loop.get("LDL") for loop in fwd["loops"] + bwd["loops"])
     assert [loop.get("BAR", 0) for loop in fwd["loops"]] == bars[0]
     assert [loop.get("BAR", 0) for loop in bwd["loops"]] == bars[1]   # recompute, walk
 

@@ -260,8 +260,9 @@ def test_row_alignment_the_gluon_kernels_are_promised():
 def test_backward_stores_gradients_in_the_inputs_dtypes_as_rounded_float32():
     """own_dtypes: du and ddelta written in u's and delta's dtype by the kernel are the float32
     results rounded: on a GPU as `.to()` rounds them (to nearest even, bit for bit), under the
-    interpreter (whose conversion truncates) within one bfloat16 step. With dt_bias ddelta
-    stays float32 (dt_bias's gradient is its sum)."""
+    interpreter (whose conversion truncates) within one bfloat16 step. With dt_bias too: the
+    kernel sums dt_bias's gradient in float32 before rounding ddt, so it equals the sum of the
+    float32 ddt the kernel gives without own_dtypes."""
     inputs, w = make_bidir_inputs(2, 9, 16, 4, seed=5, dtype=torch.float32)
     u, delta, A, Bm, Cm, D = to_device(inputs)
     u, delta = u.to(torch.bfloat16), delta.to(torch.bfloat16)
@@ -274,8 +275,13 @@ def test_backward_stores_gradients_in_the_inputs_dtypes_as_rounded_float32():
             assert torch.equal(got, want.to(torch.bfloat16))
         else:
             assert ((got.float() - want).abs() <= want.abs() * 2.0**-7).all()
-    bias = torch.zeros(2, 16, device=u.device)
-    assert st._launch_backward(u, delta, A, Bm, Cm, D, dy, dt_bias=bias, own_dtypes=True)[1].dtype == torch.float32
+    bias = torch.randn(2, 16, generator=torch.Generator().manual_seed(6)).to(u.device) * 0.5
+    wide = st._launch_backward(u, delta, A, Bm, Cm, D, dy, dt_bias=bias)
+    own = st._launch_backward(u, delta, A, Bm, Cm, D, dy, dt_bias=bias, own_dtypes=True)
+    assert own[1].dtype == torch.bfloat16 and wide[1].dtype == own[6].dtype == torch.float32
+    assert ((own[1].float() - wide[1]).abs() <= wide[1].abs() * 2.0**-7).all()
+    torch.testing.assert_close(own[6], wide[1].double().sum((1, 2)).float(), rtol=1e-5, atol=1e-6)
+    assert st._launch_backward(u, delta, A, Bm, Cm, D, dy)[6] is None
 
 
 def test_bidir_custom_op_registration_passes_opcheck():
