@@ -88,3 +88,32 @@ def test_graphed_candidates_take_turns_with_old_one_at_a_time(tmp_path):
     # every path's kernel time a step; the candidates other than the best keep their kernels too
     assert rec["old"]["kernel_ms"] == 100.0 and [c["kernel_ms"] for c in rec["candidates"]] == [50.0, 50.0, 40.0, 40.0]
     assert [c.get("profile") for c in rec["candidates"]][:2] == [[{"kernel": "('fused', 'default')"}]] * 2
+
+
+def _winner(report, fallback="S:32:1+ck+gl"):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import winner  # noqa: PLC0415
+    return winner.winner(report, fallback)
+
+
+def test_check_winner_takes_the_fastest_tiles_and_graphs_only_where_they_beat_the_compiled_step():
+    a, b = "S:32:1+ck+cv+cb+gl", "S:32:1+ck+sp+cv+cb+gl"
+    cands = [{"path": "fused+compile", "tiles": a, "ex_per_s": 130.0},
+             {"path": "fused+compile", "tiles": b, "ex_per_s": 140.0},
+             {"path": "fused+graphs", "tiles": a, "ex_per_s": 150.0},
+             {"path": "fused+graphs", "tiles": b, "ex_per_s": 139.0}]
+    report = {"results": [{"old": {"path": "triton+compile", "ex_per_s": 67.0}, "new": cands[2], "candidates": cands}]}
+    assert _winner(report) == (a, "--cuda-graphs")
+    report["results"][0]["new"] = cands[1]
+    assert _winner(report) == (b, "")
+    # a single candidate, and a failed one (no examples/s): its tiles, no graphs
+    assert _winner({"results": [{"old": {}, "new": {"path": "fused+graphs", "tiles": b, "ex_per_s": 9.0}}]}) == \
+        (b, "--cuda-graphs")
+    assert _winner({"results": [{"old": {}, "new": {"path": "fused+graphs", "error": "oom"}}]}) == ("S:32:1+ck+gl", "")
+
+
+def test_check_winner_falls_back_to_the_first_tiles_without_a_report(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "bench" / "winner.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "none.json"), "S:32:1+ck+gl"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "S:32:1+ck+gl" and "no report" in run.stderr
