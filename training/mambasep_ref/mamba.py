@@ -28,20 +28,34 @@ class _PerDirectionLinear(torch.autograd.Function):
     the batched weight gradients of x_proj and dt_proj took 0.21 ms a call against 0.04 ms for
     each direction's own; training/bench/NOTES.md, v8). The maths is the batched product's.
     x and w share one dtype (the caller casts w), so y and g have it too.
+
+    With `tee` it returns (y, x'), x' a view of x for x's other consumer, and x's gradient is
+    that consumer's gradient plus g · w in one product (baddbmm: the GEMM adds the other
+    gradient as it writes), where autograd would write g · w and then add the two in a pass of
+    its own over [2, P, K] (BiMamba's xc, whose other consumer is the scan: ≈ 2 ms a training
+    step on an H100, v8's profile).
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor) -> Tensor:
+    def forward(ctx, x: Tensor, w: Tensor, tee: bool = False):
         ctx.save_for_backward(x, w)
-        return torch.bmm(x, w.transpose(1, 2))                                 # [2, P, O]
+        y = torch.bmm(x, w.transpose(1, 2))                                    # [2, P, O]
+        return (y, x.view_as(x)) if tee else y
 
     @staticmethod
-    def backward(ctx, g: Tensor):
+    def backward(ctx, g: Tensor, g_tee: Tensor | None = None):
         x, w = ctx.saved_tensors
-        gx = torch.bmm(g, w) if ctx.needs_input_grad[0] else None                        # [2, P, K]
+        gx = None
+        if ctx.needs_input_grad[0]:
+            if g_tee is None:
+                gx = torch.bmm(g, w)                                                     # [2, P, K]
+            elif g_tee.dtype == g.dtype:
+                gx = torch.baddbmm(g_tee, g, w)                                          # [2, P, K]
+            else:
+                gx = g_tee + torch.bmm(g, w)
         gw = torch.stack([g[d].t().mm(x[d]) for d in range(x.shape[0])]) \
             if ctx.needs_input_grad[1] else None                                         # [2, O, K]
-        return gx, gw
+        return gx, gw, None
 
 
 class BiMamba(nn.Module):
@@ -141,7 +155,8 @@ class BiMamba(nn.Module):
         else:
             xc = F.silu(self._bidirectional_conv(x.float())).to(x.dtype)      # [2, B', L', E]
         w_x = torch.stack([self.x_proj.weight, self.x_proj_b.weight]).to(xc.dtype)     # [2, R+2M, E]
-        dbc = _PerDirectionLinear.apply(xc.view(2, b * L, e), w_x)                      # [2, B'·L', R+2M]
+        dbc, xc = _PerDirectionLinear.apply(xc.view(2, b * L, e), w_x, True)           # [2, B'·L', R+2M], xc
+        xc = xc.view(2, b, L, e)                                                        # [2, B', L', E]
         w_dt = torch.stack([self.dt_proj.weight, self.dt_proj_b.weight]).to(dbc.dtype)  # [2, E, R]
         dt = _PerDirectionLinear.apply(dbc[..., :r], w_dt)                              # [2, B'·L', E]
         dbc = dbc.view(2, b, L, r + 2 * m)

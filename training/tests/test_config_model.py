@@ -236,3 +236,40 @@ def test_per_direction_linear_matches_the_batched_product(dtype, tol) -> None:
     a = xs.clone().requires_grad_()
     _PerDirectionLinear.apply(a, w).sum().backward()          # no weight gradient asked for
     assert a.grad is not None
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.bfloat16, 1e-2)])
+@pytest.mark.parametrize("compiled", [False, True])
+def test_per_direction_linear_tee_adds_the_other_consumers_gradient_in_the_product(dtype, tol, compiled) -> None:
+    """tee: x's gradient is g · w plus the gradient through the returned view (the scan's du in
+    BiMamba), as autograd's sum over x's two uses gives it; the view holds x's values; and
+    without a gradient through the view it is g · w alone. Also traced by torch.compile."""
+    from mambasep_ref.mamba import _PerDirectionLinear
+    g = torch.Generator().manual_seed(4)
+    xs = torch.randn(2, 37, 7, generator=g, dtype=torch.float64).to(dtype)     # [2, P, K]
+    w = torch.randn(2, 5, 7, generator=g, dtype=torch.float64).to(dtype)       # [2, O, K]
+    up = torch.randn(2, 37, 5, generator=g, dtype=torch.float64).to(dtype)     # [2, P, O]
+    other = torch.randn(2, 37, 7, generator=g, dtype=torch.float64).to(dtype)  # the other consumer's weights
+
+    def tee(a, b):
+        y, a2 = _PerDirectionLinear.apply(a, b, True)
+        return y, a2
+
+    def plain(a, b):
+        return torch.bmm(a, b.transpose(1, 2)), a
+
+    f_tee = torch.compile(tee, backend="aot_eager", fullgraph=True) if compiled else tee
+    res = []
+    for f in (plain, f_tee):
+        a, b = xs.clone().requires_grad_(), w.clone().requires_grad_()
+        y, a2 = f(a, b)
+        assert torch.equal(a2, xs)
+        ((y * up).sum() + (a2.square() * other).sum()).backward()
+        res.append([t.double() for t in (y, a.grad, b.grad)])
+    for got, want in zip(res[1], res[0]):
+        assert (got - want).abs().max() <= tol * want.abs().max()
+    a = xs.clone().requires_grad_()
+    y, _ = _PerDirectionLinear.apply(a, w, True)
+    (y * up).sum().backward()                                 # nothing through the view
+    want = torch.bmm(up.double(), w.double())
+    assert (a.grad.double() - want).abs().max() <= tol * want.abs().max()
