@@ -37,7 +37,7 @@ from __future__ import annotations
 from triton.experimental import gluon
 from triton.experimental.gluon import language as gl
 
-from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_output, _fwd_outputs, _fwd_step,
+from .scan_triton import (_adjoint_step, _ck_tile, _delta_of, _fetch, _fwd_output, _fwd_outputs, _fwd_step, _merge_rows,
                           _origin, _program_inputs, _recur, _sigmoid, _sum_e)
 
 
@@ -192,6 +192,8 @@ def _scan_fwd_gluon_kernel(
     u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, 0, s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
     u2, d2, B2, C2 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(1, L - 1), s_ul, s_dl, s_Bl, s_Cl, e_ok, d_ok, m_ok,
                                    DEPTH, ROW_ALIGN)
+    if MERGE == 2:
+        y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, 0, o_ok)  # [BE] step 0, one channel a lane
     for t in range(0, L):
         u, Bt, Ct = u1.to(gl.float32), B1.to(gl.float32), C1.to(gl.float32)
         dt, _ = _delta_in(d1, d_ok, bias, VE, SOFTPLUS, COMPACT)
@@ -203,7 +205,13 @@ def _scan_fwd_gluon_kernel(
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
                                            e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
         h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
-        _fwd_output(_lane_layout(y, SPT_D, GATE_COMPACT), t, y_p, s_yl, z_p, s_zl, o_p, s_ol, o_ok, MERGE)
+        y = _lane_layout(y, SPT_D, GATE_COMPACT)
+        if MERGE == 2:  # y_0 and z a step ahead (`_merge_rows`)
+            y0, zt = y0_n, z_n
+            y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, gl.minimum(t + 1, L - 1), o_ok)
+        else:
+            y0, zt = y, y  # unused
+        _fwd_output(y, t, y_p, s_yl, o_p, s_ol, o_ok, y0, zt, MERGE)
 
 
 @gluon.jit

@@ -263,14 +263,22 @@ def _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK: tl.c
 
 
 @triton.jit
-def _fwd_output(y, t, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok, MERGE: tl.constexpr):
-    """Stores step t's y (MERGE 2: adds the y_0 parked at y_p and stores the gated merge to o_p
-    as well, module docstring), in y's layout (the pointers' and mask's too). Shared with
-    scan_gluon's forward."""
+def _merge_rows(y_p, s_yl, z_p, s_zl, t, ok):
+    """The merging launch's (MERGE 2) own inputs of step t [BE]: the y_0 parked at y_p (float32)
+    and z (its dtype). Fetched a step ahead, as the scan's inputs are: loaded where they are
+    used, each step would wait for them. Shared with scan_gluon's forward."""
+    return tl.load(y_p + t * s_yl, mask=ok, other=0.0), tl.load(z_p + t * s_zl, mask=ok, other=0.0)
+
+
+@triton.jit
+def _fwd_output(y, t, y_p, s_yl, o_p, s_ol, e_ok, y0, zt, MERGE: tl.constexpr):
+    """Stores step t's y (MERGE 2: adds y_0 and stores the gated merge to o_p as well, module
+    docstring; y0, zt are step t's `_merge_rows`, unused otherwise), in y's layout (the
+    pointers' and mask's too). Shared with scan_gluon's forward."""
     if MERGE == 2:
-        y += tl.load(y_p + t * s_yl, mask=e_ok, other=0.0)  # y_0 + y_1
-        zt = tl.load(z_p + t * s_zl, mask=e_ok, other=0.0).to(tl.float32)
-        tl.store(o_p + t * s_ol, y * 0.5 * zt * _sigmoid(zt), mask=e_ok)
+        y += y0  # y_0 + y_1
+        zf = zt.to(tl.float32)
+        tl.store(o_p + t * s_ol, y * 0.5 * zf * _sigmoid(zf), mask=e_ok)
     tl.store(y_p + t * s_yl, y, mask=e_ok)
 
 
@@ -322,13 +330,20 @@ def _scan_fwd_kernel(
     h = tl.zeros([BLOCK_M, BLOCK_E], dtype=tl.float32)  # [BM, BE]
     u_n, dt_n = _ld(u_p, 0, s_ul, e_ok), _delta_at(d_p, 0, s_dl, e_ok, bias, SOFTPLUS)  # [BE] step 0
     B_n, C_n = _ld(B_p, 0, s_Bl, m_ok), _ld(C_p, 0, s_Cl, m_ok)  # [BM] step 0
+    if MERGE == 2:
+        y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, 0, e_ok)  # [BE] step 0
     for t in range(0, L):
         u, dt, Bt, Ct = u_n, dt_n, B_n, C_n
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
         u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
         h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
-        _fwd_output(y, t, y_p, s_yl, z_p, s_zl, o_p, s_ol, e_ok, MERGE)
+        if MERGE == 2:
+            y0, zt = y0_n, z_n
+            y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, tn, e_ok)
+        else:
+            y0, zt = y, y  # unused
+        _fwd_output(y, t, y_p, s_yl, o_p, s_ol, e_ok, y0, zt, MERGE)
 
 
 @triton.jit
