@@ -119,12 +119,56 @@ def compile_offline(kernel, constexprs: dict, num_warps: int, bf16=_BF16, div16=
 _LOOP_OPS = ("SHFL", "BAR", "MUFU", "LDG", "STG", "LDS", "STS", "STL", "LDL", "FFMA", "FMUL", "FADD")
 
 
+# opcodes whose operands are all read (no destination register first)
+_NO_DEST = ("STG", "STS", "STL", "ST", "RED", "BAR", "BRA", "EXIT", "RET", "CALL", "BSYNC", "BSSY", "WARPSYNC", "NOP")
+
+
+def _regs(operand: str) -> set[int]:
+    """The general registers an operand names: R7 → {7}; R6.64 (a pair, as in addresses) → {6, 7}."""
+    out = set()
+    for n, wide in re.findall(r"\bR(\d+)(\.64)?\b", operand):
+        out.update(range(int(n), int(n) + (2 if wide else 1)))
+    return out
+
+
+def _load_gaps(body: list[tuple[str, str, str]]) -> list[int | None]:
+    """For each global load (LDG) of one pass of a loop body, how many instructions later the
+    same pass first reads its value (None: not in this pass). A read waits for the load
+    (hundreds of cycles), so a short gap is latency the loop pays every pass; a load fetched
+    for the next pass (software prefetch) is read only after the branch back, or by the copies
+    into the loop-carried registers near the end of the body. body: (opcode, modifiers,
+    operands) in order; a register written again before any read ends the search for it."""
+    gaps = []
+    for i, (op, mods, args) in enumerate(body):
+        if op != "LDG":
+            continue
+        ops = [a.strip() for a in args.split(",")]
+        width = 4 if ".128" in mods else 2 if ".64" in mods else 1
+        first = _regs(ops[0])
+        dest = set(range(min(first), min(first) + width)) if first else set()
+        gap = None
+        for j, (op2, _, args2) in enumerate(body[i + 1:], 1):
+            ops2 = [a.strip() for a in args2.split(",") if a.strip()]
+            reads = set().union(*map(_regs, ops2 if op2 in _NO_DEST else ops2[1:])) if ops2 else set()
+            if dest & reads:
+                gap = j
+                break
+            if op2 not in _NO_DEST and ops2 and not ops2[0].startswith("["):
+                dest -= _regs(ops2[0])
+            if not dest:
+                break
+        gaps.append(gap)
+    return gaps
+
+
 def sass_loops(sass: str) -> list[dict]:
     """The innermost loops of an nvdisasm listing: a backward branch (BRA to a lower address)
     closes a loop from its target to itself. For each one that holds no other: its address
-    range, its instruction count and the count of each opcode in _LOOP_OPS (static: one pass of
-    the body, predicated instructions included)."""
-    rows = []    # (address, opcode, label a branch goes to or None)
+    range, its instruction count, the count of each opcode in _LOOP_OPS (static: one pass of
+    the body, predicated instructions included) and, where a global load's value is read in
+    the same pass, `LDG_gap`: the shortest distance in instructions from such a load to that
+    read (`_load_gaps`)."""
+    rows = []    # (address, opcode, label a branch goes to or None, modifiers, operands)
     labels = {}  # .L_x_N → address of the instruction after it
     pending = []
     for line in sass.splitlines():
@@ -132,21 +176,22 @@ def sass_loops(sass: str) -> list[dict]:
         if lab:
             pending.append(lab.group(1))
             continue
-        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)(?:\.\S+)*\s*(.*)", line)
+        m = re.match(r"\s*/\*([0-9a-f]+)\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9]*)((?:\.\S+)*)\s*([^;]*)", line)
         if m:
             addr = int(m.group(1), 16)
             labels.update((name, addr) for name in pending)
             pending = []
-            tgt = re.search(r"\.L_x_\d+", m.group(3)) if m.group(2) == "BRA" else None
-            rows.append((addr, m.group(2), tgt and tgt.group(0)))
-    spans = [(labels[t], addr) for addr, _, t in rows if t in labels and labels[t] < addr]
+            tgt = re.search(r"\.L_x_\d+", m.group(4)) if m.group(2) == "BRA" else None
+            rows.append((addr, m.group(2), tgt and tgt.group(0), m.group(3), m.group(4)))
+    spans = [(labels[t], addr) for addr, _, t, _, _ in rows if t in labels and labels[t] < addr]
     inner = [sp for sp in spans if not any(o != sp and sp[0] <= o[0] and o[1] <= sp[1] for o in spans)]
     loops = []
     for a, b in sorted(set(inner)):
-        body = [op for addr, op, _ in rows if a <= addr <= b]
-        c = collections.Counter(body)
+        body = [(op, mods, args) for addr, op, _, mods, args in rows if a <= addr <= b]
+        c = collections.Counter(op for op, _, _ in body)
+        gaps = [g for g in _load_gaps(body) if g is not None]
         loops.append({"from": hex(a), "to": hex(b), "instructions": len(body),
-                      **{k: c[k] for k in _LOOP_OPS if c[k]}})
+                      **{k: c[k] for k in _LOOP_OPS if c[k]}, **({"LDG_gap": min(gaps)} if gaps else {})})
     return loops
 
 

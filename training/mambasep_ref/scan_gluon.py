@@ -204,12 +204,12 @@ def _scan_fwd_gluon_kernel(
         else:
             u1, d1, B1, C1 = _forward_rows(u_p, d_p, B_p, C_p, gl.minimum(t + 1, L - 1), s_ul, s_dl, s_Bl, s_Cl,
                                            e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
-        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
-        y = _lane_layout(y, SPT_D, GATE_COMPACT)
-        if MERGE == 2:  # y_0 and z a step ahead (`_merge_rows`)
+        if MERGE == 2:  # y_0 and z a step ahead (`_merge_rows`), issued before the step's work
             y0, zt = y0_n, z_n
             y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, gl.minimum(t + 1, L - 1), o_ok)
-        else:
+        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
+        y = _lane_layout(y, SPT_D, GATE_COMPACT)
+        if MERGE != 2:
             y0, zt = y, y  # unused
         _fwd_output(y, t, y_p, s_yl, o_p, s_ol, o_ok, y0, zt, MERGE)
 

@@ -337,11 +337,11 @@ def _scan_fwd_kernel(
         tn = tl.minimum(t + 1, L - 1)  # the last step prefetches itself again (unused)
         u_n, dt_n = _ld(u_p, tn, s_ul, e_ok), _delta_at(d_p, tn, s_dl, e_ok, bias, SOFTPLUS)
         B_n, C_n = _ld(B_p, tn, s_Bl, m_ok), _ld(C_p, tn, s_Cl, m_ok)
-        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
-        if MERGE == 2:
+        if MERGE == 2:  # issued with the other rows, before the step's work
             y0, zt = y0_n, z_n
             y0_n, z_n = _merge_rows(y_p, s_yl, z_p, s_zl, tn, e_ok)
-        else:
+        h, y = _fwd_step(h, t, A2, u, dt, Bt, Ct, Dv, ck_p, ck_mask, E, M, T, KEEP_CK)  # [BM, BE], [BE]
+        if MERGE != 2:
             y0, zt = y, y  # unused
         _fwd_output(y, t, y_p, s_yl, o_p, s_ol, e_ok, y0, zt, MERGE)
 
