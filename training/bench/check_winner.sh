@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One device call for issue #17: (1) the XS b16 step of the old path against one or two
-# candidate tiles, each compiled with and without CUDA graphs (bench_step.py, side by side in
-# one run, every path's kernel profile); (2) the fastest tiles' 500-step loss curve from v7's
+# One device call for issue #17: (1) the XS b16 step of the old path against each candidate
+# tiles (one to three: ≈ 75 s a candidate), compiled with and without CUDA graphs (bench_step.py,
+# side by side in one run, every path's kernel profile); (2) the fastest tiles' 500-step loss curve from v7's
 # seed and data (device_run.sh, the new arm only:
 # the old arm's curve is v7's, training/bench/curves-2026-12-07-h100-v7/old.log.jsonl), compiled
 # without graphs (they change no arithmetic; --curve-graphs trains with them when (1) found
@@ -9,8 +9,8 @@
 # --part 0's (pytest's wheels do not fit beside .carry in one call's 64 MiB).
 #
 # Usage (repository root; carry .carry .whl):
-#   bash training/bench/check_winner.sh --tiles S:32:1+ck+cv+cb+gl [--tiles S:32:1+ck+sp+cv+cb+gl]
-#     [--budget 540] [--name dpmamba-xs-v8] [--curve-graphs]
+#   bash training/bench/check_winner.sh --tiles S:32:1+ck+cv+cb+gl [--tiles S:32:1+ck+sp+cv+cb+gl …]
+#     [--budget 560] [--name dpmamba-xs-v8] [--curve-graphs]
 # Writes under $OUT: check-winner.log, step-graphs.json and device_run.sh's
 # files (logs.tgz, NAME/best.safetensors, NAME/last16.pt).
 set -uo pipefail
