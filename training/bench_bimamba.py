@@ -155,7 +155,8 @@ def kernel_times(bsz: int, L: int, E: int, M: int, reps: int, cfg=None, old: boo
                                                    zg, cfg.gluon, cfg.gluon_layout), reps)
         new_b = cuda_ms(lambda: st._launch_backward(u, dl, A, Bm, Cm, D, dy2, cfg.bwd_block_e,
                                                     cfg.bwd_num_warps, seg, ck, b, maxnreg=cfg.bwd_maxnreg,
-                                                    gluon=cfg.gluon, gluon_layout=cfg.gluon_layout), reps)
+                                                    gluon=cfg.gluon, gluon_layout=cfg.gluon_layout,
+                                                    unroll=cfg.unroll), reps)
         # kept between the passes: the checkpoints with keep_ck (the backward's scratch is transient)
         ws_mib = 0.0 if ck is None else ck.numel() * 4 / 2**20
     else:

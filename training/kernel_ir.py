@@ -213,7 +213,7 @@ def compile_with_values(kernel, values: dict, constexprs: dict, num_warps: int, 
 def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E: int = 256, M: int = 16,
                   R: int = 8, which: str = "fb", keep_ck: bool = False, softplus: bool = False,
                   gate_merge: bool = False, bwd_maxnreg=None, gluon: int = 0, gluon_layout: int = 0,
-                  ck_low: bool = False) -> dict:
+                  ck_low: bool = False, unroll: bool = False) -> dict:
     """scan_triton's kernels with the arguments of the split variant's intra call (XS, batch 16):
     u bf16 [2, B, L, E]; delta float32 [2, B, L, E], or with softplus dt bf16 and dt_bias
     float32 [2, E] (softplus in the kernels); Bm, Cm bf16 views of [2, B, L, R+2M];
@@ -224,7 +224,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
     backward and the forward are scan_gluon's kernels, loads N steps ahead, their tile laid out
     as scan_gluon.tile_layout(…, gluon_layout) says, their rows 16-byte aligned (ROW_ALIGN, as
     `scan_triton._row_align` finds for XS: R + 2M = 40 bf16 is 80 bytes); with ck_low the
-    checkpoints are bf16."""
+    checkpoints are bf16; with unroll (and gluon) the backward's recomputation is unrolled."""
     from mambasep_ref import scan_triton as st  # noqa: PLC0415
     W = R + 2 * M
     common = {"u_ptr": "*bf16", "delta_ptr": "*bf16" if softplus else "*fp32", "bias_ptr": "*fp32",
@@ -266,7 +266,7 @@ def offline_split(block_e: int, num_warps: int, Bsz: int = 528, L: int = 250, E:
             out["bwd"] = compile_with_values(sg._scan_bwd_gluon_kernel, bwd,
                                              {"T": T, "BLOCK_E": block_e, "BLOCK_M": M, "SOFTPLUS": softplus,
                                               **sg.tile_layout(block_e, M, gluon_layout), "DEPTH": gluon,
-                                              "ROW_ALIGN": 16}, 1,
+                                              "ROW_ALIGN": 16, "UNROLL": unroll}, 1,
                                              maxnreg=bwd_maxnreg)
         else:
             out["bwd"] = compile_with_values(st._scan_bwd_kernel, bwd,
@@ -379,6 +379,8 @@ def main(argv=None) -> int:
                     help="with --split: cap the backward's registers a thread (tiles +rN)")
     ap.add_argument("--ck-low", action="store_true",
                     help="with --split --keep-ck: bf16 checkpoints (tiles +cb)")
+    ap.add_argument("--unroll", action="store_true",
+                    help="with --gluon: the backward's recomputation unrolled (tiles +ur)")
     ap.add_argument("--conv", action="store_true",
                     help="with --offline: conv_triton's kernels (tiles +cv) for --shape's intra call")
     args = ap.parse_args(argv)
@@ -392,7 +394,7 @@ def main(argv=None) -> int:
                                        keep_ck=args.keep_ck, softplus=args.softplus,
                                        gate_merge=args.gate_merge, bwd_maxnreg=args.maxnreg or None,
                                        gluon=args.gluon, gluon_layout=args.gluon_layout,
-                                       ck_low=args.ck_low), indent=1))
+                                       ck_low=args.ck_low, unroll=args.unroll), indent=1))
         return 0
     if args.offline:
         print(json.dumps(offline(args.T, args.block_e, args.num_warps, args.ck, args.kernels), indent=1))

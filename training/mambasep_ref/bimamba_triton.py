@@ -382,6 +382,8 @@ class TileConfig:
     bf16 training; the backward recomputes from states rounded to bf16).
     `conv` (either kernel): BiMamba's fused path forms both directions' SiLU(depthwise conv) in
     `conv_triton`'s kernels instead of as torch operations (the same maths).
+    `unroll` (split, with gluon): the Gluon backward recomputes each segment in straight code
+    (`scan_gluon`'s UNROLL: the rows fetched ahead need no loop-carried copies).
 
     Any setting gives the same result up to float32 rounding. The defaults (v4, T = 4,
     BLOCK_E = 64, one warp) were the fastest of the H100 sweep (training/bench/NOTES.md, v4).
@@ -389,13 +391,13 @@ class TileConfig:
 
     KERNELS = ("v4", "split")
     FLAGS = {"ck": "keep_ck", "sp": "softplus", "gm": "gate_merge", "mt": "gluon_layout",
-             "cv": "conv", "cb": "ck_low"}   # the split spec's +FLAG suffixes
+             "cv": "conv", "cb": "ck_low", "ur": "unroll"}   # the split spec's +FLAG suffixes
 
     def __init__(self, T: int = 4, block_e: int = 64, num_warps: int = 1, bwd_num_warps: int = 1,
                  bpg: int = 0, T_short: int = 4, short: int = 64, ck: int = 1, kernel: str = "v4",
                  bwd_block_e: int = 0, seg: int = 0, keep_ck: bool = False, softplus: bool = False,
                  gate_merge: bool = False, bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0,
-                 conv: bool = False, ck_low: bool = False):
+                 conv: bool = False, ck_low: bool = False, unroll: bool = False):
         for name, x in (("T", T), ("T_short", T_short), ("block_e", block_e)):
             if x < 1 or x & (x - 1):
                 raise ValueError(f"TileConfig: {name} must be a power of two, got {x}")
@@ -415,6 +417,8 @@ class TileConfig:
         if gluon_layout and not (gluon and block_e == 32 and bwd_block_e in (0, 32)):
             raise ValueError("TileConfig: the states-in-thread tile (+mt) is for the Gluon kernels (+gl) at "
                              "BLOCK_E 32")
+        if unroll and not gluon:
+            raise ValueError("TileConfig: the unrolled recomputation (+ur) is the Gluon backward's (+gl)")
         if kernel not in self.KERNELS:
             raise ValueError(f"TileConfig: kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.T, self.block_e, self.num_warps, self.bwd_num_warps = T, block_e, num_warps, bwd_num_warps
@@ -422,14 +426,14 @@ class TileConfig:
         self.bwd_block_e, self.seg = bwd_block_e or block_e, seg
         self.keep_ck, self.softplus, self.gate_merge = bool(keep_ck), bool(softplus), bool(gate_merge)
         self.bwd_maxnreg, self.gluon, self.gluon_layout = bwd_maxnreg, int(gluon), int(gluon_layout)
-        self.conv, self.ck_low = bool(conv), bool(ck_low)
+        self.conv, self.ck_low, self.unroll = bool(conv), bool(ck_low), bool(unroll)
 
     @classmethod
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
-        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+rN]" (SEG 0: the default
+        "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+ur][+rN]" (SEG 0: the default
         spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +mt:
-        `gluon_layout` 1, +cv: `conv`, +cb: `ck_low`, +rN:
+        `gluon_layout` 1, +cv: `conv`, +cb: `ck_low`, +ur: `unroll`, +rN:
         `bwd_maxnreg` N) or
         "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
         head, *flags = spec.strip().split("+")
@@ -461,7 +465,7 @@ class TileConfig:
         except ValueError as e:
             raise ValueError(f"bad tiles spec {spec!r}: {e}") from None
         raise ValueError(f"bad tiles spec {spec!r}: T:BLOCK_E:WARPS[:CK], "
-                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+rN] "
+                         f"S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+ur][+rN] "
                          f"or split")
 
     def spec(self) -> str:
@@ -481,7 +485,8 @@ class TileConfig:
                 f"T_short={self.T_short}, short={self.short}, ck={self.ck}, "
                 f"bwd_block_e={self.bwd_block_e}, seg={self.seg}, keep_ck={self.keep_ck}, "
                 f"softplus={self.softplus}, gate_merge={self.gate_merge}, bwd_maxnreg={self.bwd_maxnreg}, "
-                f"gluon={self.gluon}, gluon_layout={self.gluon_layout}, conv={self.conv}, ck_low={self.ck_low})")
+                f"gluon={self.gluon}, gluon_layout={self.gluon_layout}, conv={self.conv}, ck_low={self.ck_low}, "
+                f"unroll={self.unroll})")
 
 
 _config = TileConfig.parse("S:32:1+ck+gl")   # the fastest compiled step measured (module docstring)
@@ -700,7 +705,7 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
                                                 cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
                                                 gluon, cfg.gluon_layout if gluon else 0,
-                                                cfg.ck_low)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                cfg.ck_low, cfg.unroll)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

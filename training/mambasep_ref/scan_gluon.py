@@ -67,6 +67,26 @@ def _walk_rows(u_p, g_p, d_p, B_p, C_p, t, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d
 
 
 @gluon.jit
+def _recompute_step(seg, k, h, rows1, rows2, u_p, d_p, B_p, t_next, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, A2, bias,
+                    VE: gl.constexpr, SOFTPLUS: gl.constexpr, COMPACT: gl.constexpr, DEPTH: gl.constexpr,
+                    ALIGN: gl.constexpr):
+    """Step k of a segment's recomputation (2a): parks h (the state before it) in slot k of
+    `seg`, advances h with the step's rows (rows1: u, dt, Bm), and fetches the rows of step
+    t_next (`_recompute_rows`; with DEPTH 2 rows2 moves up and t_next is two steps on).
+    Returns (h, rows1, rows2)."""
+    u1, d1, B1 = rows1
+    u, Bt = u1.to(gl.float32), B1.to(gl.float32)
+    dt, _ = _delta_in(d1, d_ok, bias, VE, SOFTPLUS, COMPACT)
+    if DEPTH == 2:
+        rows1 = rows2
+        rows2 = _recompute_rows(u_p, d_p, B_p, t_next, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ALIGN)
+    else:
+        rows1 = _recompute_rows(u_p, d_p, B_p, t_next, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ALIGN)
+    seg.index(k).store(h)  # h_{t-1}
+    return _recur(h, A2, u, dt, Bt), rows1, rows2  # [BM, BE]
+
+
+@gluon.jit
 def _lane_layout(x, SPT_D: gl.constexpr, COMPACT: gl.constexpr):
     """x [BE] (dt's or the gate's row pointers, dt_bias, a mask, a row) one channel a lane with
     COMPACT (softplus or the gate in the kernels, on a tile that repeats each channel over its 4
@@ -228,11 +248,15 @@ def _scan_bwd_gluon_kernel(
     x_u, x_d, x_B, x_C, x_g, x_A, x_D,
     T: gl.constexpr, BLOCK_E: gl.constexpr, BLOCK_M: gl.constexpr, SOFTPLUS: gl.constexpr,
     SPT_M: gl.constexpr, SPT_E: gl.constexpr, TPW_M: gl.constexpr, TPW_E: gl.constexpr, DEPTH: gl.constexpr,
-    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr,
+    ROW_ALIGN: gl.constexpr, SPT_D: gl.constexpr, UNROLL: gl.constexpr = False,
 ):
     """All gradients for one sequence, one direction and BLOCK_E channels (arguments and outputs
     as `scan_triton._scan_bwd_kernel` with HAVE_CK and M_INNER; T is a constexpr here, as it
-    sizes the shared-memory segment). The tile's layout (`tile_layout`): SPT_M × SPT_E values a
+    sizes the shared-memory segment). UNROLL: the recomputation (2a) runs all T steps of a
+    segment as straight code, its rows clamped to the segment (the last segment's extra steps
+    park states in slots the walk never reads), so the rows fetched ahead land where they are
+    used instead of being copied into loop-carried registers, a copy that waits for the load
+    (training/bench/NOTES.md, the eighth session). The tile's layout (`tile_layout`): SPT_M × SPT_E values a
     thread, TPW_M × TPW_E lanes. Loads run DEPTH steps ahead (`_fetch`); with DEPTH 2 the walk's
     first row is also fetched before the segment's recomputation, so it arrives meanwhile."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
@@ -278,21 +302,19 @@ def _scan_bwd_gluon_kernel(
                                             m_ok, DEPTH, ROW_ALIGN)
         # 2a: recompute the segment's states from its checkpoint.
         h = gl.load(ck_p + s * E * M, mask=tile_ok, other=0.0).to(gl.float32)  # [BM, BE] state before step t0
-        u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
-        u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH,
-                                     ROW_ALIGN)
-        for k in range(0, n):
-            u, Bt = u1.to(gl.float32), B1.to(gl.float32)
-            dt, _ = _delta_in(d1, d_ok, bias, VE, SOFTPLUS, COMPACT)
-            if DEPTH == 2:
-                u1, d1, B1 = u2, d2, B2
-                u2, d2, B2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 2, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
-                                             m_ok, DEPTH, ROW_ALIGN)
-            else:
-                u1, d1, B1 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + k + 1, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
-                                             m_ok, DEPTH, ROW_ALIGN)
-            seg.index(k).store(h)  # h_{t-1}
-            h = _recur(h, A2, u, dt, Bt)  # [BM, BE]
+        rows1 = _recompute_rows(u_p, d_p, B_p, t0, s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH, ROW_ALIGN)
+        rows2 = _recompute_rows(u_p, d_p, B_p, gl.minimum(t0 + 1, last), s_ul, s_dl, s_Bl, e_ok, d_ok, m_ok, DEPTH,
+                                ROW_ALIGN)
+        if UNROLL:  # all T steps in straight code (the rows clamped to the segment; slots ≥ n unread)
+            for kk in gl.static_range(0, T):  # (not k: the walk's k is a tensor)
+                h, rows1, rows2 = _recompute_step(seg, kk, h, rows1, rows2, u_p, d_p, B_p,
+                                                  gl.minimum(t0 + kk + DEPTH, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
+                                                  m_ok, A2, bias, VE, SOFTPLUS, COMPACT, DEPTH, ROW_ALIGN)
+        else:
+            for k in range(0, n):
+                h, rows1, rows2 = _recompute_step(seg, k, h, rows1, rows2, u_p, d_p, B_p,
+                                                  gl.minimum(t0 + k + DEPTH, last), s_ul, s_dl, s_Bl, e_ok, d_ok,
+                                                  m_ok, A2, bias, VE, SOFTPLUS, COMPACT, DEPTH, ROW_ALIGN)
         # 2b: walk the segment backwards.
         if DEPTH == 1:
             wu, wg, wd, wB, wC = _walk_rows(u_p, g_p, d_p, B_p, C_p, last, s_ul, s_gl, s_dl, s_Bl, s_Cl, e_ok, d_ok,

@@ -626,7 +626,8 @@ def _scan_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg
 
 
 def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, seg_len=None, ck=None,
-                     dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False, gluon_layout=0):
+                     dt_bias=None, m_inner=True, maxnreg=0, gluon=0, own_dtypes=False, gluon_layout=0,
+                     unroll=False):
     """The backward kernel over ND directions in one launch (shapes of `_launch_forward`, dy
     [ND, B, L, E]); returns float32 (du, ddelta, dA, dBm, dCm, dD, ddt_bias), each with the
     leading ND (ddt_bias [ND, E], None without dt_bias); with `own_dtypes` du and ddelta are
@@ -641,7 +642,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     an SM, at the cost of spills where the cap is below what it needs (the interpreter ignores it).
     `gluon` N ≥ 1: the same algorithm in `scan_gluon._scan_bwd_gluon_kernel`, loads N steps
     ahead (needs `ck`; one warp; CUDA only, as Gluon has no interpreter), its tile laid out as
-    `scan_gluon.tile_layout(…, gluon_layout)` says."""
+    `scan_gluon.tile_layout(…, gluon_layout)` says; with `unroll` its recomputation of a
+    segment runs all seg_len steps as straight code (scan_gluon's UNROLL)."""
     ND, Bsz, L, E = u.shape
     M = A.shape[-1]
     dev = u.device
@@ -677,7 +679,7 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
             u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
-            DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), num_warps=1,
+            DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), UNROLL=bool(unroll), num_warps=1,
             **({"maxnreg": maxnreg} if maxnreg else {}),
         )
         return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part if dt_bias is not None else None)
@@ -751,7 +753,8 @@ def selective_scan_triton(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 def _scan2_fwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, z: torch.Tensor, block_e: int, num_warps: int,
                   bwd_block_e: int, bwd_num_warps: int, seg_len: int, keep_ck: bool, ck_low: bool,
-                  bwd_maxnreg: int, gluon: int, gluon_layout: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  bwd_maxnreg: int, gluon: int, gluon_layout: int, unroll: bool
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ck = _scan2_ck(u, A, seg_len, keep_ck, ck_low)
     y, ysum = _launch_forward(u, delta, A, Bm, Cm, D, block_e, num_warps, ck if keep_ck else None, seg_len,
                               dt_bias if dt_bias.numel() else None, z if z.numel() else None, gluon, gluon_layout)
@@ -767,7 +770,7 @@ def _scan2_ck(u: torch.Tensor, A: torch.Tensor, seg_len: int | None, keep_ck: bo
 
 @_scan2_fwd_op.register_fake
 def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-      ck_low, bwd_maxnreg, gluon, gluon_layout):
+      ck_low, bwd_maxnreg, gluon, gluon_layout, unroll):
     f32 = torch.float32
     if z.numel():
         y, ysum = z.new_empty(z.shape), u.new_empty(z.shape, dtype=f32)
@@ -779,7 +782,7 @@ def _(u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_n
 @torch.library.custom_op("mambasep::scan2_bwd", mutates_args=())
 def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: torch.Tensor, Cm: torch.Tensor,
                   D: torch.Tensor, dt_bias: torch.Tensor, dy: torch.Tensor, ck: torch.Tensor, bwd_block_e: int,
-                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: int, gluon_layout: int
+                  bwd_num_warps: int, seg_len: int, bwd_maxnreg: int, gluon: int, gluon_layout: int, unroll: bool
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
                              torch.Tensor]:
     """dy: [2, B, L, E], or [B, L, E] for both directions alike (the gated merge's)."""
@@ -787,21 +790,22 @@ def _scan2_bwd_op(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, Bm: tor
     dy = dy if dy.dim() == 4 else dy[None].expand(2, *dy.shape)           # direction stride 0
     grads = _launch_backward(u, delta, A, Bm, Cm, D, dy, bwd_block_e, bwd_num_warps, seg_len,
                              ck if ck.numel() else None, bias, maxnreg=bwd_maxnreg, gluon=gluon, own_dtypes=True,
-                             gluon_layout=gluon_layout)
+                             gluon_layout=gluon_layout, unroll=unroll)
     dbias = grads[6] if bias is not None else dt_bias.new_zeros(dt_bias.shape)  # [2, E]
     return tuple(g.to(x.dtype) for g, x in zip((*grads[:6], dbias), (u, delta, A, Bm, Cm, D, dt_bias)))
 
 
 @_scan2_bwd_op.register_fake
-def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout):
+def _(u, delta, A, Bm, Cm, D, dt_bias, dy, ck, bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout,
+      unroll):
     return tuple(x.new_empty(x.shape) for x in (u, delta, A, Bm, Cm, D, dt_bias))
 
 
 def _scan2_setup_context(ctx, inputs, output):
     (u, delta, A, Bm, Cm, D, dt_bias, z, block_e, num_warps, bwd_block_e, bwd_num_warps, seg_len, keep_ck,
-     ck_low, bwd_maxnreg, gluon, gluon_layout) = inputs
+     ck_low, bwd_maxnreg, gluon, gluon_layout, unroll) = inputs
     ctx.save_for_backward(u, delta, A, Bm, Cm, D, dt_bias, z, output[1], output[2])
-    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout)
+    ctx.launch = (bwd_block_e, bwd_num_warps, seg_len, bwd_maxnreg, gluon, gluon_layout, unroll)
 
 
 def _scan2_backward(ctx, dout, _dysum, _dck):
@@ -814,7 +818,7 @@ def _scan2_backward(ctx, dout, _dysum, _dck):
         dz = (half * ysum * sig * (1 + zf * (1 - sig))).to(z.dtype)                # [B, L, E]
         dout = half * zf * sig                                                    # [B, L, E]
     grads = _scan2_bwd_op(u, delta, A, Bm, Cm, D, dt_bias, dout, ck, *ctx.launch)
-    return (*grads, dz, None, None, None, None, None, None, None, None, None, None)
+    return (*grads, dz, *[None] * 11)       # the launch arguments have no gradient
 
 
 _scan2_fwd_op.register_autograd(_scan2_backward, setup_context=_scan2_setup_context)
@@ -826,7 +830,7 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
                          seg_len: int | None = None, keep_ck: bool = False,
                          dt_bias: torch.Tensor | None = None, z: torch.Tensor | None = None,
                          bwd_maxnreg: int = 0, gluon: int = 0, gluon_layout: int = 0,
-                         ck_low: bool = False) -> torch.Tensor:
+                         ck_low: bool = False, unroll: bool = False) -> torch.Tensor:
     """Both directions of BiMamba's scan in one launch per pass: y [2, B, L, E] float32.
 
     u, delta [2, B, L, E]; A [2, E, M]; Bm, Cm [2, B, L, M]; D [2, E], all in the original time
@@ -848,6 +852,9 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
     states in one thread (`scan_gluon.tile_layout`; BLOCK_E 32). `ck_low` keeps the checkpoints
     in u's dtype (needs `keep_ck`): half their memory in bf16 training, the backward then
     recomputing each segment from states rounded to it (the same result for float32 inputs).
+    `unroll` (with gluon) has the backward recompute each segment in straight code, all seg_len
+    steps unrolled (no loop-carried copies of the rows fetched ahead; the last segment's
+    steps past L recompute unread states from clamped rows): the same result.
     """
     if u.dim() != 4 or u.shape[0] != 2:
         raise ValueError(f"selective_scan_bidir: u must be [2, B, L, E], got shape {list(u.shape)}")
@@ -876,8 +883,10 @@ def selective_scan_bidir(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, 
         raise ValueError("selective_scan_bidir: ck_low is the dtype of the forward's checkpoints: set keep_ck too")
     if gluon_layout not in (0, 1) or (gluon_layout and not gluon):
         raise ValueError(f"selective_scan_bidir: gluon_layout must be 0, or 1 with gluon, got {gluon_layout}")
+    if unroll and not gluon:
+        raise ValueError("selective_scan_bidir: unroll is the Gluon backward's (set gluon too)")
     if gluon and not u.is_cuda:
         raise RuntimeError("selective_scan_bidir: the Gluon kernels need CUDA tensors (Gluon has no CPU "
                            "interpreter); leave gluon off to run scan_triton's kernels")
     return _scan2_fwd_op(u, delta, A, Bm, Cm, D, bias, zz, block_e, num_warps, bwd_block_e, bwd_num_warps,
-                         seg_len, keep_ck, bool(ck_low), bwd_maxnreg, int(gluon), int(gluon_layout))[0]
+                         seg_len, keep_ck, bool(ck_low), bwd_maxnreg, int(gluon), int(gluon_layout), bool(unroll))[0]

@@ -135,7 +135,8 @@ def test_forward_and_all_gradients_match_float64_definition(shape):
                          ids=lambda s: "B{}-L{}-E{}-M{}-T{}-be{}".format(*s))
 # +gl (the backward in Gluon) has no CPU interpreter: GPU only
 @pytest.mark.parametrize("flags", ["", "+ck+sp+gm+r168"] + (["+ck", "+ck+sp+gm+gl", "+ck+gl2", "+ck+sp+gm+gl2",
-                                                            "+ck+gl+mt", "+ck+sp+gm+gl2+mt"] if CUDA else []))
+                                                            "+ck+gl+mt", "+ck+sp+gm+gl2+mt", "+ck+gl+ur",
+                                                            "+ck+sp+gm+gl2+ur"] if CUDA else []))
 def test_split_variant_forward_and_all_gradients_match_float64_definition(shape, flags):
     Bsz, L, E, M, _, be = shape
     be = 32 if "+mt" in flags else be   # the states-in-thread tile is 32 channels wide
@@ -202,6 +203,9 @@ def test_tiles_specs():
     assert not bt.TileConfig.parse("S:32:1+ck+gl").conv and bt.TileConfig.parse("split+cv").conv
     c = bt.TileConfig.parse("S:32:1+cb+ck+gl")
     assert (c.ck_low, c.spec()) == (True, "S:32:1+ck+cb+gl")
+    c = bt.TileConfig.parse("S:32:1+gl+ur+ck+cv")
+    assert (c.unroll, c.spec()) == (True, "S:32:1+ck+cv+ur+gl")
+    assert not bt.TileConfig.parse("S:32:1+ck+gl").unroll
     for spec, kernel, be, T, ck in (("4:64:1", "v4", 64, 4, 1), ("2:32:1:4", "v4", 32, 2, 4),
                                     ("split", "split", 32, None, None), ("S:64:2", "split", 64, None, None),
                                     ("S:32:1:64:2", "split", 32, None, None),
@@ -217,7 +221,8 @@ def test_tiles_specs():
     for bad in ("", "4:64", "S:64", "4:x:1", "splat", "3:64:1", "S:32:1:16", "S:32:1:24:1", "S:32:1:16:1:-1",
                 "S:32:1:16:1:8:1", "S:32:1+xx", "S:32:1+ck+ck", "4:64:1+ck", "S:32:1+r", "S:32:1+r7",
                 "S:32:1+r256", "S:32:1+r100", "S:32:1+r128+r168", "4:64:1+r128", "S:32:1+gl", "4:64:1+gl",
-                "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+cv+cv", "4:64:1+cv", "S:32:1+cb", "S:32:1+ck+mt", "S:16:1+ck+gl+mt", "S:32:1:16:1+ck+gl+mt"):
+                "S:32:1+ck+gl3", "S:32:1+ck+gl+gl2", "S:32:1+cv+cv", "4:64:1+cv", "S:32:1+cb", "S:32:1+ck+mt", "S:16:1+ck+gl+mt", "S:32:1:16:1+ck+gl+mt",
+                "S:32:1+ck+ur", "S:32:1+ck+gl+ur+ur"):
         with pytest.raises(ValueError):
             bt.TileConfig.parse(bad)
 

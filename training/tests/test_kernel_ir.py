@@ -155,3 +155,29 @@ def test_gluon_merging_forward_fetches_y0_and_z_a_step_ahead(softplus):
     assert fwd["spill_store_bytes"] == 0 and len(fwd["loops"]) == 1
     loop = fwd["loops"][0]
     assert loop["LDG"] == 6 and loop.get("LDG_gap", 10**6) >= 48, loop
+
+
+@pytest.mark.parametrize("softplus", [False, True])
+def test_gluon_backward_unrolled_recomputation_is_straight_code(softplus):
+    """+ur: the recomputation's T steps compile as straight code, so the backward keeps one loop,
+    the walk (with its barriers as without +ur), with no spill; without softplus it fits the
+    168 registers of the looped form (12 one-warp programs an SM)."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    here = Path(kernel_ir.__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "b",
+                        "--keep-ck", "--gluon", "1", "--block-e", "32", "--ck-low", "--unroll",
+                        *(["--softplus"] if softplus else [])],
+                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
+        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    bwd = json.loads(r.stdout)["bwd"]
+    assert bwd["spill_store_bytes"] == 0 and len(bwd["loops"]) == 1, bwd["loops"]
+    assert bwd["loops"][0].get("BAR", 0) == (2 if softplus else 0)
+    if not softplus:
+        assert bwd["regs"] <= 168

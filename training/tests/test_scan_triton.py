@@ -174,7 +174,9 @@ BACKWARDS = [pytest.param({}, id="triton"), pytest.param({"keep_ck": True}, id="
 if CUDA:   # Gluon has no CPU interpreter
     BACKWARDS += [pytest.param({"keep_ck": True, "gluon": 1}, id="gluon"),
                   pytest.param({"keep_ck": True, "gluon": 2}, id="gluon2"),
-                  pytest.param({"keep_ck": True, "gluon": 1, "gluon_layout": 1}, id="gluon+mt")]
+                  pytest.param({"keep_ck": True, "gluon": 1, "gluon_layout": 1}, id="gluon+mt"),
+                  pytest.param({"keep_ck": True, "gluon": 1, "unroll": True}, id="gluon+ur"),
+                  pytest.param({"keep_ck": True, "gluon": 2, "unroll": True}, id="gluon2+ur")]
 
 
 @each_shape
@@ -230,7 +232,7 @@ def test_bidir_checkpoints_in_the_inputs_dtype_halve_them_and_stay_close(opts):
     u, delta, A, Bm, Cm, D = to_device(inputs)
     low = [u.to(torch.bfloat16), delta, A, Bm.to(torch.bfloat16), Cm.to(torch.bfloat16), D]
     cks = [st._scan2_fwd_op(*low, D.new_empty(0), u.new_empty(0), 16, 1, 16, 1, 8, True, ck_low, 0,
-                            opts.get("gluon", 0), 0)[2] for ck_low in (False, True)]
+                            opts.get("gluon", 0), 0, False)[2] for ck_low in (False, True)]
     assert cks[0].dtype == torch.float32 and cks[1].dtype == torch.bfloat16 and cks[0].shape == cks[1].shape
     assert rel_err(cks[1], cks[0]) <= 2.0**-7
     res = [value_and_grads(lambda *a: st.selective_scan_bidir(*a, block_e=16, keep_ck=True, ck_low=ck_low, **opts),
@@ -294,7 +296,7 @@ def test_bidir_custom_op_registration_passes_opcheck():
         for b in (D.new_empty(0), bias):                  # delta as given, or softplus(dt + bias)
             for zz in (u.new_empty(0), z):                # y of both directions, or the gated merge
                 torch.library.opcheck(st._scan2_fwd_op, (*inputs, b, zz, 16, 1, 8, 1, 3, keep, keep, 168 if keep else 0,
-                                                                 int(keep and CUDA), 0),
+                                                                 int(keep and CUDA), 0, keep and CUDA),
                                       test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
 
 
@@ -311,6 +313,8 @@ def test_bidir_bad_inputs_raise_clear_errors():
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, gluon=1)
     with pytest.raises(ValueError, match="gluon must be 0"):
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon=3)
+    with pytest.raises(ValueError, match="unroll is the Gluon backward's"):
+        st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, unroll=True)
     with pytest.raises(ValueError, match="gluon_layout must be 0, or 1 with gluon"):
         st.selective_scan_bidir(u, delta, A, Bm, Cm, D, keep_ck=True, gluon_layout=1)
     with pytest.raises(ValueError, match="ck_low is the dtype of the forward's checkpoints"):
