@@ -256,8 +256,8 @@ def _scan_bwd_gluon_kernel(
     segment as straight code, its rows clamped to the segment (the last segment's extra steps
     park states in slots the walk never reads), so the rows fetched ahead land where they are
     used instead of being copied into loop-carried registers, a copy that waits for the load
-    (training/bench/NOTES.md, the eighth session). The tile's layout (`tile_layout`): SPT_M × SPT_E values a
-    thread, TPW_M × TPW_E lanes. Loads run DEPTH steps ahead (`_fetch`); with DEPTH 2 the walk's
+    (training/bench/NOTES.md, the eighth session). The tile's layout (`tile_layout`): SPT_M ×
+    SPT_E values a thread, TPW_M × TPW_E lanes. Loads run DEPTH steps ahead (`_fetch`); with DEPTH 2 the walk's
     first row is also fetched before the segment's recomputation, so it arrives meanwhile."""
     TILE: gl.constexpr = gl.BlockedLayout([SPT_M, SPT_E], [TPW_M, TPW_E], [1, 1], [0, 1])  # [BM, BE]
     VE: gl.constexpr = gl.SliceLayout(0, TILE)  # [BE], as the tile's columns
