@@ -432,10 +432,10 @@ class TileConfig:
     def parse(cls, spec: str) -> "TileConfig":
         """From a tiles spec: "T:BLOCK_E:WARPS[:CK]" (v4, T_short = T); for the split variant
         "S:BLOCK_E:WARPS[:BWD_BLOCK_E:BWD_WARPS[:SEG]][+ck][+cb][+sp][+gm][+glN][+mt][+cv][+ur][+rN]"
-        (SEG 0: the default spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2: `gluon` 1 / 2, +mt:
-        `gluon_layout` 1, +cv: `conv`, +cb: `ck_low`, +ur: `unroll`, +rN:
-        `bwd_maxnreg` N) or
-        "split" (= S:32:1, the old kernels' measured best), flags allowed on "split" too."""
+        (SEG 0: the default spacing; +ck: `keep_ck`, +sp: `softplus`, +gm: `gate_merge`, +gl / +gl2:
+        `gluon` 1 / 2, +mt: `gluon_layout` 1, +cv: `conv`, +cb: `ck_low`, +ur: `unroll`, +rN:
+        `bwd_maxnreg` N) or "split" (= S:32:1, the old kernels' measured best), flags allowed on
+        "split" too."""
         head, *flags = spec.strip().split("+")
         parts = head.split(":")
         try:
