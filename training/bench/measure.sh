@@ -117,8 +117,9 @@ training_tiles() {
 # conv_triton's kernels (+cv), then also with bf16 checkpoints (+cb: half their memory), the
 # candidate with +cv+cb if another, then that with softplus (+sp), with the gate and merge
 # (+gm), with both in the kernels (they change the step more than its kernels: they remove
-# Inductor's element-wise kernels, so the kernel sweep alone cannot judge them), and with +sp
-# on the tile that holds a channel's states in one thread (+mt)
+# Inductor's element-wise kernels, so the kernel sweep alone cannot judge them), with +sp
+# on the tile that holds a channel's states in one thread (+mt), and with the Gluon backward's
+# recomputation unrolled (+ur)
 DEFAULT_TILES=$(python3 -c "from mambasep_ref import bimamba_triton as bt; print(bt.tile_config().spec())" 2>/dev/null)
 canon() {   # the tiles specs given, each in TileConfig.spec's one spelling
   python3 -c "import sys; from mambasep_ref import bimamba_triton as bt
@@ -134,7 +135,7 @@ tiles() {
   c=$(plus_flags "${CAND:-$DEFAULT_TILES}" +cv +cb)
   list="$DEFAULT_TILES $(plus_flags "$DEFAULT_TILES" +cv) $(plus_flags "$DEFAULT_TILES" +cv +cb) $c"
   list="$list $(plus_flags "$c" +sp) $(plus_flags "$c" +gm) $(plus_flags "$c" +sp +gm)"
-  case "$c" in *+gl*) list="$list $(plus_flags "$c" +sp +mt)" ;; esac
+  case "$c" in *+gl*) list="$list $(plus_flags "$c" +sp +mt) $(plus_flags "$c" +ur)" ;; esac
   for t in $(canon $list | awk '!seen[$0]++'); do out="$out --tiles $t"; done
   echo "$out"
 }
@@ -192,7 +193,8 @@ elif [ "$PART" = 1 ]; then
   run 220 sweep python3 bench_bimamba.py --sweep --no-layer --reps 5 --json "$RAW/bimamba.json" $SW
   [ -n "$CAND" ] || CAND=$(sed -n 's/^best_tiles=//p' "$LOG" | tail -n 1)
   say "candidate tiles: ${CAND:-none}"
-  run 300 step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP $(tiles) \
+  # graphed candidates take their turns one at a time (≈ 45 s each, eight of them): the part's budget
+  run "$([ "$NEWMODE" = graphs ] && echo 540 || echo 300)" step-xs-8k-b16 python3 bench_step.py --case xs:8000:16 $STEP $(tiles) \
     --profile 2 --out "$RAW/step-xs-8k-b16.json" --throughput-json "$OUT/throughput.part1.json"
   # the step's winner is part 2's one candidate
   WIN=$(python3 -c "import json, sys; print(json.load(open(sys.argv[1]))['configurations']['xs-8k-b16']['new']['tiles'])" \
