@@ -36,7 +36,7 @@
 #   (b) bench_step.py for XS 8 kHz batch 16, old (--scan triton + torch.compile) against new
 #   (--scan fused + torch.compile) with the candidates of `tiles` below (the default, with +cv,
 #   with +cv+cb, the sweep's best with +cv+cb, and that with +sp, +gm, +sp+gm, +sp+mt and +ur), with
-#   a 2-step kernel profile of old and the fastest new. The fastest is the "winner".
+#   a 2-step kernel profile of every path. The fastest is the "winner".
 # Part 2: old against the winner only, for XS at batch 32, the S preset at batch 16 and XS at
 #   16 kHz, batch 16.
 # Each case is 4 s examples, 4 warm-up steps (compilation; graphs record there), then --rounds
