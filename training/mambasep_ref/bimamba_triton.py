@@ -694,7 +694,9 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
     """The split variant (module docstring): the element-wise work in torch, the scan of both
     directions in `scan_triton.selective_scan_bidir` (with +sp the softplus, with +gm the gate
     and the merge there too)."""
-    gluon = cfg.gluon if u.is_cuda else 0          # Gluon has no interpreter: scan_triton's kernels on CPU
+    # Gluon has no interpreter: on the CPU scan_triton's kernels, without the Gluon kernels' own
+    # settings (+mt, +ur)
+    gluon = cfg.gluon if u.is_cuda else 0
 
     def scan_bidir(u, dt, dt_bias, A, Bm, Cm, D, z=None):
         if cfg.softplus:                       # the kernels form delta from dt
@@ -705,7 +707,7 @@ def _split(u, dt, Bm, Cm, z, A_log, D, dt_bias, cfg: TileConfig) -> Tensor:
                                                 cfg.bwd_num_warps, cfg.bwd_block_e, cfg.seg or None,
                                                 cfg.keep_ck, bias, z, cfg.bwd_maxnreg,
                                                 gluon, cfg.gluon_layout if gluon else 0,
-                                                cfg.ck_low, cfg.unroll)   # [2, B, L, E] f32, or z's [B, L, E]
+                                                cfg.ck_low, cfg.unroll and gluon > 0)   # [2, B, L, E] f32, or z's [B, L, E]
     if cfg.gate_merge:
         return scan_bidir(u, dt, dt_bias, -torch.exp(A_log.float()), Bm, Cm, D, z)    # [B, L, E]
     return _gated_merge(scan_bidir, u, dt, Bm, Cm, z, A_log, D, dt_bias)

@@ -415,6 +415,27 @@ def test_bimamba_split_and_v4_paths_agree():
     assert max(errs.values()) <= TOL, errs
 
 
+@pytest.mark.skipif(CUDA, reason="the CPU's stand-in for the Gluon kernels")
+def test_gluon_tiles_run_scan_triton_kernels_on_the_cpu():
+    """Gluon has no interpreter: on the CPU, tiles with +gl and the Gluon kernels' own settings
+    (+mt, +ur) run scan_triton's kernels with the same result as tiles without them."""
+    cfg = ModelConfig.preset("xs", n_filters=8, d_state=4)
+    torch.manual_seed(3)
+    layer = _perturbed(BiMamba(cfg), 6)
+    h = torch.randn(2, 11, 8)
+    scan_mod.set_scan_impl("fused")
+    res = {}
+    for spec in ("S:32:1+ck", "S:32:1+ck+gl+ur", "S:32:1+ck+sp+mt+ur+gl2"):
+        bt.set_tile_config(bt.TileConfig.parse(spec))
+        hh = h.clone().requires_grad_()
+        y, g = _grads(layer, lambda: layer(hh).square().sum())
+        res[spec] = (y, hh.grad, g)
+    for spec in ("S:32:1+ck+gl+ur", "S:32:1+ck+sp+mt+ur+gl2"):
+        assert rel_err(res[spec][0], res["S:32:1+ck"][0]) <= TOL
+        assert rel_err(res[spec][1], res["S:32:1+ck"][1]) <= TOL
+        assert max(rel_err(res[spec][2][n], res["S:32:1+ck"][2][n]) for n in res[spec][2]) <= TOL
+
+
 @pytest.mark.parametrize("kernel", ["v4", "split", "split+cv"] + (["split+ck+gl", "split+ck+gl2", "S:32:1+ck+sp+gm+gl+mt",
                                                                    "split+ck+gl+cv", "split+ck+cv+cb+gl"] if CUDA else []))
 def test_whole_model_loss_and_parameter_gradients_match_reference_path(kernel):
