@@ -46,13 +46,8 @@ class _PerDirectionLinear(torch.autograd.Function):
     def backward(ctx, g: Tensor, g_tee: Tensor | None = None):
         x, w = ctx.saved_tensors
         gx = None
-        if ctx.needs_input_grad[0]:
-            if g_tee is None:
-                gx = torch.bmm(g, w)                                                     # [2, P, K]
-            elif g_tee.dtype == g.dtype:
-                gx = torch.baddbmm(g_tee, g, w)                                          # [2, P, K]
-            else:
-                gx = g_tee + torch.bmm(g, w)
+        if ctx.needs_input_grad[0]:   # autograd hands g_tee in x's dtype, which g has too
+            gx = torch.bmm(g, w) if g_tee is None else torch.baddbmm(g_tee, g, w)           # [2, P, K]
         gw = torch.stack([g[d].t().mm(x[d]) for d in range(x.shape[0])]) \
             if ctx.needs_input_grad[1] else None                                         # [2, O, K]
         return gx, gw, None

@@ -668,7 +668,8 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     dC_part = torch.empty(ND, n_eblk, Bsz, L, M, device=dev, dtype=f32)  # [ND, n_eblk, B, L, M]
     dA_part = torch.empty(ND, Bsz, M, E, device=dev, dtype=f32)  # [ND, B, M, E]
     dD_part = torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
-    db_part = dD_part if dt_bias is None else torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E] (SOFTPLUS)
+    db_part = None if dt_bias is None else torch.empty(ND, Bsz, E, device=dev, dtype=f32)  # [ND, B, E]
+    db_arg = dD_part if db_part is None else db_part  # the kernels write it only with SOFTPLUS
     bias, s_bias, x_bias = _bias_args(dt_bias, D)
     strides = (*A.stride()[1:], D.stride(1), s_bias, x_bias,
                *u.stride()[1:], *delta.stride()[1:], *Bm.stride()[1:], *Cm.stride()[1:], *dy.stride()[1:],
@@ -676,22 +677,22 @@ def _launch_backward(u, delta, A, Bm, Cm, D, dy, block_e=None, num_warps=None, s
     if gluon:
         from . import scan_gluon  # noqa: PLC0415 (Gluon is imported only where it runs)
         scan_gluon._scan_bwd_gluon_kernel[(Bsz, n_eblk, ND)](
-            u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part,
+            u, delta, A, Bm, Cm, D, bias, dy, ck, du, ddelta, dB_part, dC_part, dA_part, dD_part, db_arg,
             L, E, M, nseg, Bsz, *strides,
             T=T, BLOCK_E=BE, BLOCK_M=BM, SOFTPLUS=dt_bias is not None, **scan_gluon.tile_layout(BE, BM, gluon_layout),
             DEPTH=int(gluon), ROW_ALIGN=_row_align(BE, (u, delta, dy), (Bm, Cm)), UNROLL=bool(unroll), num_warps=1,
             **({"maxnreg": maxnreg} if maxnreg else {}),
         )
-        return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part if dt_bias is not None else None)
-    ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
-    _scan_bwd_kernel[(Bsz, n_eblk, ND)](
-        u, delta, A, Bm, Cm, D, bias, dy, ws, ws if ck is None else ck,
-        du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part,
-        L, E, M, T, nseg, Bsz, *strides,
-        BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
-        **({"maxnreg": maxnreg} if maxnreg else {}),
-    )
-    return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part if dt_bias is not None else None)
+    else:
+        ws = torch.empty(ND * Bsz * n_eblk * ((0 if have_ck else nseg) + T) * BM * BE, device=dev, dtype=f32)  # scratch
+        _scan_bwd_kernel[(Bsz, n_eblk, ND)](
+            u, delta, A, Bm, Cm, D, bias, dy, ws, ws if ck is None else ck,
+            du, ddelta, dB_part, dC_part, dA_part, dD_part, db_arg,
+            L, E, M, T, nseg, Bsz, *strides,
+            BLOCK_E=BE, BLOCK_M=BM, HAVE_CK=have_ck, SOFTPLUS=dt_bias is not None, M_INNER=m_inner, num_warps=nw,
+            **({"maxnreg": maxnreg} if maxnreg else {}),
+        )
+    return _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part)
 
 
 def _reduce_parts(du, ddelta, dB_part, dC_part, dA_part, dD_part, db_part):
