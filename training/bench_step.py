@@ -132,13 +132,19 @@ def case_name(preset: str, rate: int, batch: int) -> str:
 
 
 def throughput_summary(report: dict) -> dict:
-    """The throughput.json form of a report: one configuration per case (first pair)."""
+    """The throughput.json form of a report: one configuration per case (first pair), its paths'
+    figures without their kernel lists (those stay in the full report)."""
+    def figures(path: dict) -> dict:
+        return {k: v for k, v in path.items() if k != "profile"}
     conf = {}
     for rec in report["results"]:
         name = case_name(rec["preset"], rec["rate"], rec["batch"])
         if name in conf:
             continue
-        keep = {k: v for k, v in rec.items() if k in ("old", "new", "speedup", "candidates", "seconds")}
+        keep = {k: v for k, v in rec.items() if k in ("speedup", "seconds")}
+        keep.update({k: figures(rec[k]) for k in ("old", "new") if k in rec})
+        if "candidates" in rec:
+            keep["candidates"] = [figures(c) for c in rec["candidates"]]
         conf[name] = keep
     return {"gpu": report["gpu"], "torch": report["torch"], "triton": report.get("triton", ""),
             "command": report["command"], "configurations": conf}
@@ -203,6 +209,11 @@ class Turns:
                 self.times[key].append(batch * steps / self.runners[key].run(steps))
                 self.host[key].append(self.runners[key].host_s)
 
+    def profile(self, key: str) -> None:
+        """`profile` of one live path: its kernels and their time a step into its record."""
+        print(f"[{key}: {self.res[key]['path']} {self.res[key].get('tiles', '')}]")
+        self.res[key]["profile"], self.res[key]["kernel_ms"] = profile(self.runners[key], self.args.profile)
+
     def drop_graphs(self, key: str) -> None:
         """Free a graphed runner, its graphs and their memory pools (old's compiled code stays)."""
         self.runners.pop(key, None)
@@ -238,22 +249,25 @@ def time_case(preset: str, rate: int, batch: int, old: tuple, news: list, args) 
         if path[1] != "reduce-overhead":
             turns.start(key, *path, tiles)
     turns.take_turns(list(turns.runners))
-    profiles = {}
     for key, path, tiles in paths:
         graphed = path[1] == "reduce-overhead"
         if not graphed or "old" not in turns.runners or not turns.start(key, *path, tiles):
             continue
         try:
             turns.take_turns(["old", key])
-            if args.profile:
-                print(f"[{key}: {turns.res[key]['path']} {turns.res[key].get('tiles', '')}]")
-                profiles[key] = profile(turns.runners[key], args.profile)
+            if args.profile:   # while its graphs are alive
+                turns.profile(key)
         except Exception as e:  # noqa: BLE001 — as in start()
             turns.fail(key, e)
         turns.drop_graphs(key)
     # the caching allocator freeing and asking again (each a device-wide sync) while the paths
     # took turns: their memory together did not fit
     rec["alloc_retries"] = torch.cuda.memory_stats().get("num_alloc_retries", 0) - retries0
+    if args.profile:
+        # every path still alive (graphed ones were profiled in their turns): each one's
+        # kernel time, as the candidates' order says little where their rounds scatter
+        for key in turns.runners:
+            turns.profile(key)
     rec["old"] = turns.summary("old")
     cands = [turns.summary(k) for k in keys]
     ok = [k for k in keys if "ex_per_s" in turns.res[k]]
@@ -261,20 +275,6 @@ def time_case(preset: str, rate: int, batch: int, old: tuple, news: list, args) 
     rec["new"] = turns.res[best]
     if len(keys) > 1:
         rec["candidates"] = cands
-    if args.profile:
-        # every path still alive (graphed ones were profiled in their turns): each candidate's
-        # kernel time, as the candidates' order says little where their rounds scatter
-        for key in ["old", *keys]:
-            if key in turns.runners and key not in profiles:
-                print(f"[{key}: {turns.res[key]['path']} {turns.res[key].get('tiles', '')}]")
-                profiles[key] = profile(turns.runners[key], args.profile)
-            if key in profiles:
-                turns.res[key]["kernel_ms"] = profiles[key][1]
-                if key not in ("old", best):
-                    turns.res[key]["profile"] = profiles[key][0]
-        for key, name in (("old", "profile_old"), (best, "profile_new")):
-            if key in profiles:
-                rec[name] = profiles[key][0]
     if "ex_per_s" in rec["old"] and "ex_per_s" in rec["new"]:
         rec["speedup"] = round(rec["new"]["ex_per_s"] / rec["old"]["ex_per_s"], 2)
     return rec
@@ -297,7 +297,8 @@ def main(argv=None) -> int:
                          "split, S:32:1+ck); repeatable: each fused NEW path runs once per spec; "
                          "default: bimamba_triton's")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
-                    help="after timing, profile N steps of each path (old and new); print the top kernels")
+                    help="after timing, profile N steps of every path; its top kernels (\"profile\") and "
+                         "their time a step (\"kernel_ms\") go into its record")
     args = ap.parse_args(argv)
     pairs = []
     for s in args.pair or ["triton+compile:fused+compile"]:

@@ -84,10 +84,10 @@ def test_graphed_candidates_take_turns_with_old_one_at_a_time(tmp_path):
     assert [c["path"] for c in rec["candidates"]] == ["fused+compile"] * 2 + ["fused+graphs"] * 2
     assert len(rec["old"]["ex_per_s_all"]) == 2 * 3          # its own turns and one set beside each graphed path
     assert rec["new"]["path"] == "fused+graphs" and rec["speedup"] == 2.5
-    assert rec["profile_new"] == [{"kernel": "('fused', 'reduce-overhead')"}]
-    # every path's kernel time a step; the candidates other than the best keep their kernels too
+    # every path's kernels and their time a step in its record
+    assert rec["new"]["profile"] == [{"kernel": "('fused', 'reduce-overhead')"}]
     assert rec["old"]["kernel_ms"] == 100.0 and [c["kernel_ms"] for c in rec["candidates"]] == [50.0, 50.0, 40.0, 40.0]
-    assert [c.get("profile") for c in rec["candidates"]][:2] == [[{"kernel": "('fused', 'default')"}]] * 2
+    assert [c["profile"] for c in rec["candidates"]][:2] == [[{"kernel": "('fused', 'default')"}]] * 2
 
 
 def _winner(report, fallback="S:32:1+ck+gl"):
@@ -117,3 +117,16 @@ def test_check_winner_falls_back_to_the_first_tiles_without_a_report(tmp_path):
     run = subprocess.run([sys.executable, str(script), str(tmp_path / "none.json"), "S:32:1+ck+gl"],
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0 and run.stdout.strip() == "S:32:1+ck+gl" and "no report" in run.stderr
+
+
+def test_throughput_summary_keeps_each_paths_figures_without_its_kernels():
+    old = {"path": "triton+compile", "ex_per_s": 67.0, "kernel_ms": 224.0, "profile": [{"kernel": "a"}]}
+    new = {"path": "fused+graphs", "tiles": "S:32:1+ck+gl", "ex_per_s": 150.0, "profile": [{"kernel": "b"}]}
+    rec = {"preset": "xs", "rate": 8000, "batch": 16, "seconds": 4.0, "old": old, "new": new, "candidates": [new],
+           "speedup": 2.24, "alloc_retries": 0}
+    report = {"gpu": "fake", "torch": "t", "command": "c", "results": [rec, {**rec, "speedup": 9.9}]}
+    conf = bench_step.throughput_summary(report)["configurations"]
+    assert list(conf) == ["xs-8k-b16"] and conf["xs-8k-b16"]["speedup"] == 2.24      # the first pair's
+    assert conf["xs-8k-b16"]["old"] == {"path": "triton+compile", "ex_per_s": 67.0, "kernel_ms": 224.0}
+    assert conf["xs-8k-b16"]["candidates"] == [{"path": "fused+graphs", "tiles": "S:32:1+ck+gl", "ex_per_s": 150.0}]
+    assert "profile" in rec["new"]                                                       # the report keeps them
