@@ -50,6 +50,7 @@ def parse_case(s: str) -> tuple[str, int, int]:
 
 
 COMPILE_MODES = {"": None, "compile": "default", "graphs": "reduce-overhead"}
+GRAPHED = COMPILE_MODES["graphs"]   # the mode whose paths keep their memory in their graphs' pools
 
 
 def parse_path(s: str) -> tuple[str, str | None]:
@@ -246,12 +247,11 @@ def time_case(preset: str, rate: int, batch: int, old: tuple, news: list, args) 
     turns = Turns(preset, rate, batch, args)
     retries0 = torch.cuda.memory_stats().get("num_alloc_retries", 0)
     for key, path, tiles in paths:
-        if path[1] != "reduce-overhead":
+        if path[1] != GRAPHED:
             turns.start(key, *path, tiles)
     turns.take_turns(list(turns.runners))
     for key, path, tiles in paths:
-        graphed = path[1] == "reduce-overhead"
-        if not graphed or "old" not in turns.runners or not turns.start(key, *path, tiles):
+        if path[1] != GRAPHED or "old" not in turns.runners or not turns.start(key, *path, tiles):
             continue
         try:
             turns.take_turns(["old", key])
@@ -303,7 +303,7 @@ def main(argv=None) -> int:
     pairs = []
     for s in args.pair or ["triton+compile:fused+compile"]:
         old, _, new = s.partition(":")
-        if parse_path(old)[1] == "reduce-overhead":
+        if parse_path(old)[1] == GRAPHED:
             ap.error(f"--pair {s}: the old path runs eager or compiled; +graphs is for NEW paths")
         pairs.append((parse_path(old), [parse_path(p) for p in new.split(",")]))
     if args.merge:
