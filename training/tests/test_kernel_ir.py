@@ -49,6 +49,25 @@ def test_a_listing_without_loops_has_none():
     assert kernel_ir.sass_loops("") == []
 
 
+def offline(*args: str) -> dict:
+    """`kernel_ir.py --offline ARGS` in a process without the interpreter (which would stand in
+    for the kernels' shared @triton.jit helpers): its JSON, or a skip where this Triton has no
+    ptxas/nvdisasm."""
+    import json  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    here = Path(kernel_ir.__file__).resolve().parent
+    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", *args],
+                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
+    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
+        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)
+
+
 # (loads ahead, tile layout, softplus in the kernels) and the barriers of the forward's loop and
 # the backward's two loops: with softplus on the default tile, dt crosses to and from its one
 # channel a lane through shared memory (`scan_gluon._lane_layout`), one barrier each crossing
@@ -65,21 +84,8 @@ def test_gluon_kernels_compile_for_hopper_with_their_barriers(depth, layout, sof
     barrier in the forward's loop or the backward's walk (the point of their explicit layouts;
     the recompute loop keeps the one guarding its shared-memory slots) but those of softplus's
     crossings."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    here = Path(kernel_ir.__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "fb",
-                        "--keep-ck", "--gluon", str(depth), "--gluon-layout", str(layout), "--block-e", "32",
-                        *(["--softplus"] if softplus else [])],
-                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
-    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
-        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout)
+    out = offline("--split", "--kernels", "fb", "--keep-ck", "--gluon", str(depth), "--gluon-layout", str(layout),
+                  "--block-e", "32", *(["--softplus"] if softplus else []))
     fwd, bwd = out["fwd"], out["bwd"]
     assert fwd["spill_store_bytes"] == 0 and bwd["spill_store_bytes"] <= (8 if softplus else 0)
     # every load is issued a step ahead: nothing in a step waits on a load issued in that step
@@ -95,19 +101,7 @@ def test_conv_kernels_compile_for_hopper_one_row_load_a_step():
     """conv_triton's kernels for sm_90a (tiles +cv; in a process without the interpreter): no
     spills, one loop each with no barrier or shuffle, and a step loads one row of x (forward),
     or x and two rows of g (backward): the window of rows stays in registers."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    here = Path(kernel_ir.__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--conv"],
-                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
-    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
-        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
-    assert r.returncode == 0, r.stderr[-2000:]
-    out = json.loads(r.stdout)
+    out = offline("--conv")
     for name, loads in (("fwd", 1), ("bwd", 3)):
         k = out[name]
         assert k["spill_store_bytes"] == 0, name
@@ -137,21 +131,8 @@ def test_gluon_merging_forward_fetches_y0_and_z_a_step_ahead(softplus):
     are used, every step waited for them (v8's +gm lost in every round). Compiled for sm_90a:
     no spill, and every load at least 48 instructions before the first read of its value (as
     the other Gluon loops; before, y_0's was read 14 instructions after it was issued)."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    here = Path(kernel_ir.__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "f",
-                        "--keep-ck", "--gluon", "1", "--block-e", "32", "--gate-merge",
-                        *(["--softplus"] if softplus else [])],
-                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
-    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
-        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
-    assert r.returncode == 0, r.stderr[-2000:]
-    fwd = json.loads(r.stdout)["fwd"]
+    fwd = offline("--split", "--kernels", "f", "--keep-ck", "--gluon", "1", "--block-e", "32", "--gate-merge",
+                  *(["--softplus"] if softplus else []))["fwd"]
     assert fwd["spill_store_bytes"] == 0 and len(fwd["loops"]) == 1
     loop = fwd["loops"][0]
     assert loop["LDG"] == 6 and loop.get("LDG_gap", 10**6) >= 48, loop
@@ -162,21 +143,8 @@ def test_gluon_backward_unrolled_recomputation_is_straight_code(softplus):
     """+ur: the recomputation's T steps compile as straight code, so the backward keeps one loop,
     the walk (with its barriers as without +ur), with no spill; without softplus it fits the
     168 registers of the looped form (12 one-warp programs an SM)."""
-    import json  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    here = Path(kernel_ir.__file__).resolve().parent
-    r = subprocess.run([sys.executable, str(here / "kernel_ir.py"), "--offline", "--split", "--kernels", "b",
-                        "--keep-ck", "--gluon", "1", "--block-e", "32", "--ck-low", "--unroll",
-                        *(["--softplus"] if softplus else [])],
-                       cwd=here, env=env, capture_output=True, text=True, timeout=300)
-    if r.returncode and ("ptxas" in r.stderr or "nvdisasm" in r.stderr):
-        pytest.skip(f"no ptxas/nvdisasm with this Triton: {r.stderr[-200:]}")
-    assert r.returncode == 0, r.stderr[-2000:]
-    bwd = json.loads(r.stdout)["bwd"]
+    bwd = offline("--split", "--kernels", "b", "--keep-ck", "--gluon", "1", "--block-e", "32", "--ck-low", "--unroll",
+                  *(["--softplus"] if softplus else []))["bwd"]
     assert bwd["spill_store_bytes"] == 0 and len(bwd["loops"]) == 1, bwd["loops"]
     assert bwd["loops"][0].get("BAR", 0) == (2 if softplus else 0)
     if not softplus:
